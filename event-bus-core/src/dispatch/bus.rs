@@ -1,0 +1,404 @@
+//! `EventBus`: the receivers connected to each event type, and dispatch.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use apache_avro::Schema;
+use futures::future::{join_all, BoxFuture};
+use futures::FutureExt;
+
+use super::context::DeliveryContext;
+use super::receiver::{Receiver, ReceiverError};
+use super::report::{DispatchReport, ReceiverOutcome};
+use crate::codec::CodecError;
+use crate::event::Event;
+
+/// A decoded event whose Rust type is known only to the bus.
+pub type DecodedEvent = Arc<dyn Any + Send + Sync>;
+
+type ErasedReceiver =
+    dyn Fn(DecodedEvent, Arc<DeliveryContext>) -> BoxFuture<'static, Result<(), ReceiverError>>
+        + Send
+        + Sync;
+
+struct NamedReceiver {
+    name: String,
+    call: Arc<ErasedReceiver>,
+}
+
+/// Everything the bus holds for one event type.
+struct TypeSlot {
+    reader_schema: fn() -> &'static Schema,
+    decode: fn(&[u8], &Schema) -> Result<DecodedEvent, CodecError>,
+    receivers: Vec<NamedReceiver>,
+}
+
+fn decode_erased<E: Event>(datum: &[u8], writer: &Schema) -> Result<DecodedEvent, CodecError> {
+    E::from_avro_datum(datum, writer).map(|e| Arc::new(e) as DecodedEvent)
+}
+
+/// A mistake in wiring receivers.
+///
+/// ```
+/// use event_bus_core::prelude::*;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, Event)]
+/// # #[event(type = "org.example.docs.note.added.v1", topic = "notes")]
+/// # struct NoteAdded { text: String }
+/// let mut bus = EventBus::new();
+/// bus.connect_fn("audit", |_: &NoteAdded, _| Ok(()))?;
+/// let again = bus.connect_fn("audit", |_: &NoteAdded, _| Ok(()));
+/// assert!(again.is_err());
+/// # Ok::<(), event_bus_core::dispatch::BusError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BusError {
+    /// Two receivers of one event type share a name; names identify receivers in
+    /// logs, retries and the DLQ, so they must be unique per event type.
+    #[error("a receiver named `{receiver}` is already connected to `{event_type}`; give each receiver of an event type its own name")]
+    DuplicateReceiver {
+        /// The event type.
+        event_type: &'static str,
+        /// The repeated name.
+        receiver: String,
+    },
+}
+
+/// The receivers of every event type, and dispatch to them.
+///
+/// Dispatch runs every receiver of the event's type, concurrently, even when some
+/// fail or panic, and reports each one's outcome.
+///
+/// ```
+/// use event_bus_core::prelude::*;
+/// use event_bus_core::dispatch::DeliveryContext;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Serialize, Deserialize, Event)]
+/// #[event(type = "org.example.docs.user.created.v1", topic = "users", key = "id")]
+/// struct UserCreated { id: i64 }
+///
+/// # tokio_test(async {
+/// let mut bus = EventBus::new();
+/// bus.connect_fn("counts", |_: &UserCreated, _| Ok(()))?;
+/// bus.connect_fn("fails", |_: &UserCreated, _| Err(ReceiverError::new("down")))?;
+/// bus.connect_async("welcome", |event: std::sync::Arc<UserCreated>, ctx| async move {
+///     assert!(!ctx.from_bus());
+///     Ok(())
+/// })?;
+///
+/// let ctx = DeliveryContext::local(EventMetadata::for_event::<UserCreated>());
+/// let report = bus.dispatch(UserCreated { id: 1 }, ctx).await;
+/// assert_eq!(report.outcomes.len(), 3);
+/// assert_eq!(report.failed_receivers(), vec!["fails"]);
+/// # Ok::<(), event_bus_core::dispatch::BusError>(())
+/// # });
+/// # fn tokio_test<F: std::future::Future<Output = Result<(), event_bus_core::dispatch::BusError>>>(f: F) {
+/// #     futures::executor::block_on(f).unwrap();
+/// # }
+/// ```
+#[derive(Default)]
+pub struct EventBus {
+    types: BTreeMap<&'static str, TypeSlot>,
+}
+
+impl fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (event_type, slot) in &self.types {
+            let names: Vec<_> = slot.receivers.iter().map(|r| r.name.as_str()).collect();
+            map.entry(event_type, &names);
+        }
+        map.finish()
+    }
+}
+
+impl EventBus {
+    /// An empty bus.
+    ///
+    /// ```
+    /// assert_eq!(event_bus_core::EventBus::new().receiver_count(), 0);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Connects a [`Receiver`] of `E` under `name`.
+    ///
+    /// ```
+    /// # use event_bus_core::prelude::*;
+    /// # use event_bus_core::dispatch::DeliveryContext;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.docs.user.deleted.v1", topic = "users")]
+    /// # struct UserDeleted { id: i64 }
+    /// struct Cleanup;
+    /// #[async_trait::async_trait]
+    /// impl Receiver<UserDeleted> for Cleanup {
+    ///     async fn receive(&self, _: &UserDeleted, _: &DeliveryContext) -> Result<(), ReceiverError> { Ok(()) }
+    /// }
+    /// let mut bus = EventBus::new();
+    /// bus.connect("cleanup", Cleanup)?;
+    /// assert_eq!(bus.receiver_names("org.example.docs.user.deleted.v1"), vec!["cleanup"]);
+    /// # Ok::<(), event_bus_core::dispatch::BusError>(())
+    /// ```
+    pub fn connect<E: Event, R: Receiver<E>>(
+        &mut self,
+        name: impl Into<String>,
+        receiver: R,
+    ) -> Result<&mut Self, BusError> {
+        let receiver = Arc::new(receiver);
+        self.insert::<E>(
+            name.into(),
+            Arc::new(move |event, ctx| {
+                let receiver = Arc::clone(&receiver);
+                Box::pin(async move {
+                    let event = downcast::<E>(event)?;
+                    receiver.receive(&event, &ctx).await
+                })
+            }),
+        )
+    }
+
+    /// Connects a synchronous function of `E` under `name`.
+    ///
+    /// ```
+    /// # use event_bus_core::prelude::*;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.docs.user.renamed.v1", topic = "users")]
+    /// # struct UserRenamed { id: i64 }
+    /// let mut bus = EventBus::new();
+    /// bus.connect_fn("log", |event: &UserRenamed, ctx| {
+    ///     println!("{} renamed ({})", event.id, ctx.metadata.id);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), event_bus_core::dispatch::BusError>(())
+    /// ```
+    pub fn connect_fn<E, F>(&mut self, name: impl Into<String>, f: F) -> Result<&mut Self, BusError>
+    where
+        E: Event,
+        F: Fn(&E, &DeliveryContext) -> Result<(), ReceiverError> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        self.insert::<E>(
+            name.into(),
+            Arc::new(move |event, ctx| {
+                let f = Arc::clone(&f);
+                Box::pin(async move {
+                    let event = downcast::<E>(event)?;
+                    f(&event, &ctx)
+                })
+            }),
+        )
+    }
+
+    /// Connects an async function of `E` under `name`.
+    ///
+    /// ```
+    /// # use event_bus_core::prelude::*;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.docs.user.merged.v1", topic = "users")]
+    /// # struct UserMerged { id: i64 }
+    /// let mut bus = EventBus::new();
+    /// bus.connect_async("sync", |event: std::sync::Arc<UserMerged>, _ctx| async move {
+    ///     let _ = event.id;
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), event_bus_core::dispatch::BusError>(())
+    /// ```
+    pub fn connect_async<E, F, Fut>(
+        &mut self,
+        name: impl Into<String>,
+        f: F,
+    ) -> Result<&mut Self, BusError>
+    where
+        E: Event,
+        F: Fn(Arc<E>, Arc<DeliveryContext>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ReceiverError>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        self.insert::<E>(
+            name.into(),
+            Arc::new(move |event, ctx| {
+                let f = Arc::clone(&f);
+                Box::pin(async move {
+                    let event = downcast::<E>(event)?;
+                    f(event, ctx).await
+                })
+            }),
+        )
+    }
+
+    fn insert<E: Event>(
+        &mut self,
+        name: String,
+        call: Arc<ErasedReceiver>,
+    ) -> Result<&mut Self, BusError> {
+        let slot = self.types.entry(E::EVENT_TYPE).or_insert_with(|| TypeSlot {
+            reader_schema: E::schema,
+            decode: decode_erased::<E>,
+            receivers: Vec::new(),
+        });
+        if slot.receivers.iter().any(|r| r.name == name) {
+            return Err(BusError::DuplicateReceiver {
+                event_type: E::EVENT_TYPE,
+                receiver: name,
+            });
+        }
+        slot.receivers.push(NamedReceiver { name, call });
+        Ok(self)
+    }
+
+    /// How many receivers are connected, over all event types.
+    ///
+    /// ```
+    /// assert_eq!(event_bus_core::EventBus::new().receiver_count(), 0);
+    /// ```
+    pub fn receiver_count(&self) -> usize {
+        self.types.values().map(|s| s.receivers.len()).sum()
+    }
+
+    /// The event types with at least one receiver.
+    ///
+    /// ```
+    /// assert!(event_bus_core::EventBus::new().event_types().is_empty());
+    /// ```
+    pub fn event_types(&self) -> Vec<&'static str> {
+        self.types.keys().copied().collect()
+    }
+
+    /// Names of the receivers of `event_type`, in connection order.
+    ///
+    /// ```
+    /// assert!(event_bus_core::EventBus::new().receiver_names("org.example.a.b.created.v1").is_empty());
+    /// ```
+    pub fn receiver_names(&self, event_type: &str) -> Vec<&str> {
+        self.types
+            .get(event_type)
+            .map(|s| s.receivers.iter().map(|r| r.name.as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The reader schema of `event_type`, when the bus has receivers for it.
+    ///
+    /// ```
+    /// assert!(event_bus_core::EventBus::new().reader_schema("org.example.a.b.created.v1").is_none());
+    /// ```
+    pub fn reader_schema(&self, event_type: &str) -> Option<&'static Schema> {
+        self.types.get(event_type).map(|s| (s.reader_schema)())
+    }
+
+    /// Decodes a datum of `event_type` written with `writer` into the local type;
+    /// `None` when the bus has no receivers for that type.
+    ///
+    /// ```
+    /// # use event_bus_core::prelude::*;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.docs.tag.added.v1", topic = "tags")]
+    /// # struct TagAdded { tag: String }
+    /// let mut bus = EventBus::new();
+    /// bus.connect_fn("x", |_: &TagAdded, _| Ok(()))?;
+    /// let datum = TagAdded { tag: "rust".into() }.to_avro_datum().unwrap();
+    /// let decoded = bus.decode("org.example.docs.tag.added.v1", &datum, TagAdded::schema());
+    /// assert!(matches!(decoded, Some(Ok(_))));
+    /// # Ok::<(), event_bus_core::dispatch::BusError>(())
+    /// ```
+    pub fn decode(
+        &self,
+        event_type: &str,
+        datum: &[u8],
+        writer: &Schema,
+    ) -> Option<Result<DecodedEvent, CodecError>> {
+        self.types
+            .get(event_type)
+            .map(|slot| (slot.decode)(datum, writer))
+    }
+
+    /// Dispatches a typed event to every receiver of its type.
+    ///
+    /// See the type's example.
+    pub async fn dispatch<E: Event>(&self, event: E, ctx: DeliveryContext) -> DispatchReport {
+        self.dispatch_decoded(E::EVENT_TYPE, Arc::new(event), ctx, None)
+            .await
+    }
+
+    /// Dispatches a decoded event to the receivers of `event_type`; when `only` is
+    /// given, to those receivers alone (a retry of the ones that failed).
+    ///
+    /// ```
+    /// # use event_bus_core::prelude::*;
+    /// # use event_bus_core::dispatch::DeliveryContext;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.docs.page.viewed.v1", topic = "pages")]
+    /// # struct PageViewed { path: String }
+    /// let mut bus = EventBus::new();
+    /// bus.connect_fn("a", |_: &PageViewed, _| Ok(()))?;
+    /// bus.connect_fn("b", |_: &PageViewed, _| Ok(()))?;
+    /// let event = std::sync::Arc::new(PageViewed { path: "/".into() });
+    /// let ctx = DeliveryContext::local(EventMetadata::for_event::<PageViewed>());
+    /// let only = vec!["b".to_string()];
+    /// let report = futures::executor::block_on(
+    ///     bus.dispatch_decoded("org.example.docs.page.viewed.v1", event, ctx, Some(&only)));
+    /// assert_eq!(report.outcomes.len(), 1);
+    /// assert_eq!(report.outcomes[0].receiver, "b");
+    /// # Ok::<(), event_bus_core::dispatch::BusError>(())
+    /// ```
+    pub async fn dispatch_decoded(
+        &self,
+        event_type: &str,
+        event: DecodedEvent,
+        ctx: DeliveryContext,
+        only: Option<&[String]>,
+    ) -> DispatchReport {
+        let Some(slot) = self.types.get(event_type) else {
+            return DispatchReport::default();
+        };
+        let ctx = Arc::new(ctx);
+        let runs = slot
+            .receivers
+            .iter()
+            .filter(|r| only.is_none_or(|names| names.iter().any(|n| *n == r.name)))
+            .map(|receiver| {
+                let call = (receiver.call)(Arc::clone(&event), Arc::clone(&ctx));
+                async move {
+                    let result = AssertUnwindSafe(call)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|panic| Err(panic_error(panic.as_ref())));
+                    ReceiverOutcome {
+                        receiver: receiver.name.clone(),
+                        result,
+                    }
+                }
+            });
+        DispatchReport {
+            outcomes: join_all(runs).await,
+        }
+    }
+}
+
+fn downcast<E: Event>(event: DecodedEvent) -> Result<Arc<E>, ReceiverError> {
+    event.downcast::<E>().map_err(|_| {
+        ReceiverError::permanent(format!(
+            "internal: event given to a receiver of `{}` is of another type",
+            E::EVENT_TYPE
+        ))
+    })
+}
+
+fn panic_error(panic: &(dyn Any + Send)) -> ReceiverError {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-text panic payload".to_owned());
+    ReceiverError::new(format!("receiver panicked: {text}"))
+}

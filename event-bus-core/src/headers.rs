@@ -1,0 +1,303 @@
+//! The exact mapping between `EventMetadata` and Kafka record headers.
+//!
+//! Written in the order Open edX's producer uses: `ce_specversion`, `content-type`,
+//! `ce_datacontenttype`, `ce_type`, `ce_id`, `ce_source`, `ce_time`,
+//! `ce_minorversion`, `sourcehost`, `sourcelib`; then `traceparent` and `tracestate`
+//! when a trace is active. All values are UTF-8.
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use uuid::Uuid;
+
+use crate::metadata::EventMetadata;
+
+/// Header names.
+pub mod names {
+    /// CloudEvents spec version.
+    pub const SPECVERSION: &str = "ce_specversion";
+    /// Content type of the value (Kafka binding).
+    pub const CONTENT_TYPE: &str = "content-type";
+    /// CloudEvents data content type.
+    pub const DATACONTENTTYPE: &str = "ce_datacontenttype";
+    /// Event type name.
+    pub const TYPE: &str = "ce_type";
+    /// Event id (UUID).
+    pub const ID: &str = "ce_id";
+    /// Producing service.
+    pub const SOURCE: &str = "ce_source";
+    /// Event time, RFC 3339 UTC.
+    pub const TIME: &str = "ce_time";
+    /// Minor version of the event type.
+    pub const MINORVERSION: &str = "ce_minorversion";
+    /// Producing host.
+    pub const SOURCEHOST: &str = "sourcehost";
+    /// Producing library version.
+    pub const SOURCELIB: &str = "sourcelib";
+    /// W3C trace parent.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// W3C trace state.
+    pub const TRACESTATE: &str = "tracestate";
+}
+
+/// The only CloudEvents spec version written and accepted.
+pub const SPEC_VERSION: &str = "1.0";
+/// Content type of every value.
+pub const AVRO_CONTENT_TYPE: &str = "application/avro";
+
+/// Headers that are read into the metadata; each may appear once.
+const KNOWN: [&str; 12] = [
+    names::SPECVERSION,
+    names::CONTENT_TYPE,
+    names::DATACONTENTTYPE,
+    names::TYPE,
+    names::ID,
+    names::SOURCE,
+    names::TIME,
+    names::MINORVERSION,
+    names::SOURCEHOST,
+    names::SOURCELIB,
+    names::TRACEPARENT,
+    names::TRACESTATE,
+];
+
+/// Headers whose absence is not worth reporting.
+const OPTIONAL: [&str; 2] = [names::TRACEPARENT, names::TRACESTATE];
+
+/// Why a record's headers cannot give event metadata.
+///
+/// ```
+/// use event_bus_core::headers::{parse_headers, HeaderError};
+/// let err = parse_headers([("ce_type", Some(&b"org.example.a.b.created.v1"[..]))]).unwrap_err();
+/// assert!(matches!(err, HeaderError::Missing { header: "ce_id" }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// A required header is absent.
+    #[error("header `{header}` is missing; every event needs it (the producer sets it)")]
+    Missing {
+        /// The header's name.
+        header: &'static str,
+    },
+    /// A header appears more than once, so its value is ambiguous.
+    #[error("header `{header}` appears {count} times; it must appear once")]
+    Duplicated {
+        /// The header's name.
+        header: &'static str,
+        /// How many times it appeared.
+        count: usize,
+    },
+    /// A header value is not UTF-8 text.
+    #[error("header `{header}` is not UTF-8 text")]
+    NotUtf8 {
+        /// The header's name.
+        header: &'static str,
+    },
+    /// A header value does not parse.
+    #[error("header `{header}` has invalid value `{value}`: {expected}")]
+    Invalid {
+        /// The header's name.
+        header: &'static str,
+        /// The value received.
+        value: String,
+        /// What was expected instead.
+        expected: &'static str,
+    },
+}
+
+/// Metadata read from headers, with the headers that were absent and took defaults.
+///
+/// ```
+/// # use event_bus_core::{EventMetadata, headers::parse_headers};
+/// let meta = EventMetadata::new("org.example.a.b.created.v1");
+/// let headers = meta.to_headers();
+/// let parsed = parse_headers(headers.iter().map(|(k, v)| (*k, Some(v.as_bytes()))))?;
+/// assert_eq!(parsed.metadata, meta);
+/// assert!(parsed.defaulted.is_empty());
+/// # Ok::<(), event_bus_core::headers::HeaderError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedMetadata {
+    /// The metadata.
+    pub metadata: EventMetadata,
+    /// Headers that were absent and took a default value.
+    pub defaulted: Vec<&'static str>,
+}
+
+impl EventMetadata {
+    /// The Kafka headers of this metadata, in Open edX's order.
+    ///
+    /// ```
+    /// let meta = event_bus_core::EventMetadata::new("org.example.a.b.created.v1");
+    /// let headers = meta.to_headers();
+    /// assert_eq!(headers[0], ("ce_specversion", "1.0".to_string()));
+    /// assert_eq!(headers.len(), 10);
+    /// ```
+    pub fn to_headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = vec![
+            (names::SPECVERSION, SPEC_VERSION.to_owned()),
+            (names::CONTENT_TYPE, AVRO_CONTENT_TYPE.to_owned()),
+            (names::DATACONTENTTYPE, AVRO_CONTENT_TYPE.to_owned()),
+            (names::TYPE, self.event_type.clone()),
+            (names::ID, self.id.to_string()),
+            (names::SOURCE, self.source.clone()),
+            (names::TIME, format_time(&self.time)),
+            (names::MINORVERSION, self.minorversion.to_string()),
+            (names::SOURCEHOST, self.sourcehost.clone()),
+            (names::SOURCELIB, self.sourcelib.clone()),
+        ];
+        if let Some(parent) = &self.traceparent {
+            headers.push((names::TRACEPARENT, parent.clone()));
+        }
+        if let Some(state) = &self.tracestate {
+            headers.push((names::TRACESTATE, state.clone()));
+        }
+        headers
+    }
+}
+
+/// `ce_time` text: RFC 3339 in UTC with microseconds and `+00:00`, as Python's
+/// `isoformat()` writes it.
+///
+/// ```
+/// let t = chrono::DateTime::from_timestamp(1_700_000_000, 5_000).unwrap();
+/// assert_eq!(event_bus_core::headers::format_time(&t), "2023-11-14T22:13:20.000005+00:00");
+/// ```
+pub fn format_time(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, false)
+}
+
+/// Parses `ce_time`: RFC 3339 with any offset (converted to UTC), or a time without
+/// offset, taken as UTC.
+///
+/// ```
+/// let t = event_bus_core::headers::parse_time("2023-11-14T22:13:20Z").unwrap();
+/// assert_eq!(t.timestamp(), 1_700_000_000);
+/// assert!(event_bus_core::headers::parse_time("yesterday").is_none());
+/// ```
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+/// Reads event metadata from record headers (`(name, value)` pairs, in any order).
+///
+/// Fails on a missing or invalid `ce_id`, on a duplicated header, on a bad `ce_time`,
+/// `ce_minorversion` or `ce_specversion`, and on non-UTF-8 values. Other absent
+/// headers take defaults and are listed in [`ParsedMetadata::defaulted`]. Headers
+/// this crate does not know are ignored.
+///
+/// ```
+/// use event_bus_core::headers::{parse_headers, HeaderError};
+/// let id = "8c6d3f0e-2a63-4f64-9f53-4b4a9f6a0c11";
+/// let parsed = parse_headers([("ce_id", Some(id.as_bytes()))])?;
+/// assert_eq!(parsed.metadata.id.to_string(), id);
+/// assert!(parsed.defaulted.contains(&"ce_type"));
+///
+/// let dup = parse_headers([("ce_id", Some(id.as_bytes())), ("ce_id", Some(id.as_bytes()))]);
+/// assert!(matches!(dup, Err(HeaderError::Duplicated { header: "ce_id", count: 2 })));
+/// # Ok::<(), HeaderError>(())
+/// ```
+pub fn parse_headers<'a, I>(headers: I) -> Result<ParsedMetadata, HeaderError>
+where
+    I: IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+{
+    let mut found: [Vec<Option<&'a [u8]>>; KNOWN.len()] = Default::default();
+    for (name, value) in headers {
+        if let Some(slot) = KNOWN.iter().position(|known| *known == name) {
+            found[slot].push(value);
+        }
+    }
+    let mut reader = HeaderReader {
+        found,
+        defaulted: Vec::new(),
+    };
+    let id_text = reader
+        .text(names::ID)?
+        .ok_or(HeaderError::Missing { header: names::ID })?;
+    let id = Uuid::parse_str(&id_text).map_err(|_| HeaderError::Invalid {
+        header: names::ID,
+        value: id_text.clone(),
+        expected: "a UUID such as 8c6d3f0e-2a63-4f64-9f53-4b4a9f6a0c11",
+    })?;
+    if let Some(spec) = reader.text(names::SPECVERSION)? {
+        if spec != SPEC_VERSION {
+            return Err(HeaderError::Invalid {
+                header: names::SPECVERSION,
+                value: spec,
+                expected: "CloudEvents spec version 1.0",
+            });
+        }
+    }
+    reader.text(names::CONTENT_TYPE)?;
+    reader.text(names::DATACONTENTTYPE)?;
+    let defaults = EventMetadata::new(String::new());
+    let time = match reader.text(names::TIME)? {
+        Some(text) => parse_time(&text).ok_or(HeaderError::Invalid {
+            header: names::TIME,
+            value: text.clone(),
+            expected: "an RFC 3339 time such as 2024-05-01T12:00:00.000000+00:00",
+        })?,
+        None => defaults.time,
+    };
+    let minorversion = match reader.text(names::MINORVERSION)? {
+        Some(text) => text.trim().parse().map_err(|_| HeaderError::Invalid {
+            header: names::MINORVERSION,
+            value: text.clone(),
+            expected: "a non-negative integer",
+        })?,
+        None => 0,
+    };
+    let metadata = EventMetadata {
+        id,
+        event_type: reader.text(names::TYPE)?.unwrap_or_default(),
+        minorversion,
+        source: reader.text(names::SOURCE)?.unwrap_or(defaults.source),
+        sourcehost: reader.text(names::SOURCEHOST)?.unwrap_or(defaults.sourcehost),
+        time,
+        sourcelib: reader.text(names::SOURCELIB)?.unwrap_or(defaults.sourcelib),
+        traceparent: reader.text(names::TRACEPARENT)?,
+        tracestate: reader.text(names::TRACESTATE)?,
+    };
+    Ok(ParsedMetadata {
+        metadata,
+        defaulted: reader.defaulted,
+    })
+}
+
+/// Reads each known header once, noting the absent ones.
+struct HeaderReader<'a> {
+    found: [Vec<Option<&'a [u8]>>; KNOWN.len()],
+    defaulted: Vec<&'static str>,
+}
+
+impl HeaderReader<'_> {
+    fn text(&mut self, header: &'static str) -> Result<Option<String>, HeaderError> {
+        let slot = KNOWN
+            .iter()
+            .position(|known| *known == header)
+            .unwrap_or_default();
+        match self.found[slot].as_slice() {
+            [] => {
+                if !OPTIONAL.contains(&header) {
+                    self.defaulted.push(header);
+                }
+                Ok(None)
+            }
+            [value] => {
+                let bytes = value.unwrap_or_default();
+                std::str::from_utf8(bytes)
+                    .map(|s| Some(s.to_owned()))
+                    .map_err(|_| HeaderError::NotUtf8 { header })
+            }
+            many => Err(HeaderError::Duplicated {
+                header,
+                count: many.len(),
+            }),
+        }
+    }
+}

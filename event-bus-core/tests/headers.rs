@@ -1,0 +1,120 @@
+//! `EventMetadata` ↔ Kafka headers.
+
+use event_bus_core::headers::{parse_headers, HeaderError};
+use event_bus_core::EventMetadata;
+
+fn as_pairs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, Option<&'a [u8]>)> {
+    headers.iter().map(|(k, v)| (*k, Some(v.as_bytes()))).collect()
+}
+
+#[test]
+fn writes_openedx_header_set_in_order() {
+    let mut meta = EventMetadata::new("org.openedx.learning.course.enrollment.created.v1")
+        .with_source("openedx/lms/web")
+        .with_time(chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).expect("time"));
+    meta.sourcehost = "host-1".into();
+    meta.sourcelib = "11.2.0".into();
+    let headers = meta.to_headers();
+    let names: Vec<&str> = headers.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        names,
+        [
+            "ce_specversion", "content-type", "ce_datacontenttype", "ce_type", "ce_id",
+            "ce_source", "ce_time", "ce_minorversion", "sourcehost", "sourcelib"
+        ]
+    );
+    let value = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str());
+    assert_eq!(value("ce_specversion"), Some("1.0"));
+    assert_eq!(value("content-type"), Some("application/avro"));
+    assert_eq!(value("ce_datacontenttype"), Some("application/avro"));
+    assert_eq!(value("ce_type"), Some("org.openedx.learning.course.enrollment.created.v1"));
+    assert_eq!(value("ce_id"), Some(meta.id.to_string().as_str()));
+    assert_eq!(value("ce_time"), Some("2023-11-14T22:13:20.123456+00:00"));
+    assert_eq!(value("ce_minorversion"), Some("0"));
+    assert_eq!(value("sourcehost"), Some("host-1"));
+}
+
+#[test]
+fn round_trips_including_trace_context() {
+    let mut meta = EventMetadata::new("org.example.a.b.created.v1");
+    meta.traceparent = Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
+    meta.tracestate = Some("vendor=1".into());
+    meta.time = chrono::DateTime::from_timestamp(1_700_000_000, 1_000).expect("time");
+    let headers = meta.to_headers();
+    let parsed = parse_headers(as_pairs(&headers)).expect("parses");
+    assert_eq!(parsed.metadata, meta);
+    assert!(parsed.defaulted.is_empty());
+}
+
+#[test]
+fn reads_python_producer_headers() {
+    let pairs: Vec<(&str, Option<&[u8]>)> = vec![
+        ("ce_specversion", Some(b"1.0")),
+        ("content-type", Some(b"application/avro")),
+        ("ce_datacontenttype", Some(b"application/avro")),
+        ("ce_type", Some(b"org.openedx.learning.auth.session.login.completed.v1")),
+        ("ce_id", Some(b"3f5b0e7e-7b8c-11ee-b962-0242ac120002")),
+        ("ce_source", Some(b"openedx/lms/web")),
+        ("ce_time", Some(b"2023-11-06T10:20:30.123456+00:00")),
+        ("ce_minorversion", Some(b"0")),
+        ("sourcehost", Some(b"lms-1")),
+        ("sourcelib", Some(b"11.2.0")),
+    ];
+    let parsed = parse_headers(pairs).expect("parses");
+    assert_eq!(parsed.metadata.source, "openedx/lms/web");
+    assert_eq!(parsed.metadata.sourcelib, "11.2.0");
+    assert_eq!(parsed.metadata.time.timestamp_subsec_micros(), 123_456);
+    assert!(parsed.defaulted.is_empty());
+}
+
+#[test]
+fn missing_or_invalid_id_is_an_error() {
+    let none = parse_headers(Vec::<(&str, Option<&[u8]>)>::new());
+    assert_eq!(none.unwrap_err(), HeaderError::Missing { header: "ce_id" });
+    let bad = parse_headers([("ce_id", Some(&b"not-a-uuid"[..]))]).unwrap_err();
+    assert!(matches!(bad, HeaderError::Invalid { header: "ce_id", .. }), "{bad:?}");
+    assert!(bad.to_string().contains("not-a-uuid"));
+    let null = parse_headers([("ce_id", None)]).unwrap_err();
+    assert!(matches!(null, HeaderError::Invalid { header: "ce_id", .. }), "{null:?}");
+}
+
+#[test]
+fn duplicated_header_is_an_error() {
+    let meta = EventMetadata::new("org.example.a.b.created.v1");
+    let mut headers = meta.to_headers();
+    headers.push(("ce_type", "org.example.other.thing.created.v1".into()));
+    let err = parse_headers(as_pairs(&headers)).unwrap_err();
+    assert_eq!(err, HeaderError::Duplicated { header: "ce_type", count: 2 });
+}
+
+#[test]
+fn bad_time_minor_version_spec_and_utf8_are_errors() {
+    let id = uuid::Uuid::new_v4().to_string();
+    let with = |name: &'static str, value: &'static [u8]| {
+        parse_headers(vec![("ce_id", Some(id.as_bytes())), (name, Some(value))])
+    };
+    assert!(matches!(with("ce_time", b"yesterday"), Err(HeaderError::Invalid { header: "ce_time", .. })));
+    assert!(matches!(with("ce_minorversion", b"-1"), Err(HeaderError::Invalid { header: "ce_minorversion", .. })));
+    assert!(matches!(with("ce_specversion", b"0.3"), Err(HeaderError::Invalid { header: "ce_specversion", .. })));
+    assert!(matches!(with("ce_source", b"\xff\xfe"), Err(HeaderError::NotUtf8 { header: "ce_source" })));
+}
+
+#[test]
+fn other_missing_headers_take_defaults_and_are_reported() {
+    let id = uuid::Uuid::new_v4().to_string();
+    let parsed = parse_headers([("ce_id", Some(id.as_bytes()))]).expect("parses");
+    for header in ["ce_type", "ce_source", "ce_time", "ce_minorversion", "sourcehost", "sourcelib", "ce_specversion"] {
+        assert!(parsed.defaulted.contains(&header), "{header} not reported");
+    }
+    assert!(!parsed.defaulted.contains(&"traceparent"));
+    assert_eq!(parsed.metadata.minorversion, 0);
+}
+
+#[test]
+fn unknown_headers_are_ignored() {
+    let meta = EventMetadata::new("org.example.a.b.created.v1");
+    let mut headers = meta.to_headers();
+    headers.push(("x-dlq-reason", "boom".into()));
+    let parsed = parse_headers(as_pairs(&headers)).expect("parses");
+    assert_eq!(parsed.metadata.id, meta.id);
+}

@@ -1,0 +1,56 @@
+//! Parsing `#[event(...)]`.
+
+use syn::{DeriveInput, LitInt, LitStr};
+
+/// What `#[event(...)]` says about an event type.
+pub struct EventAttrs {
+    pub event_type: LitStr,
+    pub topic: LitStr,
+    pub key: Option<LitStr>,
+    pub minor_version: u32,
+}
+
+const USAGE: &str = "expected #[event(type = \"org.example.domain.subject.action.v1\", topic = \"topic-name\", key = \"field.path\", minor_version = 0)]; `key` and `minor_version` are optional";
+
+pub fn parse(input: &DeriveInput) -> syn::Result<EventAttrs> {
+    let mut event_type = None;
+    let mut topic = None;
+    let mut key = None;
+    let mut minor_version = 0;
+    let mut seen = false;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("event")) {
+        seen = true;
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("type") {
+                event_type = Some(meta.value()?.parse::<LitStr>()?);
+            } else if meta.path.is_ident("topic") {
+                topic = Some(meta.value()?.parse::<LitStr>()?);
+            } else if meta.path.is_ident("key") {
+                key = Some(meta.value()?.parse::<LitStr>()?);
+            } else if meta.path.is_ident("minor_version") {
+                minor_version = meta.value()?.parse::<LitInt>()?.base10_parse()?;
+            } else {
+                return Err(meta.error(format!("unknown #[event] setting; {USAGE}")));
+            }
+            Ok(())
+        })?;
+    }
+    if !seen {
+        return Err(syn::Error::new_spanned(&input.ident, format!("#[derive(Event)] needs an #[event(...)] attribute: {USAGE}")));
+    }
+    let event_type = event_type.ok_or_else(|| {
+        syn::Error::new_spanned(&input.ident, format!("#[event] is missing `type`: {USAGE}"))
+    })?;
+    let topic = topic.ok_or_else(|| {
+        syn::Error::new_spanned(&input.ident, format!("#[event] is missing `topic`: {USAGE}"))
+    })?;
+    if topic.value().trim().is_empty() {
+        return Err(syn::Error::new_spanned(&topic, "`topic` must not be empty"));
+    }
+    Ok(EventAttrs {
+        event_type,
+        topic,
+        key,
+        minor_version,
+    })
+}

@@ -1,0 +1,131 @@
+//! `#[derive(Event)]`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Data, DeriveInput, FieldsNamed, Ident, LitStr};
+
+use crate::attrs;
+use crate::crate_path::core_path;
+use crate::docs::{doc_string, option_tokens};
+use crate::event_data::{field_schemas, named_fields, reject_generics};
+
+pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
+    reject_generics(input)?;
+    let Data::Struct(data) = &input.data else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "#[derive(Event)] needs a struct with named fields; the struct becomes the Avro record `CloudEvent`",
+        ));
+    };
+    let fields = named_fields(&data.fields, input)?;
+    let attrs = attrs::parse(input)?;
+    let core = core_path();
+    let ident = &input.ident;
+    let event_type = &attrs.event_type;
+    let topic = &attrs.topic;
+    let minor_version = attrs.minor_version;
+    let doc = option_tokens(doc_string(&input.attrs));
+    let field_schemas = field_schemas(fields, &core)?;
+    let key = key_tokens(attrs.key.as_ref(), fields, &core)?;
+    let invalid_name_message = format!(
+        "event type `{}` is malformed: use {{reverse-dns}}.{{domain}}.{{subject}}.{{action}}.v{{major}} in lowercase, e.g. org.example.learning.course.enrollment.created.v1",
+        event_type.value()
+    )
+    .replace('{', "{{")
+    .replace('}', "}}");
+    let KeyTokens {
+        key_field,
+        key_fn,
+        key_schema_fn,
+    } = key;
+    Ok(quote! {
+        const _: () = ::core::assert!(#core::event_type::is_valid(#event_type), #invalid_name_message);
+
+        impl #core::Event for #ident {
+            const EVENT_TYPE: &'static str = #event_type;
+            const TOPIC: &'static str = #topic;
+            const KEY_FIELD: ::core::option::Option<&'static str> = #key_field;
+            const MINOR_VERSION: u32 = #minor_version;
+
+            fn schema_json() -> #core::__private::serde_json::Value {
+                #core::avro::cloud_event_record(#event_type, #doc, |names| ::std::vec![#(#field_schemas),*])
+            }
+
+            fn schema() -> &'static #core::apache_avro::Schema {
+                static SCHEMA: ::std::sync::OnceLock<#core::apache_avro::Schema> = ::std::sync::OnceLock::new();
+                SCHEMA.get_or_init(|| {
+                    #core::apache_avro::Schema::parse(&<Self as #core::Event>::schema_json())
+                        .expect("a derived event schema is valid Avro; this is a signal-bridge bug, please report it")
+                })
+            }
+
+            #key_fn
+            #key_schema_fn
+        }
+
+        #core::__private::inventory::submit! {
+            #core::EventRegistration::of::<#ident>()
+        }
+    })
+}
+
+struct KeyTokens {
+    key_field: TokenStream,
+    key_fn: TokenStream,
+    key_schema_fn: TokenStream,
+}
+
+fn key_tokens(key: Option<&LitStr>, fields: &FieldsNamed, core: &TokenStream) -> syn::Result<KeyTokens> {
+    let Some(key) = key else {
+        return Ok(KeyTokens {
+            key_field: quote!(::core::option::Option::None),
+            key_fn: quote! {
+                fn key(&self) -> ::core::option::Option<#core::EventKey> { ::core::option::Option::None }
+            },
+            key_schema_fn: quote! {
+                fn key_schema_json() -> ::core::option::Option<#core::__private::serde_json::Value> { ::core::option::Option::None }
+            },
+        });
+    };
+    let path = key.value();
+    let segments = key_segments(key, &path, fields)?;
+    Ok(KeyTokens {
+        key_field: quote!(::core::option::Option::Some(#key)),
+        key_fn: quote! {
+            fn key(&self) -> ::core::option::Option<#core::EventKey> {
+                #core::key::KeyField::to_event_key(&self.#(#segments).*)
+            }
+        },
+        key_schema_fn: quote! {
+            fn key_schema_json() -> ::core::option::Option<#core::__private::serde_json::Value> {
+                ::core::option::Option::Some(#core::key::key_schema_of(#key, |event: &Self| &event.#(#segments).*))
+            }
+        },
+    })
+}
+
+/// The key path's segments as identifiers spanned at the attribute, after checking
+/// the first one names a field of the struct.
+fn key_segments(key: &LitStr, path: &str, fields: &FieldsNamed) -> syn::Result<Vec<Ident>> {
+    let mut segments = Vec::new();
+    for segment in path.split('.') {
+        let ident = syn::parse_str::<Ident>(segment).map_err(|_| {
+            syn::Error::new_spanned(key, format!("key path `{path}` has `{segment}`, which is not a field name; write the path to the key field with dots, e.g. \"enrollment.user.id\""))
+        })?;
+        segments.push(Ident::new(segment, key.span()));
+        let _ = ident;
+    }
+    let first = path.split('.').next().unwrap_or_default();
+    let names: Vec<String> = fields
+        .named
+        .iter()
+        .filter_map(|f| f.ident.as_ref().map(ToString::to_string))
+        .collect();
+    if !names.iter().any(|n| n == first) {
+        return Err(syn::Error::new_spanned(
+            key,
+            format!("key path `{path}` starts with `{first}`, but the struct has no such field; its fields are: {}", names.join(", ")),
+        ));
+    }
+    Ok(segments)
+}

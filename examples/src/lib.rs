@@ -1,0 +1,2 @@
+//! Example event types and receivers for signal-bridge.
+#![deny(missing_docs)]
