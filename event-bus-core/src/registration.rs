@@ -38,8 +38,11 @@ pub struct EventRegistration {
     /// The key's Avro schema as JSON.
     pub key_schema_json: fn() -> Option<Value>,
     /// Turns a JSON event into its Avro datum and key (checks it against the type).
-    pub json_to_datum: fn(&Value) -> Result<(Vec<u8>, Option<EventKey>), JsonEventError>,
+    pub json_to_datum: JsonToDatum,
 }
+
+/// Turns a JSON event into its Avro datum and key.
+pub type JsonToDatum = fn(&Value) -> Result<(Vec<u8>, Option<EventKey>), JsonEventError>;
 
 inventory::collect!(EventRegistration);
 

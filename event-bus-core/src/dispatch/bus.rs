@@ -365,7 +365,7 @@ impl EventBus {
         let runs = slot
             .receivers
             .iter()
-            .filter(|r| only.is_none_or(|names| names.iter().any(|n| *n == r.name)))
+            .filter(|r| only.is_none_or(|names| names.contains(&r.name)))
             .map(|receiver| {
                 let call = (receiver.call)(Arc::clone(&event), Arc::clone(&ctx));
                 async move {
