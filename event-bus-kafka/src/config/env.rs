@@ -1,0 +1,123 @@
+//! Reading configuration from `EVENT_BUS_*` environment variables.
+
+use std::collections::BTreeMap;
+
+/// A configuration value that is missing or does not parse.
+///
+/// ```
+/// use event_bus_kafka::config::{ConfigError, EnvSource, KafkaConfig};
+/// let err = KafkaConfig::from_env_source(&EnvSource::from_pairs([("X", "1")])).unwrap_err();
+/// assert!(matches!(err, ConfigError::Missing { .. }));
+/// assert!(err.to_string().contains("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required setting has no value.
+    #[error("{setting} is not set: set the environment variable {variable} or the field in code ({hint})")]
+    Missing {
+        /// The setting's name in code.
+        setting: &'static str,
+        /// Its environment variable.
+        variable: &'static str,
+        /// An example value.
+        hint: &'static str,
+    },
+    /// A setting has a value that does not parse.
+    #[error("{variable}=`{value}` is invalid: expected {expected}")]
+    Invalid {
+        /// The variable or field.
+        variable: String,
+        /// The value given (never a secret).
+        value: String,
+        /// What would be valid.
+        expected: &'static str,
+    },
+}
+
+/// A snapshot of environment variables, so configuration can be read from the process
+/// environment or from a map in tests.
+///
+/// ```
+/// use event_bus_kafka::config::EnvSource;
+/// let env = EnvSource::from_pairs([("EVENT_BUS_TOPIC_PREFIX", "dev")]);
+/// assert_eq!(env.get("EVENT_BUS_TOPIC_PREFIX"), Some("dev"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct EnvSource {
+    vars: BTreeMap<String, String>,
+}
+
+impl EnvSource {
+    /// The process environment's `EVENT_BUS_*` variables.
+    ///
+    /// ```
+    /// let env = event_bus_kafka::config::EnvSource::from_process();
+    /// let _ = env.get("EVENT_BUS_SERVICE_NAME");
+    /// ```
+    pub fn from_process() -> Self {
+        Self::from_pairs(std::env::vars().filter(|(k, _)| k.starts_with("EVENT_BUS_")))
+    }
+
+    /// Variables from pairs.
+    ///
+    /// ```
+    /// let env = event_bus_kafka::config::EnvSource::from_pairs([("A", "1")]);
+    /// assert_eq!(env.get("A"), Some("1"));
+    /// ```
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self {
+            vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        }
+    }
+
+    /// A variable's value; an empty value counts as unset.
+    ///
+    /// ```
+    /// let env = event_bus_kafka::config::EnvSource::from_pairs([("A", "")]);
+    /// assert_eq!(env.get("A"), None);
+    /// ```
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Variables starting with `prefix`, with the prefix removed.
+    ///
+    /// ```
+    /// let env = event_bus_kafka::config::EnvSource::from_pairs([("P_A", "1"), ("Q", "2")]);
+    /// assert_eq!(env.with_prefix("P_").collect::<Vec<_>>(), vec![("A", "1")]);
+    /// ```
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.vars
+            .iter()
+            .filter_map(move |(k, v)| k.strip_prefix(prefix).map(|rest| (rest, v.as_str())))
+    }
+
+    /// A variable parsed as milliseconds.
+    ///
+    /// ```
+    /// let env = event_bus_kafka::config::EnvSource::from_pairs([("T", "250")]);
+    /// assert_eq!(env.millis("T").unwrap(), Some(std::time::Duration::from_millis(250)));
+    /// ```
+    pub fn millis(&self, name: &str) -> Result<Option<std::time::Duration>, ConfigError> {
+        self.parsed::<u64>(name, "a whole number of milliseconds")
+            .map(|v| v.map(std::time::Duration::from_millis))
+    }
+
+    /// A variable parsed with `FromStr`.
+    ///
+    /// ```
+    /// let env = event_bus_kafka::config::EnvSource::from_pairs([("N", "x")]);
+    /// assert!(env.parsed::<u32>("N", "a number").is_err());
+    /// ```
+    pub fn parsed<T: std::str::FromStr>(&self, name: &str, expected: &'static str) -> Result<Option<T>, ConfigError> {
+        self.get(name)
+            .map(|v| {
+                v.trim().parse().map_err(|_| ConfigError::Invalid {
+                    variable: name.to_owned(),
+                    value: v.to_owned(),
+                    expected,
+                })
+            })
+            .transpose()
+    }
+}

@@ -1,0 +1,14 @@
+//! The producer: registers schemas under FULL_TRANSITIVE, frames values and keys the
+//! Confluent way, adds CloudEvents headers, and reports every delivery.
+
+mod delivery;
+mod encoder;
+mod error;
+mod record;
+mod sender;
+
+pub use delivery::Delivery;
+pub use encoder::{EventEncoder, RegisteredIds};
+pub use error::ProducerError;
+pub use record::EncodedRecord;
+pub use sender::Producer;

@@ -1,0 +1,298 @@
+//! `Producer`: sends encoded events and reports their delivery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apache_avro::Schema;
+use event_bus_core::{codec, Event, EventMetadata};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer as _};
+use rdkafka::util::Timeout;
+use uuid::Uuid;
+
+use super::delivery::Delivery;
+use super::encoder::{EventEncoder, RegisteredIds};
+use super::error::ProducerError;
+use super::record::EncodedRecord;
+use crate::config::ProducerConfig;
+use crate::registry::RegistryClient;
+
+/// Publishes typed events.
+///
+/// `send` waits for the broker's acknowledgement; `enqueue` returns once the event is
+/// queued and reports its delivery (or its failure, with the whole event as JSON)
+/// through `tracing`. `flush` waits for everything in flight.
+///
+/// ```no_run
+/// use event_bus_kafka::prelude::*;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, Event)]
+/// # #[event(type = "org.example.shop.order.placed.v1", topic = "orders", key = "id")]
+/// # struct OrderPlaced { id: String }
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ProducerConfig::new(KafkaConfig::new("localhost:9092"), RegistryConfig::new("http://localhost:8081"))
+///     .with_service_name("shop");
+/// let producer = Producer::new(config)?;
+/// producer.register::<OrderPlaced>().await?; // optional: fail fast at start-up
+/// let delivery = producer.send(&OrderPlaced { id: "o-1".into() }).await?;
+/// producer.enqueue(&OrderPlaced { id: "o-2".into() }).await?;
+/// producer.flush(std::time::Duration::from_secs(10)).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Producer {
+    kafka: FutureProducer,
+    encoder: Arc<EventEncoder>,
+    config: Arc<ProducerConfig>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").field("config", &self.config).finish()
+    }
+}
+
+impl Producer {
+    /// A producer for `config`. Defaults: `enable.idempotence=true`, `acks=all`,
+    /// `message.timeout.ms` from the delivery timeout, `client.id` from the service
+    /// name; any librdkafka option in the config overrides them.
+    ///
+    /// See the type's example.
+    pub fn new(config: ProducerConfig) -> Result<Self, ProducerError> {
+        let registry = Arc::new(
+            RegistryClient::new(config.registry.clone()).map_err(|source| ProducerError::Registry {
+                subject: String::new(),
+                source,
+            })?,
+        );
+        Self::with_registry(config, registry)
+    }
+
+    /// A producer sharing an existing registry client (and its schema cache).
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use event_bus_kafka::{prelude::*, registry::RegistryClient};
+    /// # fn demo(config: ProducerConfig) -> Result<(), Box<dyn std::error::Error>> {
+    /// let registry = Arc::new(RegistryClient::new(config.registry.clone())?);
+    /// let producer = Producer::with_registry(config, registry)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_registry(config: ProducerConfig, registry: Arc<RegistryClient>) -> Result<Self, ProducerError> {
+        let timeout_ms = config.delivery_timeout.as_millis().max(1).to_string();
+        let kafka: FutureProducer = config
+            .kafka
+            .client_config(&[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("message.timeout.ms", &timeout_ms),
+                ("client.id", &config.service_name),
+            ])
+            .create()
+            .map_err(ProducerError::Client)?;
+        let encoder = EventEncoder::new(
+            registry,
+            config.topic_prefix.clone(),
+            config.event_source().to_owned(),
+        );
+        Ok(Self {
+            kafka,
+            encoder: Arc::new(encoder),
+            config: Arc::new(config),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.config
+    }
+
+    /// The encoder (schema registration and framing), shared with the outbox.
+    pub fn encoder(&self) -> &Arc<EventEncoder> {
+        &self.encoder
+    }
+
+    /// The underlying rdkafka producer.
+    pub fn kafka(&self) -> &FutureProducer {
+        &self.kafka
+    }
+
+    /// Sets FULL_TRANSITIVE and registers `E`'s schemas for its topic now, so an
+    /// incompatible schema fails at start-up instead of at the first send.
+    ///
+    /// See the type's example.
+    pub async fn register<E: Event>(&self) -> Result<RegisteredIds, ProducerError> {
+        self.encoder.register::<E>(None).await
+    }
+
+    /// Sends `event` with fresh metadata and waits for the broker's acknowledgement.
+    ///
+    /// See the type's example.
+    pub async fn send<E: Event>(&self, event: &E) -> Result<Delivery, ProducerError> {
+        let record = self.encoder.encode(event, None, None).await?;
+        self.send_encoded(&record).await
+    }
+
+    /// Sends `event` with the caller's metadata (id, time, source, trace context…).
+    ///
+    /// ```no_run
+    /// # use event_bus_kafka::prelude::*;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.shop.order.placed.v1", topic = "orders")]
+    /// # struct OrderPlaced { id: String }
+    /// # async fn demo(producer: Producer) -> Result<(), ProducerError> {
+    /// let metadata = EventMetadata::for_event::<OrderPlaced>().with_source("shop/batch");
+    /// producer.send_with_metadata(&OrderPlaced { id: "o-1".into() }, metadata).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_with_metadata<E: Event>(&self, event: &E, metadata: EventMetadata) -> Result<Delivery, ProducerError> {
+        let record = self.encoder.encode(event, Some(metadata), None).await?;
+        self.send_encoded(&record).await
+    }
+
+    /// Sends `event` to `topic` (prefix applied) instead of its type's topic.
+    ///
+    /// ```no_run
+    /// # use event_bus_kafka::prelude::*;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.shop.order.placed.v1", topic = "orders")]
+    /// # struct OrderPlaced { id: String }
+    /// # async fn demo(producer: Producer) -> Result<(), ProducerError> {
+    /// producer.send_to("orders-replay", &OrderPlaced { id: "o-1".into() }, None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_to<E: Event>(&self, topic: &str, event: &E, metadata: Option<EventMetadata>) -> Result<Delivery, ProducerError> {
+        let record = self.encoder.encode(event, metadata, Some(topic)).await?;
+        self.send_encoded(&record).await
+    }
+
+    /// Sends an already encoded record (from the outbox, a DLQ redrive, or the CLI)
+    /// and waits for the acknowledgement.
+    ///
+    /// ```no_run
+    /// # use event_bus_kafka::prelude::*;
+    /// # use event_bus_kafka::producer::EncodedRecord;
+    /// # async fn demo(producer: Producer, record: EncodedRecord) -> Result<(), ProducerError> {
+    /// let delivery = producer.send_encoded(&record).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_encoded(&self, record: &EncodedRecord) -> Result<Delivery, ProducerError> {
+        let result = self
+            .kafka
+            .send(record.to_future_record(), Timeout::After(self.config.delivery_timeout))
+            .await;
+        match result {
+            Ok(delivery) => {
+                let delivery = Delivery {
+                    topic: record.topic.clone(),
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                    event_id: record.event_id,
+                };
+                log_delivery(record, &delivery);
+                Ok(delivery)
+            }
+            Err((source, _)) => Err(ProducerError::Delivery {
+                topic: record.topic.clone(),
+                event_id: record.event_id,
+                source,
+            }),
+        }
+    }
+
+    /// Queues `event` and returns its `ce_id` at once, without waiting for the broker.
+    /// The delivery is reported through `tracing` (info: topic, partition, offset,
+    /// `ce_id`, key); a failure is logged at error level with the whole event as JSON so
+    /// it can be replayed by hand. Only the first event of a type waits for schema
+    /// registration.
+    ///
+    /// See the type's example.
+    pub async fn enqueue<E: Event>(&self, event: &E) -> Result<Uuid, ProducerError> {
+        let record = self.encoder.encode(event, None, None).await?;
+        let future = self.queue(&record)?;
+        let event_id = record.event_id;
+        tokio::spawn(report_delivery(future, record, E::schema()));
+        Ok(event_id)
+    }
+
+    fn queue(&self, record: &EncodedRecord) -> Result<DeliveryFuture, ProducerError> {
+        self.kafka
+            .send_result(record.to_future_record())
+            .map_err(|(source, _)| ProducerError::Delivery {
+                topic: record.topic.clone(),
+                event_id: record.event_id,
+                source,
+            })
+    }
+
+    /// Waits up to `timeout` for every queued event to be acknowledged or failed.
+    ///
+    /// See the type's example.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), ProducerError> {
+        let kafka = self.kafka.clone();
+        tokio::task::spawn_blocking(move || kafka.flush(Timeout::After(timeout)))
+            .await
+            .map_err(|_| ProducerError::Cancelled { event_id: Uuid::nil() })?
+            .map_err(|source| ProducerError::Delivery {
+                topic: String::new(),
+                event_id: Uuid::nil(),
+                source,
+            })
+    }
+
+    /// How many events are queued or in flight.
+    pub fn in_flight(&self) -> i32 {
+        self.kafka.in_flight_count()
+    }
+}
+
+fn log_delivery(record: &EncodedRecord, delivery: &Delivery) {
+    tracing::info!(
+        topic = %delivery.topic,
+        partition = delivery.partition,
+        offset = delivery.offset,
+        ce_id = %delivery.event_id,
+        ce_type = %record.event_type,
+        key = record.key_text.as_deref().unwrap_or(""),
+        "event delivered"
+    );
+}
+
+async fn report_delivery(future: DeliveryFuture, record: EncodedRecord, schema: &'static Schema) {
+    let error: KafkaError = match future.await {
+        Ok(Ok(delivery)) => {
+            let delivery = Delivery {
+                topic: record.topic.clone(),
+                partition: delivery.partition,
+                offset: delivery.offset,
+                event_id: record.event_id,
+            };
+            log_delivery(&record, &delivery);
+            return;
+        }
+        Ok(Err((error, _))) => error,
+        Err(_) => KafkaError::Canceled,
+    };
+    let event_json = record_as_json(&record, schema);
+    tracing::error!(
+        topic = %record.topic,
+        ce_id = %record.event_id,
+        ce_type = %record.event_type,
+        key = record.key_text.as_deref().unwrap_or(""),
+        error = %error,
+        event = %event_json,
+        "event NOT delivered; replay it by hand from the logged event"
+    );
+}
+
+/// The record's value as JSON, for the failure log.
+fn record_as_json(record: &EncodedRecord, schema: &Schema) -> String {
+    let decoded = codec::unframe(&record.value)
+        .and_then(|(_, datum)| codec::decode_value(datum, schema, None));
+    match decoded.map(serde_json::Value::try_from) {
+        Ok(Ok(json)) => json.to_string(),
+        _ => format!("(undecodable; value bytes: {:?})", record.value),
+    }
+}
