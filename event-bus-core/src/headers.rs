@@ -107,7 +107,9 @@ pub enum HeaderError {
 ///
 /// ```
 /// # use event_bus_core::{EventMetadata, headers::parse_headers};
-/// let meta = EventMetadata::new("org.example.a.b.created.v1");
+/// // `ce_time` carries microseconds, so use a time without nanoseconds.
+/// let time = chrono::DateTime::from_timestamp(1_700_000_000, 250_000).unwrap();
+/// let meta = EventMetadata::new("org.example.a.b.created.v1").with_time(time);
 /// let headers = meta.to_headers();
 /// let parsed = parse_headers(headers.iter().map(|(k, v)| (*k, Some(v.as_bytes()))))?;
 /// assert_eq!(parsed.metadata, meta);

@@ -1,6 +1,6 @@
 //! `EventMetadata`: the CloudEvents attributes that travel with every event.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 /// The library name and version sent as `sourcelib`.
@@ -57,7 +57,8 @@ impl EventMetadata {
             minorversion: 0,
             source: DEFAULT_SOURCE.to_owned(),
             sourcehost: host_name(),
-            time: Utc::now(),
+            // `ce_time` carries microseconds; keep the same precision in memory.
+            time: Utc::now().trunc_subsecs(6),
             sourcelib: SOURCE_LIB.to_owned(),
             traceparent: None,
             tracestate: None,
