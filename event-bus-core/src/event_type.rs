@@ -150,8 +150,12 @@ mod tests {
 
     #[test]
     fn accepts_openedx_names() {
-        assert!(is_valid("org.openedx.learning.auth.session.login.completed.v1"));
-        assert!(is_valid("org.openedx.learning.course.enrollment.created.v1"));
+        assert!(is_valid(
+            "org.openedx.learning.auth.session.login.completed.v1"
+        ));
+        assert!(is_valid(
+            "org.openedx.learning.course.enrollment.created.v1"
+        ));
         assert!(is_valid("com.acme.billing.invoice_line.paid.v10"));
     }
 

@@ -259,7 +259,9 @@ where
         event_type: reader.text(names::TYPE)?.unwrap_or_default(),
         minorversion,
         source: reader.text(names::SOURCE)?.unwrap_or(defaults.source),
-        sourcehost: reader.text(names::SOURCEHOST)?.unwrap_or(defaults.sourcehost),
+        sourcehost: reader
+            .text(names::SOURCEHOST)?
+            .unwrap_or(defaults.sourcehost),
         time,
         sourcelib: reader.text(names::SOURCELIB)?.unwrap_or(defaults.sourcelib),
         traceparent: reader.text(names::TRACEPARENT)?,

@@ -63,9 +63,7 @@ pub use registration::EventRegistration;
 /// ```
 pub mod prelude {
     pub use crate::avro::AvroType;
-    pub use crate::dispatch::{
-        DispatchReport, EventBus, Receiver, ReceiverError, ReceiverOutcome,
-    };
+    pub use crate::dispatch::{DispatchReport, EventBus, Receiver, ReceiverError, ReceiverOutcome};
     pub use crate::event::Event;
     pub use crate::key::EventKey;
     pub use crate::metadata::EventMetadata;

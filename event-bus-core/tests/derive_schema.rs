@@ -29,7 +29,12 @@ pub struct UserData {
 
 /// Everything the mapping supports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
-#[event(type = "org.example.test.kitchen.sink.created.v1", topic = "kitchen", key = "owner.username", minor_version = 4)]
+#[event(
+    type = "org.example.test.kitchen.sink.created.v1",
+    topic = "kitchen",
+    key = "owner.username",
+    minor_version = 4
+)]
 pub struct KitchenSink {
     /// A flag.
     pub flag: bool,
@@ -67,8 +72,14 @@ fn sample() -> KitchenSink {
         maybe: None,
         id: Uuid::from_u128(0x1234),
         at: DateTime::from_timestamp(1_700_000_000, 123_000).expect("valid"),
-        owner: UserData { id: 9, username: "ada".into() },
-        created_by: Some(UserData { id: 1, username: "root".into() }),
+        owner: UserData {
+            id: 9,
+            username: "ada".into(),
+        },
+        created_by: Some(UserData {
+            id: 1,
+            username: "root".into(),
+        }),
         mode: Mode::Verified,
         history: vec![],
     }
@@ -78,7 +89,10 @@ fn sample() -> KitchenSink {
 fn schema_maps_every_supported_type() {
     let schema = KitchenSink::schema_json();
     assert_eq!(schema["name"], "CloudEvent");
-    assert_eq!(schema["namespace"], "org.example.test.kitchen.sink.created.v1");
+    assert_eq!(
+        schema["namespace"],
+        "org.example.test.kitchen.sink.created.v1"
+    );
     assert_eq!(schema["doc"], "Everything the mapping supports.");
     let fields: HashMap<String, serde_json::Value> = schema["fields"]
         .as_array()
@@ -94,9 +108,18 @@ fn schema_maps_every_supported_type() {
     assert_eq!(fields["precise"]["type"], "double");
     assert_eq!(fields["text"]["type"], "string");
     assert_eq!(fields["blob"]["type"], "bytes");
-    assert_eq!(fields["tags"]["type"], json!({"type": "array", "items": "string"}));
-    assert_eq!(fields["counts"]["type"], json!({"type": "map", "values": "long"}));
-    assert_eq!(fields["sorted"]["type"], json!({"type": "map", "values": "string"}));
+    assert_eq!(
+        fields["tags"]["type"],
+        json!({"type": "array", "items": "string"})
+    );
+    assert_eq!(
+        fields["counts"]["type"],
+        json!({"type": "map", "values": "long"})
+    );
+    assert_eq!(
+        fields["sorted"]["type"],
+        json!({"type": "map", "values": "string"})
+    );
     assert_eq!(fields["maybe"]["type"], json!(["null", "string"]));
     assert_eq!(fields["maybe"]["default"], serde_json::Value::Null);
     assert_eq!(fields["id"]["type"], "string");
@@ -106,9 +129,15 @@ fn schema_maps_every_supported_type() {
     assert_eq!(fields["owner"]["type"]["doc"], "A user.");
     // Second use of a record is a reference by name.
     assert_eq!(fields["created_by"]["type"], json!(["null", "UserData"]));
-    assert_eq!(fields["history"]["type"], json!({"type": "array", "items": "UserData"}));
+    assert_eq!(
+        fields["history"]["type"],
+        json!({"type": "array", "items": "UserData"})
+    );
     assert_eq!(fields["mode"]["type"]["type"], "enum");
-    assert_eq!(fields["mode"]["type"]["symbols"], json!(["Audit", "Verified"]));
+    assert_eq!(
+        fields["mode"]["type"]["symbols"],
+        json!(["Audit", "Verified"])
+    );
 }
 
 #[test]
@@ -127,10 +156,18 @@ fn uuid_and_time_are_written_as_text() {
     let apache_avro::types::Value::Record(fields) = generic else {
         panic!("not a record: {generic:?}");
     };
-    let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(
         get("id"),
-        Some(apache_avro::types::Value::String("00000000-0000-0000-0000-000000000000".replace("0000-000000000000", "0000-000000001234")))
+        Some(apache_avro::types::Value::String(
+            "00000000-0000-0000-0000-000000000000"
+                .replace("0000-000000000000", "0000-000000001234")
+        ))
     );
     let Some(apache_avro::types::Value::String(at)) = get("at") else {
         panic!("time is not a string");
@@ -177,11 +214,20 @@ fn evolved_writer_data_resolves_into_the_reader_type() {
     let mut record = apache_avro::types::Record::new(&writer).expect("record");
     record.put("id", 5_i64);
     record.put("username", "bo");
-    record.put("nickname", apache_avro::types::Value::Union(1, Box::new("b".into())));
+    record.put(
+        "nickname",
+        apache_avro::types::Value::Union(1, Box::new("b".into())),
+    );
     let bytes = apache_avro::writer::datum::GenericDatumWriter::builder(&writer)
         .build()
         .and_then(|w| w.write_value_to_vec(record))
         .expect("writes");
     let event = UserMade::from_avro_datum(&bytes, &writer).expect("resolves");
-    assert_eq!(event, UserMade { id: 5, username: "bo".into() });
+    assert_eq!(
+        event,
+        UserMade {
+            id: 5,
+            username: "bo".into()
+        }
+    );
 }

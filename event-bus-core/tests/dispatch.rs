@@ -8,7 +8,11 @@ use event_bus_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
-#[event(type = "org.example.test.order.placed.v1", topic = "orders", key = "order_id")]
+#[event(
+    type = "org.example.test.order.placed.v1",
+    topic = "orders",
+    key = "order_id"
+)]
 struct OrderPlaced {
     order_id: i64,
 }
@@ -37,8 +41,10 @@ async fn a_failing_or_panicking_receiver_does_not_stop_the_others() {
         Ok(())
     })
     .expect("connect");
-    bus.connect_fn("fails", |_: &OrderPlaced, _| Err(ReceiverError::new("db down")))
-        .expect("connect");
+    bus.connect_fn("fails", |_: &OrderPlaced, _| {
+        Err(ReceiverError::new("db down"))
+    })
+    .expect("connect");
     bus.connect_fn("panics", |_: &OrderPlaced, _| panic!("bug in receiver"))
         .expect("connect");
     let b2 = Arc::clone(&b);
@@ -84,7 +90,11 @@ async fn retry_runs_only_the_named_receivers() {
     let first = bus
         .dispatch_decoded(OrderPlaced::EVENT_TYPE, event.clone(), ctx(), None)
         .await;
-    let failed: Vec<String> = first.failed_receivers().into_iter().map(String::from).collect();
+    let failed: Vec<String> = first
+        .failed_receivers()
+        .into_iter()
+        .map(String::from)
+        .collect();
     assert_eq!(failed, vec!["flaky".to_string()]);
     let mut retry_ctx = ctx();
     retry_ctx.attempt = 2;
@@ -92,7 +102,11 @@ async fn retry_runs_only_the_named_receivers() {
         .dispatch_decoded(OrderPlaced::EVENT_TYPE, event, retry_ctx, Some(&failed))
         .await;
     assert!(second.all_succeeded());
-    assert_eq!(ok.load(Ordering::SeqCst), 1, "the successful receiver ran once");
+    assert_eq!(
+        ok.load(Ordering::SeqCst),
+        1,
+        "the successful receiver ran once"
+    );
     assert_eq!(flaky.load(Ordering::SeqCst), 2);
 }
 
@@ -125,7 +139,8 @@ async fn a_receiver_can_tell_the_event_came_from_the_bus() {
     })
     .expect("connect");
     bus.dispatch(OrderPlaced { order_id: 4 }, ctx()).await;
-    let from_bus = DeliveryContext::from_record(EventMetadata::for_event::<OrderPlaced>(), "orders", 0, 7);
+    let from_bus =
+        DeliveryContext::from_record(EventMetadata::for_event::<OrderPlaced>(), "orders", 0, 7);
     bus.dispatch(OrderPlaced { order_id: 4 }, from_bus).await;
     assert_eq!(republished.load(Ordering::SeqCst), 1);
 }
@@ -133,27 +148,40 @@ async fn a_receiver_can_tell_the_event_came_from_the_bus() {
 #[test]
 fn duplicate_receiver_names_are_refused() {
     let mut bus = EventBus::new();
-    bus.connect_fn("x", |_: &OrderPlaced, _| Ok(())).expect("first");
-    let err = bus.connect_fn("x", |_: &OrderPlaced, _| Ok(())).unwrap_err();
+    bus.connect_fn("x", |_: &OrderPlaced, _| Ok(()))
+        .expect("first");
+    let err = bus
+        .connect_fn("x", |_: &OrderPlaced, _| Ok(()))
+        .unwrap_err();
     assert_eq!(
         err,
-        BusError::DuplicateReceiver { event_type: OrderPlaced::EVENT_TYPE, receiver: "x".into() }
+        BusError::DuplicateReceiver {
+            event_type: OrderPlaced::EVENT_TYPE,
+            receiver: "x".into()
+        }
     );
     // The same name on another event type is fine.
-    bus.connect_fn("x", |_: &OrderCancelled, _| Ok(())).expect("other type");
+    bus.connect_fn("x", |_: &OrderCancelled, _| Ok(()))
+        .expect("other type");
 }
 
 #[test]
 fn decodes_for_the_registered_type_only() {
     let mut bus = EventBus::new();
-    bus.connect_fn("x", |_: &OrderPlaced, _| Ok(())).expect("connect");
+    bus.connect_fn("x", |_: &OrderPlaced, _| Ok(()))
+        .expect("connect");
     let datum = OrderPlaced { order_id: 5 }.to_avro_datum().expect("encode");
     let decoded = bus
         .decode(OrderPlaced::EVENT_TYPE, &datum, OrderPlaced::schema())
         .expect("known type")
         .expect("decodes");
-    assert_eq!(decoded.downcast_ref::<OrderPlaced>().map(|e| e.order_id), Some(5));
-    assert!(bus.decode(OrderCancelled::EVENT_TYPE, &datum, OrderCancelled::schema()).is_none());
+    assert_eq!(
+        decoded.downcast_ref::<OrderPlaced>().map(|e| e.order_id),
+        Some(5)
+    );
+    assert!(bus
+        .decode(OrderCancelled::EVENT_TYPE, &datum, OrderCancelled::schema())
+        .is_none());
     let truncated = bus.decode(OrderPlaced::EVENT_TYPE, &[], OrderPlaced::schema());
     assert!(matches!(truncated, Some(Err(_))));
 }

@@ -4,7 +4,10 @@ use event_bus_core::headers::{parse_headers, HeaderError};
 use event_bus_core::EventMetadata;
 
 fn as_pairs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, Option<&'a [u8]>)> {
-    headers.iter().map(|(k, v)| (*k, Some(v.as_bytes()))).collect()
+    headers
+        .iter()
+        .map(|(k, v)| (*k, Some(v.as_bytes())))
+        .collect()
 }
 
 #[test]
@@ -19,15 +22,31 @@ fn writes_openedx_header_set_in_order() {
     assert_eq!(
         names,
         [
-            "ce_specversion", "content-type", "ce_datacontenttype", "ce_type", "ce_id",
-            "ce_source", "ce_time", "ce_minorversion", "sourcehost", "sourcelib"
+            "ce_specversion",
+            "content-type",
+            "ce_datacontenttype",
+            "ce_type",
+            "ce_id",
+            "ce_source",
+            "ce_time",
+            "ce_minorversion",
+            "sourcehost",
+            "sourcelib"
         ]
     );
-    let value = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str());
+    let value = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(value("ce_specversion"), Some("1.0"));
     assert_eq!(value("content-type"), Some("application/avro"));
     assert_eq!(value("ce_datacontenttype"), Some("application/avro"));
-    assert_eq!(value("ce_type"), Some("org.openedx.learning.course.enrollment.created.v1"));
+    assert_eq!(
+        value("ce_type"),
+        Some("org.openedx.learning.course.enrollment.created.v1")
+    );
     assert_eq!(value("ce_id"), Some(meta.id.to_string().as_str()));
     assert_eq!(value("ce_time"), Some("2023-11-14T22:13:20.123456+00:00"));
     assert_eq!(value("ce_minorversion"), Some("0"));
@@ -52,7 +71,10 @@ fn reads_python_producer_headers() {
         ("ce_specversion", Some(b"1.0")),
         ("content-type", Some(b"application/avro")),
         ("ce_datacontenttype", Some(b"application/avro")),
-        ("ce_type", Some(b"org.openedx.learning.auth.session.login.completed.v1")),
+        (
+            "ce_type",
+            Some(b"org.openedx.learning.auth.session.login.completed.v1"),
+        ),
         ("ce_id", Some(b"3f5b0e7e-7b8c-11ee-b962-0242ac120002")),
         ("ce_source", Some(b"openedx/lms/web")),
         ("ce_time", Some(b"2023-11-06T10:20:30.123456+00:00")),
@@ -72,10 +94,28 @@ fn missing_or_invalid_id_is_an_error() {
     let none = parse_headers(Vec::<(&str, Option<&[u8]>)>::new());
     assert_eq!(none.unwrap_err(), HeaderError::Missing { header: "ce_id" });
     let bad = parse_headers([("ce_id", Some(&b"not-a-uuid"[..]))]).unwrap_err();
-    assert!(matches!(bad, HeaderError::Invalid { header: "ce_id", .. }), "{bad:?}");
+    assert!(
+        matches!(
+            bad,
+            HeaderError::Invalid {
+                header: "ce_id",
+                ..
+            }
+        ),
+        "{bad:?}"
+    );
     assert!(bad.to_string().contains("not-a-uuid"));
     let null = parse_headers([("ce_id", None)]).unwrap_err();
-    assert!(matches!(null, HeaderError::Invalid { header: "ce_id", .. }), "{null:?}");
+    assert!(
+        matches!(
+            null,
+            HeaderError::Invalid {
+                header: "ce_id",
+                ..
+            }
+        ),
+        "{null:?}"
+    );
 }
 
 #[test]
@@ -84,7 +124,13 @@ fn duplicated_header_is_an_error() {
     let mut headers = meta.to_headers();
     headers.push(("ce_type", "org.example.other.thing.created.v1".into()));
     let err = parse_headers(as_pairs(&headers)).unwrap_err();
-    assert_eq!(err, HeaderError::Duplicated { header: "ce_type", count: 2 });
+    assert_eq!(
+        err,
+        HeaderError::Duplicated {
+            header: "ce_type",
+            count: 2
+        }
+    );
 }
 
 #[test]
@@ -93,17 +139,48 @@ fn bad_time_minor_version_spec_and_utf8_are_errors() {
     let with = |name: &'static str, value: &'static [u8]| {
         parse_headers(vec![("ce_id", Some(id.as_bytes())), (name, Some(value))])
     };
-    assert!(matches!(with("ce_time", b"yesterday"), Err(HeaderError::Invalid { header: "ce_time", .. })));
-    assert!(matches!(with("ce_minorversion", b"-1"), Err(HeaderError::Invalid { header: "ce_minorversion", .. })));
-    assert!(matches!(with("ce_specversion", b"0.3"), Err(HeaderError::Invalid { header: "ce_specversion", .. })));
-    assert!(matches!(with("ce_source", b"\xff\xfe"), Err(HeaderError::NotUtf8 { header: "ce_source" })));
+    assert!(matches!(
+        with("ce_time", b"yesterday"),
+        Err(HeaderError::Invalid {
+            header: "ce_time",
+            ..
+        })
+    ));
+    assert!(matches!(
+        with("ce_minorversion", b"-1"),
+        Err(HeaderError::Invalid {
+            header: "ce_minorversion",
+            ..
+        })
+    ));
+    assert!(matches!(
+        with("ce_specversion", b"0.3"),
+        Err(HeaderError::Invalid {
+            header: "ce_specversion",
+            ..
+        })
+    ));
+    assert!(matches!(
+        with("ce_source", b"\xff\xfe"),
+        Err(HeaderError::NotUtf8 {
+            header: "ce_source"
+        })
+    ));
 }
 
 #[test]
 fn other_missing_headers_take_defaults_and_are_reported() {
     let id = uuid::Uuid::new_v4().to_string();
     let parsed = parse_headers([("ce_id", Some(id.as_bytes()))]).expect("parses");
-    for header in ["ce_type", "ce_source", "ce_time", "ce_minorversion", "sourcehost", "sourcelib", "ce_specversion"] {
+    for header in [
+        "ce_type",
+        "ce_source",
+        "ce_time",
+        "ce_minorversion",
+        "sourcehost",
+        "sourcelib",
+        "ce_specversion",
+    ] {
         assert!(parsed.defaulted.contains(&header), "{header} not reported");
     }
     assert!(!parsed.defaulted.contains(&"traceparent"));

@@ -24,7 +24,9 @@
 
 pub use event_bus_core;
 
+pub mod cli;
 pub mod config;
+pub mod consumer;
 pub mod producer;
 pub mod registry;
 pub mod topic;

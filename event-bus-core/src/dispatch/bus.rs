@@ -20,10 +20,9 @@ use crate::event::Event;
 /// A decoded event whose Rust type is known only to the bus.
 pub type DecodedEvent = Arc<dyn Any + Send + Sync>;
 
-type ErasedReceiver =
-    dyn Fn(DecodedEvent, Arc<DeliveryContext>) -> BoxFuture<'static, Result<(), ReceiverError>>
-        + Send
-        + Sync;
+type ErasedReceiver = dyn Fn(DecodedEvent, Arc<DeliveryContext>) -> BoxFuture<'static, Result<(), ReceiverError>>
+    + Send
+    + Sync;
 
 struct NamedReceiver {
     name: String,
@@ -319,6 +318,32 @@ impl EventBus {
         self.types
             .get(event_type)
             .map(|slot| (slot.decode)(datum, writer))
+    }
+
+    /// Decodes a datum of `event_type` written with the local type's own schema (the
+    /// caller knows the writer schema equals it, e.g. from a cache by schema id), so no
+    /// schema comparison or resolution is done.
+    ///
+    /// ```
+    /// # use event_bus_core::prelude::*;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.docs.tag.removed.v1", topic = "tags")]
+    /// # struct TagRemoved { tag: String }
+    /// let mut bus = EventBus::new();
+    /// bus.connect_fn("x", |_: &TagRemoved, _| Ok(()))?;
+    /// let datum = TagRemoved { tag: "rust".into() }.to_avro_datum().unwrap();
+    /// assert!(matches!(bus.decode_as_reader("org.example.docs.tag.removed.v1", &datum), Some(Ok(_))));
+    /// # Ok::<(), event_bus_core::dispatch::BusError>(())
+    /// ```
+    pub fn decode_as_reader(
+        &self,
+        event_type: &str,
+        datum: &[u8],
+    ) -> Option<Result<DecodedEvent, CodecError>> {
+        self.types
+            .get(event_type)
+            .map(|slot| (slot.decode)(datum, (slot.reader_schema)()))
     }
 
     /// Dispatches a typed event to every receiver of its type.

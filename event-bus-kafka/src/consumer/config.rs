@@ -1,0 +1,296 @@
+//! Consumer settings.
+
+use std::time::Duration;
+
+use crate::config::{ConfigError, EnvSource, KafkaConfig, RegistryConfig};
+use crate::topic;
+
+/// How failed receivers are retried before the record goes to the dead-letter topic.
+///
+/// Only the receivers that failed are called again, after an exponential delay with
+/// jitter. A receiver that returns a permanent error is not retried.
+///
+/// ```
+/// use event_bus_kafka::consumer::RetryPolicy;
+/// let policy = RetryPolicy::default();
+/// assert_eq!(policy.max_attempts, 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries per receiver, the first one included (1 = no retry).
+    pub max_attempts: u32,
+    /// Delay before the first retry.
+    pub initial_delay: Duration,
+    /// Longest delay between retries.
+    pub max_delay: Duration,
+    /// Stop retrying once this much time has passed since the first try.
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            max_elapsed: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How the loop reacts to poll failures (broker unreachable, transport errors).
+///
+/// ```
+/// use event_bus_kafka::consumer::PollPolicy;
+/// assert_eq!(PollPolicy::default().max_consecutive_errors, 10);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollPolicy {
+    /// First backoff delay.
+    pub initial_backoff: Duration,
+    /// Longest backoff delay.
+    pub max_backoff: Duration,
+    /// After this many failures in a row the loop ends with an error (0 = never).
+    pub max_consecutive_errors: u32,
+    /// How long a health probe of the brokers may take.
+    pub probe_timeout: Duration,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_consecutive_errors: 10,
+            probe_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What to do with a record whose event type has no receivers in this service.
+///
+/// ```
+/// assert_eq!(event_bus_kafka::consumer::UnknownTypePolicy::default(), event_bus_kafka::consumer::UnknownTypePolicy::Skip);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnknownTypePolicy {
+    /// Skip it with a debug log and commit past it.
+    #[default]
+    Skip,
+    /// Send it to the dead-letter topic.
+    DeadLetter,
+}
+
+/// Where dead letters go.
+///
+/// ```
+/// use event_bus_kafka::consumer::DlqTopic;
+/// assert_eq!(DlqTopic::default().for_topic("orders"), "orders.dlq");
+/// assert_eq!(DlqTopic::Fixed("all.dlq".into()).for_topic("orders"), "all.dlq");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DlqTopic {
+    /// `{original topic}{suffix}`; the default suffix is `.dlq`.
+    Suffix(String),
+    /// One topic for every source topic.
+    Fixed(String),
+}
+
+impl Default for DlqTopic {
+    fn default() -> Self {
+        Self::Suffix(".dlq".to_owned())
+    }
+}
+
+impl DlqTopic {
+    /// The dead-letter topic for records of `topic` (a full topic name).
+    ///
+    /// See the type's example.
+    pub fn for_topic(&self, topic: &str) -> String {
+        match self {
+            Self::Suffix(suffix) => format!("{topic}{suffix}"),
+            Self::Fixed(name) => name.clone(),
+        }
+    }
+}
+
+/// Everything an [`EventConsumer`](super::EventConsumer) needs.
+///
+/// ```
+/// use event_bus_kafka::config::{KafkaConfig, RegistryConfig};
+/// use event_bus_kafka::consumer::ConsumerConfig;
+/// let config = ConsumerConfig::new(
+///     KafkaConfig::new("localhost:9092"),
+///     RegistryConfig::new("http://localhost:8081"),
+///     "enrollment-service",
+///     ["learning-course-enrollment"],
+/// )
+/// .with_topic_prefix("prod");
+/// assert_eq!(config.full_topics(), vec!["prod-learning-course-enrollment".to_string()]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    /// Brokers and librdkafka options (applied after the SDK's defaults).
+    pub kafka: KafkaConfig,
+    /// The schema registry.
+    pub registry: RegistryConfig,
+    /// Consumer group id.
+    pub group_id: String,
+    /// Topics to subscribe to (before the prefix).
+    pub topics: Vec<String>,
+    /// Topics become `{prefix}-{topic}`; `None` or empty means no prefix.
+    pub topic_prefix: Option<String>,
+    /// Receiver retries.
+    pub retry: RetryPolicy,
+    /// Poll failure backoff.
+    pub poll: PollPolicy,
+    /// Where dead letters go.
+    pub dlq_topic: DlqTopic,
+    /// Records of event types without receivers here.
+    pub unknown_types: UnknownTypePolicy,
+    /// How often finished offsets are committed (asynchronously).
+    pub commit_interval: Duration,
+}
+
+impl ConsumerConfig {
+    /// Settings with the defaults: cooperative-sticky assignment, no auto-commit,
+    /// `auto.offset.reset=earliest`, 3 tries per receiver, DLQ `{topic}.dlq`,
+    /// commits every second.
+    ///
+    /// See the type's example.
+    pub fn new<T: Into<String>>(
+        kafka: KafkaConfig,
+        registry: RegistryConfig,
+        group_id: impl Into<String>,
+        topics: impl IntoIterator<Item = T>,
+    ) -> Self {
+        Self {
+            kafka,
+            registry,
+            group_id: group_id.into(),
+            topics: topics.into_iter().map(Into::into).collect(),
+            topic_prefix: None,
+            retry: RetryPolicy::default(),
+            poll: PollPolicy::default(),
+            dlq_topic: DlqTopic::default(),
+            unknown_types: UnknownTypePolicy::default(),
+            commit_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets the topic prefix.
+    ///
+    /// See the type's example.
+    pub fn with_topic_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.topic_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Sets the retry policy.
+    ///
+    /// ```
+    /// # use event_bus_kafka::{config::*, consumer::*};
+    /// let c = ConsumerConfig::new(KafkaConfig::new("b"), RegistryConfig::new("http://r"), "g", ["t"])
+    ///     .with_retry(RetryPolicy { max_attempts: 5, ..RetryPolicy::default() });
+    /// assert_eq!(c.retry.max_attempts, 5);
+    /// ```
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The subscribed topics with the prefix applied.
+    ///
+    /// See the type's example.
+    pub fn full_topics(&self) -> Vec<String> {
+        self.topics
+            .iter()
+            .map(|t| topic::full_topic(self.topic_prefix.as_deref(), t))
+            .collect()
+    }
+
+    /// From `EVENT_BUS_*` variables: the Kafka and registry ones of the producer, plus
+    /// `EVENT_BUS_CONSUMER_GROUP`, `EVENT_BUS_CONSUMER_TOPICS` (comma-separated),
+    /// `EVENT_BUS_TOPIC_PREFIX`, `EVENT_BUS_CONSUMER_MAX_ATTEMPTS`,
+    /// `EVENT_BUS_CONSUMER_MAX_POLL_ERRORS`, `EVENT_BUS_CONSUMER_DLQ_TOPIC`.
+    ///
+    /// ```
+    /// use event_bus_kafka::{config::EnvSource, consumer::ConsumerConfig};
+    /// let env = EnvSource::from_pairs([
+    ///     ("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", "b:9092"),
+    ///     ("EVENT_BUS_SCHEMA_REGISTRY_URL", "http://r:8081"),
+    ///     ("EVENT_BUS_CONSUMER_GROUP", "g"),
+    ///     ("EVENT_BUS_CONSUMER_TOPICS", "a, b"),
+    /// ]);
+    /// let c = ConsumerConfig::from_env_source(&env)?;
+    /// assert_eq!(c.topics, vec!["a", "b"]);
+    /// # Ok::<(), event_bus_kafka::config::ConfigError>(())
+    /// ```
+    pub fn from_env_source(env: &EnvSource) -> Result<Self, ConfigError> {
+        let group = env
+            .get("EVENT_BUS_CONSUMER_GROUP")
+            .ok_or(ConfigError::Missing {
+                setting: "group_id",
+                variable: "EVENT_BUS_CONSUMER_GROUP",
+                hint: "e.g. enrollment-service",
+            })?;
+        let topics: Vec<String> = env
+            .get("EVENT_BUS_CONSUMER_TOPICS")
+            .map(|t| {
+                t.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut config = Self::new(
+            KafkaConfig::from_env_source(env)?,
+            RegistryConfig::from_env_source(env)?,
+            group,
+            topics,
+        );
+        config.topic_prefix = env.get("EVENT_BUS_TOPIC_PREFIX").map(str::to_owned);
+        if let Some(n) = env.parsed("EVENT_BUS_CONSUMER_MAX_ATTEMPTS", "a whole number ≥ 1")? {
+            config.retry.max_attempts = n;
+        }
+        if let Some(n) = env.parsed("EVENT_BUS_CONSUMER_MAX_POLL_ERRORS", "a whole number")? {
+            config.poll.max_consecutive_errors = n;
+        }
+        if let Some(t) = env.get("EVENT_BUS_CONSUMER_DLQ_TOPIC") {
+            config.dlq_topic = DlqTopic::Fixed(t.to_owned());
+        }
+        Ok(config)
+    }
+
+    /// Checks the settings a consumer cannot run without.
+    ///
+    /// ```
+    /// # use event_bus_kafka::{config::*, consumer::*};
+    /// let c = ConsumerConfig::new(KafkaConfig::new("b"), RegistryConfig::new("http://r"), "g", Vec::<String>::new());
+    /// assert!(c.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.group_id.trim().is_empty() {
+            return Err(ConfigError::Missing {
+                setting: "group_id",
+                variable: "EVENT_BUS_CONSUMER_GROUP",
+                hint: "e.g. enrollment-service",
+            });
+        }
+        if self.topics.is_empty() {
+            return Err(ConfigError::Missing {
+                setting: "topics",
+                variable: "EVENT_BUS_CONSUMER_TOPICS",
+                hint: "e.g. learning-course-enrollment",
+            });
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                variable: "retry.max_attempts".into(),
+                value: "0".into(),
+                expected: "at least 1 (the first try)",
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,163 @@
+//! Record → metadata → event type → writer schema → the local type.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use event_bus_core::codec::{self, CodecError};
+use event_bus_core::dispatch::DecodedEvent;
+use event_bus_core::headers::{parse_headers, HeaderError};
+use event_bus_core::{EventBus, EventMetadata};
+
+use super::record::RecordView;
+use crate::registry::{RegistryClient, RegistryError};
+
+/// Why a record could not become an event.
+///
+/// ```
+/// use event_bus_kafka::consumer::DecodeFailure;
+/// let f = DecodeFailure::UnknownEventType { event_type: "org.x.y.z.created.v1".into() };
+/// assert_eq!(f.kind(), "unknown_event_type");
+/// assert!(!f.is_transient());
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeFailure {
+    /// The headers do not give valid metadata.
+    #[error("invalid headers: {0}")]
+    Headers(#[from] HeaderError),
+    /// No receiver here handles the record's `ce_type`.
+    #[error("no receiver here handles event type `{event_type}`")]
+    UnknownEventType {
+        /// The record's `ce_type` (empty when absent).
+        event_type: String,
+    },
+    /// The record has no value.
+    #[error("the record has no value (a tombstone); events always have one")]
+    MissingValue,
+    /// The value is not Confluent-framed.
+    #[error("{0}")]
+    Framing(CodecError),
+    /// The registry does not know the value's schema id.
+    #[error("schema id {id} is unknown to the schema registry: {source}")]
+    UnknownSchemaId {
+        /// The schema id.
+        id: u32,
+        /// The registry's answer.
+        #[source]
+        source: RegistryError,
+    },
+    /// The datum does not decode with its writer schema into the local type.
+    #[error("{0}")]
+    Undecodable(CodecError),
+    /// The registry could not be asked; trying again later may work.
+    #[error("the schema registry is unavailable: {0}")]
+    RegistryUnavailable(#[source] RegistryError),
+}
+
+impl DecodeFailure {
+    /// A short, stable name of the failure, written to the DLQ's error-kind header.
+    ///
+    /// See the type's example.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Headers(_) => "invalid_headers",
+            Self::UnknownEventType { .. } => "unknown_event_type",
+            Self::MissingValue => "missing_value",
+            Self::Framing(_) => "invalid_framing",
+            Self::UnknownSchemaId { .. } => "unknown_schema_id",
+            Self::Undecodable(_) => "undecodable_avro",
+            Self::RegistryUnavailable(_) => "registry_unavailable",
+        }
+    }
+
+    /// Whether the record itself may be fine and only the registry was unavailable.
+    ///
+    /// See the type's example.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::RegistryUnavailable(_))
+    }
+}
+
+/// A decoded record.
+pub(crate) struct Decoded {
+    pub metadata: EventMetadata,
+    pub event: DecodedEvent,
+    pub defaulted: Vec<&'static str>,
+}
+
+/// Decodes records for the types of one bus, caching which writer schemas equal the
+/// local reader schema so the common case needs no resolution.
+pub(crate) struct RecordDecoder {
+    registry: Arc<RegistryClient>,
+    same_as_reader: RwLock<HashMap<(u32, String), bool>>,
+}
+
+impl RecordDecoder {
+    pub fn new(registry: Arc<RegistryClient>) -> Self {
+        Self {
+            registry,
+            same_as_reader: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The metadata alone (for the unknown-type and DLQ paths).
+    pub fn metadata(
+        record: &RecordView<'_>,
+    ) -> Result<(EventMetadata, Vec<&'static str>), DecodeFailure> {
+        let parsed = parse_headers(record.headers.iter().copied())?;
+        Ok((parsed.metadata, parsed.defaulted))
+    }
+
+    pub async fn decode(
+        &self,
+        bus: &EventBus,
+        record: &RecordView<'_>,
+    ) -> Result<Decoded, DecodeFailure> {
+        let (metadata, defaulted) = Self::metadata(record)?;
+        let event_type = metadata.event_type.as_str();
+        let Some(reader) = bus.reader_schema(event_type) else {
+            return Err(DecodeFailure::UnknownEventType {
+                event_type: event_type.to_owned(),
+            });
+        };
+        let value = record.value.ok_or(DecodeFailure::MissingValue)?;
+        let (id, datum) = codec::unframe(value).map_err(DecodeFailure::Framing)?;
+        let writer = self.registry.schema_by_id(id).await.map_err(|e| {
+            if e.is_retryable() {
+                DecodeFailure::RegistryUnavailable(e)
+            } else {
+                DecodeFailure::UnknownSchemaId { id, source: e }
+            }
+        })?;
+        let cache_key = (id, event_type.to_owned());
+        let cached = self
+            .same_as_reader
+            .read()
+            .ok()
+            .and_then(|c| c.get(&cache_key).copied());
+        let same = match cached {
+            Some(same) => same,
+            None => {
+                let same = *writer == *reader;
+                if let Ok(mut cache) = self.same_as_reader.write() {
+                    cache.insert(cache_key, same);
+                }
+                same
+            }
+        };
+        let decoded = if same {
+            bus.decode_as_reader(event_type, datum)
+        } else {
+            bus.decode(event_type, datum, &writer)
+        };
+        let event = decoded
+            .ok_or_else(|| DecodeFailure::UnknownEventType {
+                event_type: event_type.to_owned(),
+            })?
+            .map_err(DecodeFailure::Undecodable)?;
+        Ok(Decoded {
+            metadata,
+            event,
+            defaulted,
+        })
+    }
+}

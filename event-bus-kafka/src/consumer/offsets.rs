@@ -1,0 +1,120 @@
+//! Which offsets may be committed: never past a record still in progress.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Per partition, the records in progress and the position that is safe to commit.
+///
+/// A record is *started* when the loop takes it and *finished* when every receiver
+/// succeeded, or its dead letter was acknowledged, or it was skipped. The commit
+/// position of a partition is the lowest offset still in progress, or one past the
+/// highest finished offset when none is in progress, so a commit never skips a record
+/// that is not done.
+///
+/// ```
+/// use event_bus_kafka::consumer::OffsetTracker;
+/// let mut t = OffsetTracker::default();
+/// t.started("orders", 0, 10);
+/// t.started("orders", 0, 11);
+/// t.finished("orders", 0, 11);
+/// assert_eq!(t.to_commit(), vec![]);          // 10 is still in progress
+/// t.finished("orders", 0, 10);
+/// assert_eq!(t.to_commit(), vec![("orders".to_string(), 0, 12)]);
+/// t.committed("orders", 0, 12);
+/// assert!(t.to_commit().is_empty());
+/// ```
+#[derive(Debug, Default)]
+pub struct OffsetTracker {
+    partitions: BTreeMap<(String, i32), PartitionState>,
+}
+
+#[derive(Debug, Default)]
+struct PartitionState {
+    in_progress: BTreeSet<i64>,
+    highest_finished: Option<i64>,
+    committed: Option<i64>,
+}
+
+impl PartitionState {
+    fn position(&self) -> Option<i64> {
+        match self.in_progress.first() {
+            Some(lowest) => Some(*lowest),
+            None => self.highest_finished.map(|o| o + 1),
+        }
+    }
+}
+
+impl OffsetTracker {
+    /// The loop took the record at `offset`.
+    ///
+    /// See the type's example.
+    pub fn started(&mut self, topic: &str, partition: i32, offset: i64) {
+        self.state(topic, partition).in_progress.insert(offset);
+    }
+
+    /// The record at `offset` is done.
+    ///
+    /// See the type's example.
+    pub fn finished(&mut self, topic: &str, partition: i32, offset: i64) {
+        let state = self.state(topic, partition);
+        state.in_progress.remove(&offset);
+        state.highest_finished = Some(state.highest_finished.map_or(offset, |h| h.max(offset)));
+    }
+
+    /// The record at `offset` will not be finished by this consumer (shutdown in the
+    /// middle of it): it stays uncommitted, so it is read again after a restart.
+    ///
+    /// ```
+    /// # use event_bus_kafka::consumer::OffsetTracker;
+    /// let mut t = OffsetTracker::default();
+    /// t.started("t", 0, 5);
+    /// t.abandoned("t", 0, 5);
+    /// assert!(t.to_commit().is_empty());
+    /// ```
+    pub fn abandoned(&mut self, topic: &str, partition: i32, offset: i64) {
+        let state = self.state(topic, partition);
+        // Nothing at or past this offset may be committed any more.
+        state.in_progress.clear();
+        state.in_progress.insert(offset);
+    }
+
+    /// Positions (next offset to read) that are ahead of what was committed.
+    ///
+    /// See the type's example.
+    pub fn to_commit(&self) -> Vec<(String, i32, i64)> {
+        self.partitions
+            .iter()
+            .filter_map(|((topic, partition), state)| {
+                let position = state.position()?;
+                (Some(position) > state.committed).then(|| (topic.clone(), *partition, position))
+            })
+            .collect()
+    }
+
+    /// `position` was committed for the partition.
+    ///
+    /// See the type's example.
+    pub fn committed(&mut self, topic: &str, partition: i32, position: i64) {
+        let state = self.state(topic, partition);
+        state.committed = Some(state.committed.map_or(position, |c| c.max(position)));
+    }
+
+    /// Forgets a partition (revoked in a rebalance).
+    ///
+    /// ```
+    /// # use event_bus_kafka::consumer::OffsetTracker;
+    /// let mut t = OffsetTracker::default();
+    /// t.started("t", 0, 1);
+    /// t.finished("t", 0, 1);
+    /// t.forget("t", 0);
+    /// assert!(t.to_commit().is_empty());
+    /// ```
+    pub fn forget(&mut self, topic: &str, partition: i32) {
+        self.partitions.remove(&(topic.to_owned(), partition));
+    }
+
+    fn state(&mut self, topic: &str, partition: i32) -> &mut PartitionState {
+        self.partitions
+            .entry((topic.to_owned(), partition))
+            .or_default()
+    }
+}

@@ -1,0 +1,118 @@
+//! Dispatch with retries of the receivers that failed, and only those.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use event_bus_core::dispatch::{DecodedEvent, DeliveryContext};
+use event_bus_core::{EventBus, ReceiverError};
+
+use super::config::RetryPolicy;
+use super::record::RecordView;
+use super::shutdown::Shutdown;
+
+/// What became of one event's dispatch.
+pub(crate) enum RetryOutcome {
+    /// Every receiver succeeded (some perhaps after retries).
+    Succeeded,
+    /// These receivers still fail after the policy's tries.
+    Exhausted {
+        failures: BTreeMap<String, ReceiverError>,
+        attempts: u32,
+    },
+    /// Shutdown came while waiting to retry.
+    Abandoned,
+}
+
+pub(crate) struct RetryRun<'a> {
+    pub bus: &'a EventBus,
+    pub policy: &'a RetryPolicy,
+    pub shutdown: &'a Shutdown,
+    pub record: &'a RecordView<'a>,
+}
+
+impl RetryRun<'_> {
+    /// Runs the receivers (all, or `only`), retrying the failed ones.
+    pub async fn run(
+        &self,
+        event: DecodedEvent,
+        mut ctx: DeliveryContext,
+        only: Option<Vec<String>>,
+    ) -> RetryOutcome {
+        let event_type = ctx.metadata.event_type.clone();
+        let started = Instant::now();
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(self.policy.initial_delay)
+            .with_max_delay(self.policy.max_delay)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let mut pending = only;
+        let mut failures: BTreeMap<String, ReceiverError> = BTreeMap::new();
+        let mut attempt = 1;
+        loop {
+            ctx.attempt = attempt;
+            let report = self
+                .bus
+                .dispatch_decoded(&event_type, event.clone(), ctx.clone(), pending.as_deref())
+                .await;
+            for outcome in &report.outcomes {
+                match &outcome.result {
+                    Ok(()) => {
+                        failures.remove(&outcome.receiver);
+                    }
+                    Err(error) => {
+                        self.log_failure(&ctx, &outcome.receiver, attempt, error);
+                        failures.insert(outcome.receiver.clone(), error.clone());
+                    }
+                }
+            }
+            let retryable: Vec<String> = failures
+                .iter()
+                .filter(|(_, e)| e.is_retryable())
+                .map(|(name, _)| name.clone())
+                .collect();
+            if failures.is_empty() {
+                return RetryOutcome::Succeeded;
+            }
+            let out_of_time = started.elapsed() >= self.policy.max_elapsed;
+            if retryable.is_empty() || attempt >= self.policy.max_attempts || out_of_time {
+                return RetryOutcome::Exhausted {
+                    failures,
+                    attempts: attempt,
+                };
+            }
+            let delay = delays.next().unwrap_or(self.policy.max_delay);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.shutdown.triggered() => return RetryOutcome::Abandoned,
+            }
+            pending = Some(retryable);
+            attempt += 1;
+        }
+    }
+
+    fn log_failure(
+        &self,
+        ctx: &DeliveryContext,
+        receiver: &str,
+        attempt: u32,
+        error: &ReceiverError,
+    ) {
+        let record = self.record;
+        let will_retry = error.is_retryable() && attempt < self.policy.max_attempts;
+        tracing::warn!(
+            topic = record.topic,
+            partition = record.partition,
+            offset = record.offset,
+            ce_id = %ctx.metadata.id,
+            ce_type = %ctx.metadata.event_type,
+            receiver,
+            attempt,
+            max_attempts = self.policy.max_attempts,
+            will_retry,
+            error = %error,
+            "receiver failed"
+        );
+    }
+}

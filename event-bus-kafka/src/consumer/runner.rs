@@ -1,0 +1,433 @@
+//! `EventConsumer`: the loop itself.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use event_bus_core::dispatch::DeliveryContext;
+use event_bus_core::{EventBus, ReceiverError};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use super::config::{ConsumerConfig, UnknownTypePolicy};
+use super::context::LoopContext;
+use super::decode::{DecodeFailure, RecordDecoder};
+use super::dlq::{headers as dlq_headers, DeadLetter, DeadLetterSender};
+use super::error::ConsumerError;
+use super::offsets::OffsetTracker;
+use super::record::RecordView;
+use super::retry::{RetryOutcome, RetryRun};
+use super::shutdown::Shutdown;
+use super::stats::{ConsumerStats, StatsSnapshot};
+use crate::registry::RegistryClient;
+
+/// Whether a record is done (commit past it) or must be read again.
+enum Handled {
+    Finished,
+    Abandoned,
+}
+
+/// Reads events from Kafka and hands each one to every receiver of its type.
+///
+/// See the [module example](super).
+pub struct EventConsumer {
+    consumer: Arc<StreamConsumer<LoopContext>>,
+    bus: Arc<EventBus>,
+    decoder: RecordDecoder,
+    dlq: DeadLetterSender,
+    config: ConsumerConfig,
+    tracker: Arc<Mutex<OffsetTracker>>,
+    stats: Arc<ConsumerStats>,
+    client_errors: mpsc::UnboundedReceiver<KafkaError>,
+}
+
+impl std::fmt::Debug for EventConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventConsumer")
+            .field("config", &self.config)
+            .field("bus", &self.bus)
+            .finish()
+    }
+}
+
+impl EventConsumer {
+    /// A consumer for `config` that dispatches to `bus`. librdkafka defaults:
+    /// `enable.auto.commit=false`, `enable.auto.offset.store=false`,
+    /// `auto.offset.reset=earliest`, `partition.assignment.strategy=cooperative-sticky`;
+    /// options in the config override them.
+    ///
+    /// See the [module example](super).
+    pub fn new(config: ConsumerConfig, bus: Arc<EventBus>) -> Result<Self, ConsumerError> {
+        config.validate()?;
+        let registry = Arc::new(RegistryClient::new(config.registry.clone())?);
+        let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
+        let (errors_tx, errors_rx) = mpsc::unbounded_channel();
+        let context = LoopContext {
+            tracker: Arc::clone(&tracker),
+            client_errors: errors_tx,
+        };
+        let consumer: StreamConsumer<LoopContext> = config
+            .kafka
+            .client_config(&[
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("partition.assignment.strategy", "cooperative-sticky"),
+            ])
+            .set("group.id", &config.group_id)
+            .create_with_context(context)
+            .map_err(ConsumerError::Client)?;
+        let dlq_producer: FutureProducer = config
+            .kafka
+            .client_config(&[("enable.idempotence", "true"), ("acks", "all")])
+            .create()
+            .map_err(ConsumerError::Client)?;
+        let dlq = DeadLetterSender::new(
+            dlq_producer,
+            config.group_id.clone(),
+            Duration::from_secs(30),
+        );
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            bus,
+            decoder: RecordDecoder::new(registry),
+            dlq,
+            config,
+            tracker,
+            stats: Arc::new(ConsumerStats::default()),
+            client_errors: errors_rx,
+        })
+    }
+
+    /// The loop's live counters (share them with a health probe before `run`).
+    ///
+    /// ```no_run
+    /// # fn demo(consumer: &event_bus_kafka::consumer::EventConsumer) {
+    /// let stats = consumer.stats();
+    /// println!("{:?}", stats.snapshot());
+    /// # }
+    /// ```
+    pub fn stats(&self) -> Arc<ConsumerStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// The underlying rdkafka consumer (e.g. to seek before `run`).
+    pub fn kafka(&self) -> &StreamConsumer<impl rdkafka::consumer::ConsumerContext> {
+        &self.consumer
+    }
+
+    /// Subscribes and runs until `shutdown` is triggered or polling fails too often.
+    /// On the way out it commits what is finished and leaves the group.
+    ///
+    /// See the [module example](super).
+    pub async fn run(mut self, shutdown: Shutdown) -> Result<StatsSnapshot, ConsumerError> {
+        let topics = self.config.full_topics();
+        let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        self.consumer
+            .subscribe(&topic_refs)
+            .map_err(|source| ConsumerError::Subscribe {
+                topics: topics.clone(),
+                source,
+            })?;
+        tracing::info!(group = %self.config.group_id, topics = ?topics, "consumer started");
+        self.stats.set_running(true);
+        let result = self.poll_loop(&shutdown).await;
+        self.commit(CommitMode::Sync);
+        self.consumer.unsubscribe();
+        self.stats.set_running(false);
+        tracing::info!(group = %self.config.group_id, "consumer stopped");
+        result.map(|()| self.stats.snapshot())
+    }
+
+    async fn poll_loop(&mut self, shutdown: &Shutdown) -> Result<(), ConsumerError> {
+        let mut commit_timer = tokio::time::interval(self.config.commit_interval);
+        commit_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let consumer = Arc::clone(&self.consumer);
+        loop {
+            self.stats.polled();
+            tokio::select! {
+                biased;
+                _ = shutdown.triggered() => return Ok(()),
+                Some(error) = self.client_errors.recv() => {
+                    self.recover_from_poll_failure(error, shutdown).await?;
+                }
+                message = consumer.recv() => match message {
+                    Ok(message) => {
+                        if let Handled::Abandoned = self.handle(&message, shutdown).await {
+                            return Ok(());
+                        }
+                    }
+                    Err(error) => self.recover_from_poll_failure(error, shutdown).await?,
+                },
+                _ = commit_timer.tick() => self.commit(CommitMode::Async),
+            }
+        }
+    }
+
+    /// Backs off and probes the brokers until they answer; ends the loop after too
+    /// many failures in a row.
+    async fn recover_from_poll_failure(
+        &mut self,
+        first: KafkaError,
+        shutdown: &Shutdown,
+    ) -> Result<(), ConsumerError> {
+        let policy = self.config.poll.clone();
+        let mut backoff: ExponentialBackoff = ExponentialBuilder::default()
+            .with_min_delay(policy.initial_backoff)
+            .with_max_delay(policy.max_backoff)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let mut last = first.to_string();
+        let mut consecutive: u32 = 0;
+        loop {
+            consecutive += 1;
+            if policy.max_consecutive_errors > 0 && consecutive >= policy.max_consecutive_errors {
+                tracing::error!(consecutive, error = %last, "too many poll failures in a row; stopping");
+                return Err(ConsumerError::TooManyPollFailures {
+                    count: consecutive,
+                    last,
+                });
+            }
+            let delay = backoff.next().unwrap_or(policy.max_backoff);
+            self.stats.poll_error(delay);
+            tracing::warn!(consecutive, delay_ms = delay.as_millis() as u64, error = %last, "poll failed; backing off");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.triggered() => return Ok(()),
+            }
+            match self.probe(policy.probe_timeout).await {
+                Ok(()) => {
+                    // Errors queued while the brokers were away are stale now.
+                    while self.client_errors.try_recv().is_ok() {}
+                    tracing::info!(consecutive, "brokers answer again; resuming");
+                    return Ok(());
+                }
+                Err(error) => last = error,
+            }
+        }
+    }
+
+    async fn probe(&self, timeout: Duration) -> Result<(), String> {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.config.full_topics().into_iter().next();
+        let answer = tokio::task::spawn_blocking(move || {
+            consumer
+                .fetch_metadata(topic.as_deref(), timeout)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        answer.unwrap_or_else(|e| Err(e.to_string()))
+    }
+
+    fn commit(&self, mode: CommitMode) {
+        let Ok(mut tracker) = self.tracker.lock() else {
+            return;
+        };
+        let positions = tracker.to_commit();
+        if positions.is_empty() {
+            return;
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (topic, partition, position) in &positions {
+            let _ = offsets.add_partition_offset(topic, *partition, Offset::Offset(*position));
+        }
+        match self.consumer.commit(&offsets, mode) {
+            Ok(()) => {
+                for (topic, partition, position) in positions {
+                    tracker.committed(&topic, partition, position);
+                }
+                self.stats.committed();
+            }
+            Err(error) => tracing::warn!(error = %error, "offset commit failed; will try again"),
+        }
+    }
+
+    async fn handle(&self, message: &BorrowedMessage<'_>, shutdown: &Shutdown) -> Handled {
+        let record = RecordView::of(message);
+        self.with_tracker(|t| t.started(record.topic, record.partition, record.offset));
+        let handled = self.process(&record, shutdown).await;
+        match handled {
+            Handled::Finished => {
+                self.with_tracker(|t| t.finished(record.topic, record.partition, record.offset));
+                self.stats.handled();
+            }
+            Handled::Abandoned => {
+                self.with_tracker(|t| t.abandoned(record.topic, record.partition, record.offset));
+                tracing::info!(
+                    topic = record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    "shutting down in the middle of a record; it stays uncommitted and will be read again"
+                );
+            }
+        }
+        handled
+    }
+
+    fn with_tracker(&self, f: impl FnOnce(&mut OffsetTracker)) {
+        if let Ok(mut tracker) = self.tracker.lock() {
+            f(&mut tracker);
+        }
+    }
+
+    async fn process(&self, record: &RecordView<'_>, shutdown: &Shutdown) -> Handled {
+        let mut registry_backoff = ExponentialBuilder::default()
+            .with_min_delay(self.config.poll.initial_backoff)
+            .with_max_delay(self.config.poll.max_backoff)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let decoded = loop {
+            match self.decoder.decode(&self.bus, record).await {
+                Ok(decoded) => break decoded,
+                Err(failure) if failure.is_transient() => {
+                    let delay = registry_backoff
+                        .next()
+                        .unwrap_or(self.config.poll.max_backoff);
+                    tracing::warn!(
+                        topic = record.topic, partition = record.partition, offset = record.offset,
+                        delay_ms = delay.as_millis() as u64, error = %failure,
+                        "cannot decode yet; retrying"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => continue,
+                        _ = shutdown.triggered() => return Handled::Abandoned,
+                    }
+                }
+                Err(DecodeFailure::UnknownEventType { event_type })
+                    if self.config.unknown_types == UnknownTypePolicy::Skip =>
+                {
+                    tracing::debug!(
+                        topic = record.topic, partition = record.partition, offset = record.offset,
+                        ce_type = %event_type, "no receiver for this event type here; skipped"
+                    );
+                    self.stats.skipped();
+                    return Handled::Finished;
+                }
+                Err(failure) => {
+                    tracing::error!(
+                        topic = record.topic, partition = record.partition, offset = record.offset,
+                        error_kind = failure.kind(), error = %failure,
+                        "record cannot be decoded; sending it to the dead-letter topic"
+                    );
+                    let letter = DeadLetter {
+                        record,
+                        error_kind: failure.kind(),
+                        error_message: failure.to_string(),
+                        failed_receivers: Vec::new(),
+                        attempts: 0,
+                    };
+                    return self.dead_letter(&letter, shutdown).await;
+                }
+            }
+        };
+        if !decoded.defaulted.is_empty() {
+            tracing::debug!(offset = record.offset, missing = ?decoded.defaulted, "headers missing; defaults used");
+        }
+        let only = redrive_receivers(record);
+        let ctx = DeliveryContext::from_record(
+            decoded.metadata,
+            record.topic,
+            record.partition,
+            record.offset,
+        );
+        let ce_id = ctx.metadata.id;
+        let run = RetryRun {
+            bus: &self.bus,
+            policy: &self.config.retry,
+            shutdown,
+            record,
+        };
+        match run.run(decoded.event, ctx, only).await {
+            RetryOutcome::Succeeded => {
+                tracing::debug!(topic = record.topic, partition = record.partition, offset = record.offset, ce_id = %ce_id, key = %record.key_text(), "event handled");
+                Handled::Finished
+            }
+            RetryOutcome::Abandoned => Handled::Abandoned,
+            RetryOutcome::Exhausted { failures, attempts } => {
+                self.stats.receiver_failed(failures.len() as u64);
+                let letter = DeadLetter {
+                    record,
+                    error_kind: "receiver_failed",
+                    error_message: describe(&failures),
+                    failed_receivers: failures.keys().cloned().collect(),
+                    attempts,
+                };
+                self.dead_letter(&letter, shutdown).await
+            }
+        }
+    }
+
+    /// Writes a dead letter, retrying until the broker acknowledges it; only then is
+    /// the record finished.
+    async fn dead_letter(&self, letter: &DeadLetter<'_>, shutdown: &Shutdown) -> Handled {
+        let topic = self.config.dlq_topic.for_topic(letter.record.topic);
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(self.config.poll.initial_backoff)
+            .with_max_delay(self.config.poll.max_backoff)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        loop {
+            match self.dlq.send(&topic, letter).await {
+                Ok((partition, offset)) => {
+                    self.stats.dead_lettered();
+                    tracing::error!(
+                        topic = letter.record.topic,
+                        partition = letter.record.partition,
+                        offset = letter.record.offset,
+                        dlq_topic = %topic,
+                        dlq_partition = partition,
+                        dlq_offset = offset,
+                        key = %letter.record.key_text(),
+                        error_kind = letter.error_kind,
+                        failed_receivers = %letter.failed_receivers.join(","),
+                        attempts = letter.attempts,
+                        "record dead-lettered"
+                    );
+                    return Handled::Finished;
+                }
+                Err(error) => {
+                    let delay = backoff.next().unwrap_or(self.config.poll.max_backoff);
+                    tracing::warn!(dlq_topic = %topic, error = %error, delay_ms = delay.as_millis() as u64, "dead-letter write failed; retrying (the record stays uncommitted)");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.triggered() => return Handled::Abandoned,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Receivers named by a redrive's `redrive_receivers` header, if any.
+fn redrive_receivers(record: &RecordView<'_>) -> Option<Vec<String>> {
+    record
+        .headers
+        .iter()
+        .find(|(name, _)| *name == dlq_headers::REDRIVE_RECEIVERS)
+        .and_then(|(_, value)| std::str::from_utf8((*value)?).ok())
+        .map(|names| {
+            names
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+}
+
+fn describe(failures: &BTreeMap<String, ReceiverError>) -> String {
+    failures
+        .iter()
+        .map(|(name, error)| format!("{name}: {error}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}

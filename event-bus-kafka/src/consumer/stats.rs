@@ -1,0 +1,111 @@
+//! Counters a running consumer keeps, for tests, health probes and metrics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Live counters of one consumer loop. Cheap to read from another task.
+///
+/// ```
+/// let stats = event_bus_kafka::consumer::ConsumerStats::default();
+/// assert_eq!(stats.snapshot().records_handled, 0);
+/// ```
+#[derive(Debug, Default)]
+pub struct ConsumerStats {
+    records_handled: AtomicU64,
+    records_dead_lettered: AtomicU64,
+    records_skipped: AtomicU64,
+    receiver_failures: AtomicU64,
+    poll_errors: AtomicU64,
+    commits: AtomicU64,
+    last_poll_millis: AtomicU64,
+    running: AtomicU64,
+    backoffs: Mutex<Vec<Duration>>,
+}
+
+/// A copy of the counters at one moment.
+///
+/// ```
+/// let snap = event_bus_kafka::consumer::ConsumerStats::default().snapshot();
+/// assert!(snap.poll_backoffs.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Records finished: every receiver succeeded, or dead-lettered, or skipped.
+    pub records_handled: u64,
+    /// Records sent to the dead-letter topic.
+    pub records_dead_lettered: u64,
+    /// Records skipped (event type without receivers here).
+    pub records_skipped: u64,
+    /// Receiver failures, retries included.
+    pub receiver_failures: u64,
+    /// Poll failures seen.
+    pub poll_errors: u64,
+    /// Offset commits made.
+    pub commits: u64,
+    /// When the loop last polled (milliseconds since the epoch; 0 = never).
+    pub last_poll_millis: u64,
+    /// Whether the loop is running.
+    pub running: bool,
+    /// The poll-failure backoff delays taken so far, in order (the last 100).
+    pub poll_backoffs: Vec<Duration>,
+}
+
+const MAX_BACKOFFS_KEPT: usize = 100;
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+impl ConsumerStats {
+    /// The counters now.
+    ///
+    /// See the type's example.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            records_handled: self.records_handled.load(Ordering::Relaxed),
+            records_dead_lettered: self.records_dead_lettered.load(Ordering::Relaxed),
+            records_skipped: self.records_skipped.load(Ordering::Relaxed),
+            receiver_failures: self.receiver_failures.load(Ordering::Relaxed),
+            poll_errors: self.poll_errors.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            last_poll_millis: self.last_poll_millis.load(Ordering::Relaxed),
+            running: self.running.load(Ordering::Relaxed) == 1,
+            poll_backoffs: self.backoffs.lock().map(|b| b.clone()).unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn handled(&self) {
+        self.records_handled.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn dead_lettered(&self) {
+        self.records_dead_lettered.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn skipped(&self) {
+        self.records_skipped.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn receiver_failed(&self, count: u64) {
+        self.receiver_failures.fetch_add(count, Ordering::Relaxed);
+    }
+    pub(crate) fn poll_error(&self, backoff: Duration) {
+        self.poll_errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut b) = self.backoffs.lock() {
+            if b.len() == MAX_BACKOFFS_KEPT {
+                b.remove(0);
+            }
+            b.push(backoff);
+        }
+    }
+    pub(crate) fn committed(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn polled(&self) {
+        self.last_poll_millis.store(now_millis(), Ordering::Relaxed);
+    }
+    pub(crate) fn set_running(&self, running: bool) {
+        self.running.store(u64::from(running), Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,423 @@
+//! The consumer loop against a real broker process (Tansu) and the embedded registry.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
+use event_bus_kafka::consumer::dlq::headers as dlq;
+use event_bus_kafka::consumer::{
+    ConsumerConfig, EventConsumer, RetryPolicy, Shutdown, StatsSnapshot,
+};
+use event_bus_kafka::prelude::*;
+use event_bus_kafka::registry::RegistryClient;
+use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::records::read_topic;
+use event_bus_testkit::registry::EmbeddedRegistry;
+use event_bus_testkit::topics::{unique_group, unique_topic};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Stack {
+    broker: &'static TansuBroker,
+    registry: EmbeddedRegistry,
+    prefix: String,
+    topic: String,
+    group: String,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+        let registry = EmbeddedRegistry::start().await.expect("registry");
+        let prefix = unique_topic("c");
+        let topic = format!("{prefix}-{}", SessionLoginCompleted::TOPIC);
+        broker.create_topic(&topic, 1).await.expect("topic");
+        broker
+            .create_topic(&format!("{topic}.dlq"), 1)
+            .await
+            .expect("dlq topic");
+        Self {
+            broker,
+            registry,
+            prefix,
+            topic,
+            group: unique_group("g"),
+        }
+    }
+
+    fn kafka(&self) -> KafkaConfig {
+        KafkaConfig::new(self.broker.bootstrap_servers())
+            .with_option("session.timeout.ms", "6000")
+            .with_option("linger.ms", "0")
+            .with_option("message.max.bytes", "3000000")
+    }
+
+    fn producer(&self) -> Producer {
+        let config = ProducerConfig::new(self.kafka(), RegistryConfig::new(self.registry.url()))
+            .with_topic_prefix(self.prefix.clone())
+            .with_service_name("consumer-test");
+        Producer::new(config).expect("producer")
+    }
+
+    fn consumer_config(&self) -> ConsumerConfig {
+        let mut config = ConsumerConfig::new(
+            self.kafka(),
+            RegistryConfig::new(self.registry.url()),
+            self.group.clone(),
+            [SessionLoginCompleted::TOPIC],
+        )
+        .with_topic_prefix(self.prefix.clone())
+        .with_retry(RetryPolicy {
+            max_attempts: 3,
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            max_elapsed: Duration::from_secs(30),
+        });
+        config.commit_interval = Duration::from_millis(100);
+        config
+    }
+
+    fn committed(&self) -> Option<i64> {
+        let consumer: BaseConsumer = self
+            .broker
+            .consumer_config(&self.group)
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.topic, 0);
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .expect("committed offsets");
+        match committed.find_partition(&self.topic, 0).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+fn login(n: i64) -> SessionLoginCompleted {
+    let mut user = UserData::example();
+    user.id = n;
+    SessionLoginCompleted { user }
+}
+
+/// Runs `consumer` until `done` holds for its stats (or WAIT passes), then shuts it down.
+async fn run_until(
+    consumer: EventConsumer,
+    done: impl Fn(&StatsSnapshot) -> bool,
+) -> StatsSnapshot {
+    let stats = consumer.stats();
+    let (trigger, shutdown) = Shutdown::new();
+    let task = tokio::spawn(consumer.run(shutdown));
+    let started = Instant::now();
+    while !done(&stats.snapshot()) && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    trigger.trigger();
+    task.await.expect("task").expect("loop ends cleanly")
+}
+
+fn counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
+
+fn counting(bus: &mut EventBus, name: &str, count: &Arc<AtomicUsize>) {
+    let count = Arc::clone(count);
+    bus.connect_fn(name, move |_: &SessionLoginCompleted, _| {
+        count.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    })
+    .expect("connect");
+}
+
+#[tokio::test]
+async fn only_the_failing_receiver_is_retried_and_the_offset_is_committed_after() {
+    let stack = Stack::start().await;
+    stack.producer().send(&login(1)).await.expect("sent");
+
+    let (a, b, flaky) = (counter(), counter(), counter());
+    let mut bus = EventBus::new();
+    counting(&mut bus, "a", &a);
+    counting(&mut bus, "b", &b);
+    let flaky2 = Arc::clone(&flaky);
+    bus.connect_fn("flaky", move |_: &SessionLoginCompleted, ctx| {
+        flaky2.fetch_add(1, Ordering::SeqCst);
+        if ctx.attempt <= 2 {
+            Err(ReceiverError::new("not yet"))
+        } else {
+            Ok(())
+        }
+    })
+    .expect("connect");
+
+    let consumer = EventConsumer::new(stack.consumer_config(), Arc::new(bus)).expect("consumer");
+    let stats = run_until(consumer, |s| s.records_handled >= 1).await;
+    assert_eq!(stats.records_handled, 1);
+    assert_eq!(stats.records_dead_lettered, 0);
+    assert_eq!(a.load(Ordering::SeqCst), 1, "a ran once");
+    assert_eq!(b.load(Ordering::SeqCst), 1, "b ran once");
+    assert_eq!(flaky.load(Ordering::SeqCst), 3, "flaky ran three times");
+    assert_eq!(stack.committed(), Some(1));
+    let dlq = read_topic(
+        stack.broker.bootstrap_servers(),
+        &format!("{}.dlq", stack.topic),
+        1,
+        Duration::from_secs(2),
+    )
+    .expect("read");
+    assert!(dlq.is_empty());
+}
+
+#[tokio::test]
+async fn an_always_failing_receiver_dead_letters_and_the_others_keep_flowing() {
+    let stack = Stack::start().await;
+    let producer = stack.producer();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(producer.send(&login(n)).await.expect("sent").event_id);
+    }
+    let (a, b, broken) = (counter(), counter(), counter());
+    let mut bus = EventBus::new();
+    counting(&mut bus, "a", &a);
+    counting(&mut bus, "b", &b);
+    let broken2 = Arc::clone(&broken);
+    bus.connect_fn("broken", move |_: &SessionLoginCompleted, _| {
+        broken2.fetch_add(1, Ordering::SeqCst);
+        Err(ReceiverError::new("downstream API returns 500"))
+    })
+    .expect("connect");
+
+    let consumer = EventConsumer::new(stack.consumer_config(), Arc::new(bus)).expect("consumer");
+    let stats = run_until(consumer, |s| s.records_handled >= 3).await;
+    assert_eq!(stats.records_dead_lettered, 3);
+    assert_eq!(a.load(Ordering::SeqCst), 3);
+    assert_eq!(b.load(Ordering::SeqCst), 3);
+    assert_eq!(broken.load(Ordering::SeqCst), 9, "three tries per event");
+    assert_eq!(stack.committed(), Some(3));
+
+    let letters = read_topic(
+        stack.broker.bootstrap_servers(),
+        &format!("{}.dlq", stack.topic),
+        3,
+        WAIT,
+    )
+    .expect("read");
+    assert_eq!(letters.len(), 3);
+    let originals =
+        read_topic(stack.broker.bootstrap_servers(), &stack.topic, 3, WAIT).expect("read");
+    for (n, (letter, original)) in letters.iter().zip(&originals).enumerate() {
+        assert_eq!(letter.payload(), original.payload(), "value kept");
+        assert_eq!(letter.key(), original.key(), "key kept");
+        let header = |name: &str| {
+            letter.headers().and_then(|h| {
+                h.iter()
+                    .find(|x| x.key == name)
+                    .and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+            })
+        };
+        assert_eq!(
+            header("ce_id"),
+            Some(ids[n].to_string()),
+            "original headers kept"
+        );
+        assert_eq!(
+            header(dlq::ORIGINAL_TOPIC).as_deref(),
+            Some(stack.topic.as_str())
+        );
+        assert_eq!(header(dlq::ORIGINAL_PARTITION).as_deref(), Some("0"));
+        assert_eq!(header(dlq::ORIGINAL_OFFSET), Some(n.to_string()));
+        assert!(header(dlq::ORIGINAL_TIMESTAMP).is_some());
+        assert_eq!(
+            header(dlq::CONSUMER_GROUP).as_deref(),
+            Some(stack.group.as_str())
+        );
+        assert_eq!(header(dlq::ERROR_KIND).as_deref(), Some("receiver_failed"));
+        assert!(header(dlq::ERROR_MESSAGE)
+            .unwrap_or_default()
+            .contains("downstream API returns 500"));
+        assert_eq!(header(dlq::FAILED_RECEIVERS).as_deref(), Some("broken"));
+        assert_eq!(header(dlq::ATTEMPTS).as_deref(), Some("3"));
+        assert!(header(dlq::TIME).is_some());
+    }
+}
+
+async fn raw_producer(stack: &Stack) -> FutureProducer {
+    let mut config = stack.broker.producer_config();
+    config.set("message.max.bytes", "3000000");
+    config.create().expect("raw producer")
+}
+
+fn valid_headers(event_type: &str) -> OwnedHeaders {
+    EventMetadata::new(event_type)
+        .to_headers()
+        .into_iter()
+        .fold(OwnedHeaders::new(), |h, (k, v)| {
+            h.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            })
+        })
+}
+
+#[tokio::test]
+async fn poison_records_are_dead_lettered_and_the_loop_stays_alive() {
+    let stack = Stack::start().await;
+    // Register the type so a valid id exists, and learn it.
+    let producer = stack.producer();
+    let ids = producer
+        .encoder()
+        .register::<SessionLoginCompleted>(None)
+        .await
+        .expect("registered");
+    let good = login(5).to_avro_datum().expect("datum");
+    let framed = event_bus_core::codec::frame(ids.value_id, &good);
+    let raw = raw_producer(&stack).await;
+    let event_type = SessionLoginCompleted::EVENT_TYPE;
+    let mut bad_magic = framed.clone();
+    bad_magic[0] = 7;
+    let unknown_id = event_bus_core::codec::frame(999_999, &good);
+    let truncated = framed[..framed.len() - 4].to_vec();
+    let mut garbage: Vec<u8> = (0..1_048_576u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    garbage[0] = 0xde;
+    let no_id_headers = OwnedHeaders::new().insert(Header {
+        key: "ce_type",
+        value: Some(event_type.as_bytes()),
+    });
+    let poisons: Vec<(&str, Vec<u8>, OwnedHeaders)> = vec![
+        ("invalid_framing", bad_magic, valid_headers(event_type)),
+        ("unknown_schema_id", unknown_id, valid_headers(event_type)),
+        ("undecodable_avro", truncated, valid_headers(event_type)),
+        ("invalid_headers", framed.clone(), no_id_headers),
+        ("invalid_framing", garbage, valid_headers(event_type)),
+    ];
+    for (_, value, headers) in &poisons {
+        raw.send(
+            FutureRecord::<[u8], [u8]>::to(&stack.topic)
+                .payload(value)
+                .headers(headers.clone()),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("poison sent");
+    }
+    producer
+        .send(&login(6))
+        .await
+        .expect("valid event after the poison");
+
+    let seen = counter();
+    let mut bus = EventBus::new();
+    counting(&mut bus, "seen", &seen);
+    let consumer = EventConsumer::new(stack.consumer_config(), Arc::new(bus)).expect("consumer");
+    let stats = run_until(consumer, |s| s.records_handled >= 6).await;
+    assert_eq!(stats.records_handled, 6);
+    assert_eq!(stats.records_dead_lettered, 5);
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        1,
+        "the valid event after the poison was handled"
+    );
+    assert_eq!(stack.committed(), Some(6));
+    let letters = read_topic(
+        stack.broker.bootstrap_servers(),
+        &format!("{}.dlq", stack.topic),
+        5,
+        WAIT,
+    )
+    .expect("read");
+    let kinds: Vec<String> = letters
+        .iter()
+        .map(|l| {
+            l.headers()
+                .and_then(|h| {
+                    h.iter()
+                        .find(|x| x.key == dlq::ERROR_KIND)
+                        .and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    let expected: Vec<String> = poisons
+        .iter()
+        .map(|(kind, _, _)| kind.to_string())
+        .collect();
+    assert_eq!(kinds, expected);
+    assert_eq!(
+        letters[4].payload().map(<[u8]>::len),
+        Some(1_048_576),
+        "the garbage is kept whole"
+    );
+}
+
+#[tokio::test]
+async fn unknown_event_types_are_skipped_and_committed() {
+    let stack = Stack::start().await;
+    let registry = RegistryClient::new(RegistryConfig::new(stack.registry.url())).expect("client");
+    let id = registry.register("other", r#""string""#).await.expect("id");
+    let raw = raw_producer(&stack).await;
+    let value = event_bus_core::codec::frame(id, &[2, b'x']);
+    raw.send(
+        FutureRecord::<[u8], [u8]>::to(&stack.topic)
+            .payload(&value)
+            .headers(valid_headers("org.example.other.thing.happened.v1")),
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .expect("sent");
+    let seen = counter();
+    let mut bus = EventBus::new();
+    counting(&mut bus, "seen", &seen);
+    let consumer = EventConsumer::new(stack.consumer_config(), Arc::new(bus)).expect("consumer");
+    let stats = run_until(consumer, |s| s.records_handled >= 1).await;
+    assert_eq!(stats.records_skipped, 1);
+    assert_eq!(stats.records_dead_lettered, 0);
+    assert_eq!(seen.load(Ordering::SeqCst), 0);
+    assert_eq!(stack.committed(), Some(1));
+}
+
+#[tokio::test]
+async fn a_redriven_record_runs_only_the_named_receivers() {
+    let stack = Stack::start().await;
+    let producer = stack.producer();
+    let record = producer
+        .encoder()
+        .encode(&login(9), None, None)
+        .await
+        .expect("encoded");
+    let mut headers = record.headers.clone();
+    headers.push((dlq::REDRIVE_RECEIVERS.to_owned(), b"b".to_vec()));
+    headers.push((dlq::ERROR_KIND.to_owned(), b"receiver_failed".to_vec()));
+    let raw = raw_producer(&stack).await;
+    let owned = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+        h.insert(Header {
+            key: k,
+            value: Some(v.as_slice()),
+        })
+    });
+    raw.send(
+        FutureRecord::<[u8], [u8]>::to(&stack.topic)
+            .payload(&record.value)
+            .headers(owned),
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .expect("sent");
+    let (a, b) = (counter(), counter());
+    let mut bus = EventBus::new();
+    counting(&mut bus, "a", &a);
+    counting(&mut bus, "b", &b);
+    let consumer = EventConsumer::new(stack.consumer_config(), Arc::new(bus)).expect("consumer");
+    run_until(consumer, |s| s.records_handled >= 1).await;
+    assert_eq!(a.load(Ordering::SeqCst), 0);
+    assert_eq!(b.load(Ordering::SeqCst), 1);
+}
