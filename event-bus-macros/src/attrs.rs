@@ -17,9 +17,9 @@ pub fn parse(input: &DeriveInput) -> syn::Result<EventAttrs> {
     let mut topic = None;
     let mut key = None;
     let mut minor_version = 0;
-    let mut seen = false;
+    let mut last_attr = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("event")) {
-        seen = true;
+        last_attr = Some(attr);
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("type") {
                 event_type = Some(meta.value()?.parse::<LitStr>()?);
@@ -30,19 +30,35 @@ pub fn parse(input: &DeriveInput) -> syn::Result<EventAttrs> {
             } else if meta.path.is_ident("minor_version") {
                 minor_version = meta.value()?.parse::<LitInt>()?.base10_parse()?;
             } else {
-                return Err(meta.error(format!("unknown #[event] setting; {USAGE}")));
+                let name = meta
+                    .path
+                    .segments
+                    .iter()
+                    .map(|segment| segment.ident.to_string())
+                    .collect::<Vec<_>>()
+                    .join("::");
+                return Err(meta.error(format!("unknown #[event] setting `{name}`; {USAGE}")));
             }
             Ok(())
         })?;
     }
-    if !seen {
-        return Err(syn::Error::new_spanned(&input.ident, format!("#[derive(Event)] needs an #[event(...)] attribute: {USAGE}")));
-    }
+    let Some(last_attr) = last_attr else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            format!("#[derive(Event)] needs an #[event(...)] attribute: {USAGE}"),
+        ));
+    };
     let event_type = event_type.ok_or_else(|| {
-        syn::Error::new_spanned(&input.ident, format!("#[event] is missing `type`: {USAGE}"))
+        syn::Error::new_spanned(
+            last_attr,
+            format!("#[event] is missing `type`: add type = \"org.example.domain.subject.action.v1\", the event type name sent as `ce_type`; {USAGE}"),
+        )
     })?;
     let topic = topic.ok_or_else(|| {
-        syn::Error::new_spanned(&input.ident, format!("#[event] is missing `topic`: {USAGE}"))
+        syn::Error::new_spanned(
+            last_attr,
+            format!("#[event] is missing `topic`: add topic = \"topic-name\", the Kafka topic events of this type go to (before any prefix); {USAGE}"),
+        )
     })?;
     if topic.value().trim().is_empty() {
         return Err(syn::Error::new_spanned(&topic, "`topic` must not be empty"));

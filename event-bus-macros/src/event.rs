@@ -1,7 +1,7 @@
 //! `#[derive(Event)]`.
 
-use proc_macro2::TokenStream;
-use quote::quote;
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned};
 use syn::{Data, DeriveInput, FieldsNamed, Ident, LitStr};
 
 use crate::attrs;
@@ -38,8 +38,12 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         key_fn,
         key_schema_fn,
     } = key;
-    Ok(quote! {
+    // Spanned at the `type` literal, so a malformed name is reported where it is written.
+    let name_check = quote_spanned! {event_type.span()=>
         const _: () = ::core::assert!(#core::event_type::is_valid(#event_type), #invalid_name_message);
+    };
+    Ok(quote! {
+        #name_check
 
         impl #core::Event for #ident {
             const EVENT_TYPE: &'static str = #event_type;
@@ -75,7 +79,11 @@ struct KeyTokens {
     key_schema_fn: TokenStream,
 }
 
-fn key_tokens(key: Option<&LitStr>, fields: &FieldsNamed, core: &TokenStream) -> syn::Result<KeyTokens> {
+fn key_tokens(
+    key: Option<&LitStr>,
+    fields: &FieldsNamed,
+    core: &TokenStream,
+) -> syn::Result<KeyTokens> {
     let Some(key) = key else {
         return Ok(KeyTokens {
             key_field: quote!(::core::option::Option::None),
@@ -89,14 +97,17 @@ fn key_tokens(key: Option<&LitStr>, fields: &FieldsNamed, core: &TokenStream) ->
     };
     let path = key.value();
     let segments = key_segments(key, &path, fields)?;
+    let core = &respan(core.clone(), key.span());
+    // The bodies are spanned at the `key` literal, so an unsupported key type is
+    // reported at the path that reaches it.
     Ok(KeyTokens {
         key_field: quote!(::core::option::Option::Some(#key)),
-        key_fn: quote! {
+        key_fn: quote_spanned! {key.span()=>
             fn key(&self) -> ::core::option::Option<#core::EventKey> {
                 #core::key::KeyField::to_event_key(&self.#(#segments).*)
             }
         },
-        key_schema_fn: quote! {
+        key_schema_fn: quote_spanned! {key.span()=>
             fn key_schema_json() -> ::core::option::Option<#core::__private::serde_json::Value> {
                 ::core::option::Option::Some(#core::key::key_schema_of(#key, |event: &Self| &event.#(#segments).*))
             }
@@ -128,4 +139,21 @@ fn key_segments(key: &LitStr, path: &str, fields: &FieldsNamed) -> syn::Result<V
         ));
     }
     Ok(segments)
+}
+
+/// `tokens` with every span set to `span`, so errors in code built from them point there.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }

@@ -26,14 +26,23 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             let mut symbols = Vec::new();
             for variant in &data.variants {
                 if !matches!(variant.fields, Fields::Unit) {
-                    return Err(syn::Error::new_spanned(variant, "EventData enums map to Avro enums, so every variant must be a unit variant (no fields)"));
+                    return Err(syn::Error::new_spanned(
+                        variant,
+                        format!(
+                            "EventData enums map to Avro enums, so every variant must be a unit variant, but `{}` has fields: remove them, or put the data in a #[derive(EventData)] struct field next to the enum",
+                            variant.ident
+                        ),
+                    ));
                 }
                 symbols.push(variant.ident.to_string());
             }
             quote! { #core::avro::enumeration(#name, #doc, &[#(#symbols),*], names) }
         }
         Data::Union(_) => {
-            return Err(syn::Error::new_spanned(ident, "EventData supports structs with named fields and unit-only enums, not unions"));
+            return Err(syn::Error::new_spanned(
+                ident,
+                "EventData supports structs with named fields and unit-only enums, not unions",
+            ));
         }
     };
     Ok(quote! {
@@ -49,15 +58,26 @@ pub fn reject_generics(input: &DeriveInput) -> syn::Result<()> {
     if input.generics.params.is_empty() {
         Ok(())
     } else {
-        Err(syn::Error::new_spanned(&input.generics, "event types cannot be generic: an Avro schema names one concrete record"))
+        Err(syn::Error::new_spanned(
+            &input.generics,
+            "event types cannot be generic: an Avro schema names one concrete record",
+        ))
     }
 }
 
 pub fn named_fields<'a>(fields: &'a Fields, input: &DeriveInput) -> syn::Result<&'a FieldsNamed> {
-    match fields {
-        Fields::Named(named) => Ok(named),
-        _ => Err(syn::Error::new_spanned(&input.ident, "events and event data must be structs with named fields: each field becomes an Avro record field")),
-    }
+    let kind = match fields {
+        Fields::Named(named) => return Ok(named),
+        Fields::Unnamed(_) => "a tuple struct",
+        Fields::Unit => "a unit struct",
+    };
+    Err(syn::Error::new_spanned(
+        &input.ident,
+        format!(
+            "`{ident}` is {kind}, but events and event data must be structs with named fields, each of which becomes an Avro record field: write `struct {ident} {{ field_name: Type, ... }}`",
+            ident = input.ident
+        ),
+    ))
 }
 
 /// `avro::field::<T>("name", doc, names)` for every field, each spanned at its type

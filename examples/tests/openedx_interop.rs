@@ -5,7 +5,10 @@ use apache_avro::Schema;
 use event_bus_core::{codec, Event};
 use event_bus_examples::openedx::{CourseEnrollmentCreated, SessionLoginCompleted, UserData};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/openedx-events-11.2.0");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/openedx-events-11.2.0"
+);
 
 fn published(file: &str) -> Schema {
     let text = std::fs::read_to_string(format!("{FIXTURES}/{file}")).expect("fixture present");
@@ -42,8 +45,10 @@ fn decodes_openedx_wire_vector() {
     let event = SessionLoginCompleted::from_avro_datum(datum, &writer).expect("decodes");
     assert_eq!(event.user, UserData::example());
     // And we write the very same bytes.
-    let ours = SessionLoginCompleted { user: UserData::example() }
-        .to_avro_datum()
-        .expect("encodes");
+    let ours = SessionLoginCompleted {
+        user: UserData::example(),
+    }
+    .to_avro_datum()
+    .expect("encodes");
     assert_eq!(codec::frame(100019, &ours), wire);
 }

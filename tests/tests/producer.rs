@@ -28,7 +28,11 @@ impl Stack {
     async fn start() -> Self {
         let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
         let registry = EmbeddedRegistry::start().await.expect("embedded registry");
-        Self { broker, registry, prefix: unique_topic("p") }
+        Self {
+            broker,
+            registry,
+            prefix: unique_topic("p"),
+        }
     }
 
     fn config(&self) -> ProducerConfig {
@@ -43,13 +47,18 @@ impl Stack {
 
     async fn topic_for(&self, topic: &str) -> String {
         let full = topic::full_topic(Some(&self.prefix), topic);
-        self.broker.create_topic(&full, 1).await.expect("create topic");
+        self.broker
+            .create_topic(&full, 1)
+            .await
+            .expect("create topic");
         full
     }
 }
 
 fn login() -> SessionLoginCompleted {
-    SessionLoginCompleted { user: UserData::example() }
+    SessionLoginCompleted {
+        user: UserData::example(),
+    }
 }
 
 #[tokio::test]
@@ -72,11 +81,17 @@ async fn bytes_on_the_wire_match_the_contract() {
     assert_eq!(value[0], 0, "magic byte");
     let (value_id, datum) = codec::unframe(value).expect("framed");
     let value_schema = registry.schema_by_id(value_id).await.expect("schema by id");
-    assert_eq!(value_schema.canonical_form(), SessionLoginCompleted::schema().canonical_form());
+    assert_eq!(
+        value_schema.canonical_form(),
+        SessionLoginCompleted::schema().canonical_form()
+    );
     let decoded = SessionLoginCompleted::from_avro_datum(datum, &value_schema).expect("decodes");
     assert_eq!(decoded, login());
     assert_eq!(
-        registry.compatibility(&value_subject).await.expect("config"),
+        registry
+            .compatibility(&value_subject)
+            .await
+            .expect("config"),
         Some(CompatibilityLevel::FullTransitive)
     );
 
@@ -87,7 +102,11 @@ async fn bytes_on_the_wire_match_the_contract() {
     let key_schema = registry.schema_by_id(key_id).await.expect("key schema");
     assert_eq!(key_schema.canonical_form(), "\"string\"");
     let key_subject = topic::key_subject(&full_topic, "string");
-    assert!(registry.subjects().await.expect("subjects").contains(&key_subject));
+    assert!(registry
+        .subjects()
+        .await
+        .expect("subjects")
+        .contains(&key_subject));
     assert_eq!(
         registry.compatibility(&key_subject).await.expect("config"),
         Some(CompatibilityLevel::FullTransitive)
@@ -102,19 +121,45 @@ async fn bytes_on_the_wire_match_the_contract() {
     let names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         names,
-        ["ce_specversion", "content-type", "ce_datacontenttype", "ce_type", "ce_id", "ce_source", "ce_time", "ce_minorversion", "sourcehost", "sourcelib"]
+        [
+            "ce_specversion",
+            "content-type",
+            "ce_datacontenttype",
+            "ce_type",
+            "ce_id",
+            "ce_source",
+            "ce_time",
+            "ce_minorversion",
+            "sourcehost",
+            "sourcelib"
+        ]
     );
-    let parsed = parse_headers(pairs.iter().map(|(k, v)| (k.as_str(), Some(v.as_slice())))).expect("headers parse");
+    let parsed = parse_headers(pairs.iter().map(|(k, v)| (k.as_str(), Some(v.as_slice()))))
+        .expect("headers parse");
     assert!(parsed.defaulted.is_empty());
     assert_eq!(parsed.metadata.id, delivery.event_id);
-    assert_eq!(parsed.metadata.event_type, SessionLoginCompleted::EVENT_TYPE);
+    assert_eq!(
+        parsed.metadata.event_type,
+        SessionLoginCompleted::EVENT_TYPE
+    );
     assert_eq!(parsed.metadata.source, "producer-test");
-    let header = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let header = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
     assert_eq!(header("content-type").as_deref(), Some("application/avro"));
-    assert_eq!(header("ce_datacontenttype").as_deref(), Some("application/avro"));
+    assert_eq!(
+        header("ce_datacontenttype").as_deref(),
+        Some("application/avro")
+    );
     assert_eq!(header("ce_specversion").as_deref(), Some("1.0"));
     let time = header("ce_time").expect("ce_time");
-    assert!(time.ends_with("+00:00") && time.len() == "2023-11-06T10:20:30.123456+00:00".len(), "{time}");
+    assert!(
+        time.ends_with("+00:00") && time.len() == "2023-11-06T10:20:30.123456+00:00".len(),
+        "{time}"
+    );
 }
 
 #[tokio::test]
@@ -137,13 +182,22 @@ async fn incompatible_schema_is_refused_before_anything_is_sent() {
     let producer = Producer::new(stack.config()).expect("producer");
     let err = producer.send(&login()).await.expect_err("must be refused");
     match &err {
-        ProducerError::Registry { subject: s, source: RegistryError::Incompatible { message, .. } } => {
+        ProducerError::Registry {
+            subject: s,
+            source: RegistryError::Incompatible { message, .. },
+        } => {
             assert_eq!(s, &subject);
             assert!(message.contains("login_method"), "{message}");
         }
         other => panic!("expected an incompatibility, got {other:?}"),
     }
-    let on_topic = read_topic(stack.broker.bootstrap_servers(), &full_topic, 1, Duration::from_secs(3)).expect("read");
+    let on_topic = read_topic(
+        stack.broker.bootstrap_servers(),
+        &full_topic,
+        1,
+        Duration::from_secs(3),
+    )
+    .expect("read");
     assert!(on_topic.is_empty(), "nothing may be produced");
 }
 
@@ -152,8 +206,14 @@ async fn register_at_start_up_sets_full_transitive_and_caches_ids() {
     let stack = Stack::start().await;
     stack.topic_for(SessionLoginCompleted::TOPIC).await;
     let producer = Producer::new(stack.config()).expect("producer");
-    let first = producer.register::<SessionLoginCompleted>().await.expect("registered");
-    let again = producer.register::<SessionLoginCompleted>().await.expect("cached");
+    let first = producer
+        .register::<SessionLoginCompleted>()
+        .await
+        .expect("registered");
+    let again = producer
+        .register::<SessionLoginCompleted>()
+        .await
+        .expect("cached");
     assert_eq!(first, again);
     assert!(first.key_id.is_some());
 }
@@ -169,12 +229,16 @@ async fn enqueue_reports_and_flush_waits_for_everything() {
     }
     producer.flush(WAIT).await.expect("flushed");
     assert_eq!(producer.in_flight(), 0);
-    let records = read_topic(stack.broker.bootstrap_servers(), &full_topic, 20, WAIT).expect("read");
+    let records =
+        read_topic(stack.broker.bootstrap_servers(), &full_topic, 20, WAIT).expect("read");
     let seen: Vec<uuid::Uuid> = records
         .iter()
         .filter_map(|r| {
             let headers = r.headers()?;
-            headers.iter().find(|h| h.key == "ce_id").and_then(|h| std::str::from_utf8(h.value?).ok()?.parse().ok())
+            headers
+                .iter()
+                .find(|h| h.key == "ce_id")
+                .and_then(|h| std::str::from_utf8(h.value?).ok()?.parse().ok())
         })
         .collect();
     assert_eq!(seen, ids, "every enqueued event arrived, in order");
@@ -190,11 +254,23 @@ async fn registry_unreachable_is_an_error_and_nothing_is_sent() {
     let producer = Producer::new(config).expect("producer");
     let err = producer.send(&login()).await.expect_err("registry is down");
     assert!(
-        matches!(&err, ProducerError::Registry { source: RegistryError::Unreachable { .. }, .. }),
+        matches!(
+            &err,
+            ProducerError::Registry {
+                source: RegistryError::Unreachable { .. },
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("unreachable"), "{err}");
-    let on_topic = read_topic(stack.broker.bootstrap_servers(), &full_topic, 1, Duration::from_secs(3)).expect("read");
+    let on_topic = read_topic(
+        stack.broker.bootstrap_servers(),
+        &full_topic,
+        1,
+        Duration::from_secs(3),
+    )
+    .expect("read");
     assert!(on_topic.is_empty());
 }
 
@@ -210,7 +286,11 @@ async fn message_too_large_is_a_delivery_error() {
     let err = producer.send(&event).await.expect_err("too large");
     match &err {
         ProducerError::Delivery { source, .. } => {
-            assert_eq!(source.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge), "{source}");
+            assert_eq!(
+                source.rdkafka_error_code(),
+                Some(rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge),
+                "{source}"
+            );
         }
         other => panic!("expected a delivery error, got {other:?}"),
     }
@@ -219,9 +299,10 @@ async fn message_too_large_is_a_delivery_error() {
 #[tokio::test]
 async fn unknown_topic_without_auto_create_is_a_delivery_error() {
     let stack = Stack::start().await;
-    let mut config = stack.config()
-        .with_delivery_timeout(Duration::from_secs(5));
-    config.kafka = config.kafka.with_option("allow.auto.create.topics", "false");
+    let mut config = stack.config().with_delivery_timeout(Duration::from_secs(5));
+    config.kafka = config
+        .kafka
+        .with_option("allow.auto.create.topics", "false");
     let producer = Producer::new(config).expect("producer");
     // The topic is never created.
     let err = producer

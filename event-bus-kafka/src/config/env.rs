@@ -64,9 +64,14 @@ impl EnvSource {
     /// let env = event_bus_kafka::config::EnvSource::from_pairs([("A", "1")]);
     /// assert_eq!(env.get("A"), Some("1"));
     /// ```
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         Self {
-            vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
         }
     }
 
@@ -77,7 +82,10 @@ impl EnvSource {
     /// assert_eq!(env.get("A"), None);
     /// ```
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     /// Variables starting with `prefix`, with the prefix removed.
@@ -86,7 +94,10 @@ impl EnvSource {
     /// let env = event_bus_kafka::config::EnvSource::from_pairs([("P_A", "1"), ("Q", "2")]);
     /// assert_eq!(env.with_prefix("P_").collect::<Vec<_>>(), vec![("A", "1")]);
     /// ```
-    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    pub fn with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.vars
             .iter()
             .filter_map(move |(k, v)| k.strip_prefix(prefix).map(|rest| (rest, v.as_str())))
@@ -109,7 +120,11 @@ impl EnvSource {
     /// let env = event_bus_kafka::config::EnvSource::from_pairs([("N", "x")]);
     /// assert!(env.parsed::<u32>("N", "a number").is_err());
     /// ```
-    pub fn parsed<T: std::str::FromStr>(&self, name: &str, expected: &'static str) -> Result<Option<T>, ConfigError> {
+    pub fn parsed<T: std::str::FromStr>(
+        &self,
+        name: &str,
+        expected: &'static str,
+    ) -> Result<Option<T>, ConfigError> {
         self.get(name)
             .map(|v| {
                 v.trim().parse().map_err(|_| ConfigError::Invalid {

@@ -63,19 +63,20 @@ impl KafkaConfig {
     /// # Ok::<(), event_bus_kafka::config::ConfigError>(())
     /// ```
     pub fn from_env_source(env: &EnvSource) -> Result<Self, ConfigError> {
-        let bootstrap = env
-            .get("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS")
-            .ok_or(ConfigError::Missing {
-                setting: "bootstrap_servers",
-                variable: "EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS",
-                hint: "e.g. localhost:9092",
-            })?;
+        let bootstrap =
+            env.get("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS")
+                .ok_or(ConfigError::Missing {
+                    setting: "bootstrap_servers",
+                    variable: "EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS",
+                    hint: "e.g. localhost:9092",
+                })?;
         let mut config = Self::new(bootstrap);
         for (name, value) in env.with_prefix("EVENT_BUS_KAFKA_") {
             if name != "BOOTSTRAP_SERVERS" && !value.trim().is_empty() {
-                config
-                    .options
-                    .insert(name.to_ascii_lowercase().replace('_', "."), value.to_owned());
+                config.options.insert(
+                    name.to_ascii_lowercase().replace('_', "."),
+                    value.to_owned(),
+                );
             }
         }
         Ok(config)
@@ -109,7 +110,11 @@ impl fmt::Debug for KafkaConfig {
             .options
             .iter()
             .map(|(k, v)| {
-                let shown = if is_secret_option(k) { "***" } else { v.as_str() };
+                let shown = if is_secret_option(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                };
                 (k.as_str(), shown)
             })
             .collect();

@@ -46,7 +46,11 @@ impl RegistryConfig {
     /// let r = event_bus_kafka::config::RegistryConfig::new("http://r").with_basic_auth("u", "p");
     /// assert_eq!(r.username.as_deref(), Some("u"));
     /// ```
-    pub fn with_basic_auth(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+    pub fn with_basic_auth(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
         self.username = Some(username.into());
         self.password = Some(Secret::new(password));
         self
@@ -61,11 +65,13 @@ impl RegistryConfig {
     /// # Ok::<(), event_bus_kafka::config::ConfigError>(())
     /// ```
     pub fn from_env_source(env: &EnvSource) -> Result<Self, ConfigError> {
-        let url = env.get("EVENT_BUS_SCHEMA_REGISTRY_URL").ok_or(ConfigError::Missing {
-            setting: "schema registry url",
-            variable: "EVENT_BUS_SCHEMA_REGISTRY_URL",
-            hint: "e.g. http://localhost:8081",
-        })?;
+        let url = env
+            .get("EVENT_BUS_SCHEMA_REGISTRY_URL")
+            .ok_or(ConfigError::Missing {
+                setting: "schema registry url",
+                variable: "EVENT_BUS_SCHEMA_REGISTRY_URL",
+                hint: "e.g. http://localhost:8081",
+            })?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::Invalid {
                 variable: "EVENT_BUS_SCHEMA_REGISTRY_URL".into(),
@@ -74,8 +80,12 @@ impl RegistryConfig {
             });
         }
         let mut config = Self::new(url);
-        config.username = env.get("EVENT_BUS_SCHEMA_REGISTRY_USERNAME").map(str::to_owned);
-        config.password = env.get("EVENT_BUS_SCHEMA_REGISTRY_PASSWORD").map(Secret::new);
+        config.username = env
+            .get("EVENT_BUS_SCHEMA_REGISTRY_USERNAME")
+            .map(str::to_owned);
+        config.password = env
+            .get("EVENT_BUS_SCHEMA_REGISTRY_PASSWORD")
+            .map(Secret::new);
         if let Some(timeout) = env.millis("EVENT_BUS_SCHEMA_REGISTRY_TIMEOUT_MS")? {
             config.timeout = timeout;
         }

@@ -53,7 +53,14 @@ impl fmt::Display for Secret {
 /// assert!(!is_secret_option("acks"));
 /// ```
 pub fn is_secret_option(name: &str) -> bool {
-    ["password", "secret", "token", "sasl.oauthbearer.config", "ssl.key.pem", "ssl_key"]
-        .iter()
-        .any(|marker| name.contains(marker))
+    [
+        "password",
+        "secret",
+        "token",
+        "sasl.oauthbearer.config",
+        "ssl.key.pem",
+        "ssl_key",
+    ]
+    .iter()
+    .any(|marker| name.contains(marker))
 }

@@ -22,6 +22,10 @@ pub struct Delivery {
 
 impl std::fmt::Display for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}[{}]@{} (ce_id {})", self.topic, self.partition, self.offset, self.event_id)
+        write!(
+            f,
+            "{}[{}]@{} (ce_id {})",
+            self.topic, self.partition, self.offset, self.event_id
+        )
     }
 }

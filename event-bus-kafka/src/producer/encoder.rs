@@ -69,7 +69,11 @@ impl EventEncoder {
     /// stamping `source` as `ce_source`.
     ///
     /// See the type's example.
-    pub fn new(registry: Arc<RegistryClient>, topic_prefix: Option<String>, source: impl Into<String>) -> Self {
+    pub fn new(
+        registry: Arc<RegistryClient>,
+        topic_prefix: Option<String>,
+        source: impl Into<String>,
+    ) -> Self {
         Self {
             registry,
             topic_prefix,
@@ -128,12 +132,18 @@ impl EventEncoder {
     /// let ids = encoder.register::<OrderShipped>(None).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn register<E: Event>(&self, topic: Option<&str>) -> Result<RegisteredIds, ProducerError> {
+    pub async fn register<E: Event>(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<RegisteredIds, ProducerError> {
         let full_topic = self.full_topic(topic.unwrap_or(E::TOPIC));
         self.registered_for::<E>(&full_topic).await.map(|r| r.ids)
     }
 
-    async fn registered_for<E: Event>(&self, full_topic: &str) -> Result<Registered, ProducerError> {
+    async fn registered_for<E: Event>(
+        &self,
+        full_topic: &str,
+    ) -> Result<Registered, ProducerError> {
         let cache_key = (full_topic.to_owned(), E::EVENT_TYPE);
         if let Some(found) = self
             .registered
@@ -154,7 +164,9 @@ impl EventEncoder {
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or("string");
                 let subject = topic::key_subject(full_topic, avro_type);
-                let id = self.register_subject(&subject, &key_json.to_string()).await?;
+                let id = self
+                    .register_subject(&subject, &key_json.to_string())
+                    .await?;
                 let schema = Schema::parse(&key_json).map_err(|e| ProducerError::Encode {
                     event_type: E::EVENT_TYPE.to_owned(),
                     source: CodecError::Avro {
@@ -206,7 +218,10 @@ impl EventEncoder {
         let datum = event.to_avro_datum().map_err(encode_error)?;
         let key = event.key();
         let key_bytes = match (&key, registered.ids.key_id, &registered.key_schema) {
-            (Some(key), Some(id), Some(schema)) => Some(codec::frame(id, &encode_key(key, schema).map_err(encode_error)?)),
+            (Some(key), Some(id), Some(schema)) => Some(codec::frame(
+                id,
+                &encode_key(key, schema).map_err(encode_error)?,
+            )),
             _ => None,
         };
         let metadata = metadata.unwrap_or_else(|| self.metadata_for::<E>());

@@ -48,7 +48,9 @@ pub struct Producer {
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer").field("config", &self.config).finish()
+        f.debug_struct("Producer")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -59,12 +61,12 @@ impl Producer {
     ///
     /// See the type's example.
     pub fn new(config: ProducerConfig) -> Result<Self, ProducerError> {
-        let registry = Arc::new(
-            RegistryClient::new(config.registry.clone()).map_err(|source| ProducerError::Registry {
+        let registry = Arc::new(RegistryClient::new(config.registry.clone()).map_err(
+            |source| ProducerError::Registry {
                 subject: String::new(),
                 source,
-            })?,
-        );
+            },
+        )?);
         Self::with_registry(config, registry)
     }
 
@@ -78,7 +80,10 @@ impl Producer {
     /// let producer = Producer::with_registry(config, registry)?;
     /// # Ok(()) }
     /// ```
-    pub fn with_registry(config: ProducerConfig, registry: Arc<RegistryClient>) -> Result<Self, ProducerError> {
+    pub fn with_registry(
+        config: ProducerConfig,
+        registry: Arc<RegistryClient>,
+    ) -> Result<Self, ProducerError> {
         let timeout_ms = config.delivery_timeout.as_millis().max(1).to_string();
         let kafka: FutureProducer = config
             .kafka
@@ -146,7 +151,11 @@ impl Producer {
     /// producer.send_with_metadata(&OrderPlaced { id: "o-1".into() }, metadata).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn send_with_metadata<E: Event>(&self, event: &E, metadata: EventMetadata) -> Result<Delivery, ProducerError> {
+    pub async fn send_with_metadata<E: Event>(
+        &self,
+        event: &E,
+        metadata: EventMetadata,
+    ) -> Result<Delivery, ProducerError> {
         let record = self.encoder.encode(event, Some(metadata), None).await?;
         self.send_encoded(&record).await
     }
@@ -163,7 +172,12 @@ impl Producer {
     /// producer.send_to("orders-replay", &OrderPlaced { id: "o-1".into() }, None).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn send_to<E: Event>(&self, topic: &str, event: &E, metadata: Option<EventMetadata>) -> Result<Delivery, ProducerError> {
+    pub async fn send_to<E: Event>(
+        &self,
+        topic: &str,
+        event: &E,
+        metadata: Option<EventMetadata>,
+    ) -> Result<Delivery, ProducerError> {
         let record = self.encoder.encode(event, metadata, Some(topic)).await?;
         self.send_encoded(&record).await
     }
@@ -181,7 +195,10 @@ impl Producer {
     pub async fn send_encoded(&self, record: &EncodedRecord) -> Result<Delivery, ProducerError> {
         let result = self
             .kafka
-            .send(record.to_future_record(), Timeout::After(self.config.delivery_timeout))
+            .send(
+                record.to_future_record(),
+                Timeout::After(self.config.delivery_timeout),
+            )
             .await;
         match result {
             Ok(delivery) => {
@@ -234,7 +251,9 @@ impl Producer {
         let kafka = self.kafka.clone();
         tokio::task::spawn_blocking(move || kafka.flush(Timeout::After(timeout)))
             .await
-            .map_err(|_| ProducerError::Cancelled { event_id: Uuid::nil() })?
+            .map_err(|_| ProducerError::Cancelled {
+                event_id: Uuid::nil(),
+            })?
             .map_err(|source| ProducerError::Delivery {
                 topic: String::new(),
                 event_id: Uuid::nil(),

@@ -85,7 +85,13 @@ impl RegistryClient {
         url
     }
 
-    async fn call(&self, method: Method, segments: &[&str], body: Option<Value>, subject: &str) -> Result<Value, RegistryError> {
+    async fn call(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<Value>,
+        subject: &str,
+    ) -> Result<Value, RegistryError> {
         let url = self.url_for(segments);
         let request_name = format!("{method} /{}", segments.join("/"));
         let mut request = self
@@ -100,15 +106,21 @@ impl RegistryClient {
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
                 .body(body.to_string());
         }
-        let response = request.send().await.map_err(|source| RegistryError::Unreachable {
-            url: self.config.url.clone(),
-            source,
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|source| RegistryError::Unreachable {
+                url: self.config.url.clone(),
+                source,
+            })?;
         let status = response.status();
-        let text = response.text().await.map_err(|source| RegistryError::Unreachable {
-            url: self.config.url.clone(),
-            source,
-        })?;
+        let text = response
+            .text()
+            .await
+            .map_err(|source| RegistryError::Unreachable {
+                url: self.config.url.clone(),
+                source,
+            })?;
         if status.is_success() {
             return serde_json::from_str(&text).map_err(|e| RegistryError::BadResponse {
                 request: request_name,
@@ -116,7 +128,10 @@ impl RegistryClient {
             });
         }
         let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
-        let code = body.as_ref().and_then(|b| b.error_code).unwrap_or(u32::from(status.as_u16()));
+        let code = body
+            .as_ref()
+            .and_then(|b| b.error_code)
+            .unwrap_or(u32::from(status.as_u16()));
         let message = body
             .and_then(|b| b.message)
             .unwrap_or_else(|| truncate(&text));
@@ -147,7 +162,11 @@ impl RegistryClient {
     /// registry.set_compatibility("orders-value", CompatibilityLevel::FullTransitive).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn set_compatibility(&self, subject: &str, level: CompatibilityLevel) -> Result<(), RegistryError> {
+    pub async fn set_compatibility(
+        &self,
+        subject: &str,
+        level: CompatibilityLevel,
+    ) -> Result<(), RegistryError> {
         self.call(
             Method::PUT,
             &["config", subject],
@@ -167,18 +186,26 @@ impl RegistryClient {
     /// let level = registry.compatibility("orders-value").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn compatibility(&self, subject: &str) -> Result<Option<CompatibilityLevel>, RegistryError> {
-        match self.call(Method::GET, &["config", subject], None, subject).await {
+    pub async fn compatibility(
+        &self,
+        subject: &str,
+    ) -> Result<Option<CompatibilityLevel>, RegistryError> {
+        match self
+            .call(Method::GET, &["config", subject], None, subject)
+            .await
+        {
             Ok(body) => {
                 let text = body
                     .get("compatibilityLevel")
                     .or_else(|| body.get("compatibility"))
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                text.parse().map(Some).map_err(|_| RegistryError::BadResponse {
-                    request: format!("GET /config/{subject}"),
-                    detail: format!("unknown compatibility level `{text}`"),
-                })
+                text.parse()
+                    .map(Some)
+                    .map_err(|_| RegistryError::BadResponse {
+                        request: format!("GET /config/{subject}"),
+                        detail: format!("unknown compatibility level `{text}`"),
+                    })
             }
             Err(RegistryError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -220,7 +247,11 @@ impl RegistryClient {
     /// let id = registry.register_full_transitive("orders-string", r#""string""#).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn register_full_transitive(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+    pub async fn register_full_transitive(
+        &self,
+        subject: &str,
+        schema: &str,
+    ) -> Result<u32, RegistryError> {
         self.set_compatibility(subject, CompatibilityLevel::FullTransitive)
             .await?;
         self.register(subject, schema).await
@@ -242,13 +273,12 @@ impl RegistryClient {
         let body = self
             .call(Method::GET, &["schemas", "ids", &id_text], None, "")
             .await?;
-        let text = body
-            .get("schema")
-            .and_then(Value::as_str)
-            .ok_or_else(|| RegistryError::BadResponse {
+        let text = body.get("schema").and_then(Value::as_str).ok_or_else(|| {
+            RegistryError::BadResponse {
                 request: format!("GET /schemas/ids/{id}"),
                 detail: "no `schema` field".into(),
-            })?;
+            }
+        })?;
         let schema = Schema::parse_str(text).map_err(|source| RegistryError::UnparsableSchema {
             id,
             source: Box::new(source),
@@ -268,7 +298,10 @@ impl RegistryClient {
     /// assert!(c.cached(1).is_none());
     /// ```
     pub fn cached(&self, id: u32) -> Option<Arc<Schema>> {
-        self.by_id.read().ok().and_then(|cache| cache.get(&id).cloned())
+        self.by_id
+            .read()
+            .ok()
+            .and_then(|cache| cache.get(&id).cloned())
     }
 
     /// All subjects.

@@ -20,7 +20,9 @@ pub enum RegistryError {
         source: reqwest::Error,
     },
     /// The schema is not compatible with the subject's earlier versions (HTTP 409).
-    #[error("schema for subject `{subject}` is incompatible with its registered versions: {message}")]
+    #[error(
+        "schema for subject `{subject}` is incompatible with its registered versions: {message}"
+    )]
     Incompatible {
         /// The subject.
         subject: String,

@@ -1,0 +1,50 @@
+//! The exit codes of the `event-bus` command, as `--help` lists them.
+//!
+//! ```
+//! use event_bus_kafka::cli::exit_code;
+//! assert_eq!(
+//!     [exit_code::SUCCESS, exit_code::CHECK_FAILED, exit_code::USAGE, exit_code::ERROR],
+//!     [0, 1, 2, 3]
+//! );
+//! ```
+
+/// The command did what was asked.
+///
+/// ```
+/// assert_eq!(event_bus_kafka::cli::exit_code::SUCCESS, 0);
+/// ```
+pub const SUCCESS: u8 = 0;
+
+/// A check found something the user must fix (an incompatible or unrecorded schema, a
+/// missing history), or a change was refused.
+///
+/// ```
+/// assert_eq!(event_bus_kafka::cli::exit_code::CHECK_FAILED, 1);
+/// ```
+pub const CHECK_FAILED: u8 = 1;
+
+/// The command line is wrong: an unknown flag or subcommand, a bad value, an unknown
+/// event type (clap exits with 2 for the errors it finds, too).
+///
+/// ```
+/// assert_eq!(event_bus_kafka::cli::exit_code::USAGE, 2);
+/// ```
+pub const USAGE: u8 = 2;
+
+/// The command could not run: a file could not be read or written, a stored file is
+/// invalid, the program registers no event types, the runtime did not start.
+///
+/// ```
+/// assert_eq!(event_bus_kafka::cli::exit_code::ERROR, 3);
+/// ```
+pub const ERROR: u8 = 3;
+
+/// The `EXIT CODES` section of `--help`.
+pub(crate) const HELP: &str = "\
+Exit codes:
+  0  success
+  1  a check failed or a change was refused: an incompatible or unrecorded schema, a
+     missing schema history
+  2  usage error: unknown flag or subcommand, bad value, unknown event type
+  3  the command could not run: I/O error, invalid stored file, no registered event
+     types";
