@@ -29,10 +29,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod app;
+pub mod consume;
+pub mod dev;
+pub mod dlq;
 pub mod exit_code;
+pub mod offsets;
+pub mod outbox;
 mod output;
+pub mod produce;
 pub mod schemas;
+pub mod tail;
 
+pub use app::{App, BoxFuture, CliContext, DevHook};
 pub use output::OutputFormat;
 
 /// The `event-bus` command line.
@@ -90,6 +99,27 @@ pub enum Command {
     /// Record and check the committed Avro schema history of the event types.
     #[command(after_help = exit_code::HELP)]
     Schemas(schemas::SchemasArgs),
+    /// Sends one event given as JSON and prints where it landed.
+    #[command(name = "produce-event", after_help = exit_code::HELP)]
+    Produce(produce::ProduceArgs),
+    /// Consumes events and dispatches them to the application's receivers.
+    #[command(name = "consume-events", after_help = exit_code::HELP)]
+    Consume(consume::ConsumeArgs),
+    /// Runs the embedded development stack (mock Kafka cluster and schema registry).
+    #[command(name = "dev", after_help = exit_code::HELP)]
+    Dev(dev::DevArgs),
+    /// Shows or resets a consumer group's offsets.
+    #[command(name = "offsets", after_help = exit_code::HELP)]
+    Offsets(offsets::OffsetsArgs),
+    /// Prints decoded records of a topic as JSON lines.
+    #[command(name = "tail", after_help = exit_code::HELP)]
+    Tail(tail::TailArgs),
+    /// Shows or redrives dead-lettered records.
+    #[command(name = "dlq", after_help = exit_code::HELP)]
+    Dlq(dlq::DlqArgs),
+    /// Shows the outbox backlog or runs its relay.
+    #[command(name = "outbox", after_help = exit_code::HELP)]
+    Outbox(outbox::OutboxArgs),
 }
 
 /// Why a command failed; [`CliError::exit_code`] says how the process exits.
@@ -107,6 +137,27 @@ pub enum CliError {
     /// `event-bus schemas …` failed.
     #[error(transparent)]
     Schemas(#[from] schemas::SchemasError),
+    /// `produce-event` failed.
+    #[error(transparent)]
+    Produce(#[from] produce::ProduceError),
+    /// `consume-events` failed.
+    #[error(transparent)]
+    Consume(#[from] consume::ConsumeError),
+    /// `dev` failed.
+    #[error(transparent)]
+    Dev(#[from] dev::DevError),
+    /// `offsets` failed.
+    #[error(transparent)]
+    Offsets(#[from] offsets::OffsetsError),
+    /// `tail` failed.
+    #[error(transparent)]
+    Tail(#[from] tail::TailError),
+    /// `dlq` failed.
+    #[error(transparent)]
+    Dlq(#[from] dlq::DlqError),
+    /// `outbox` failed.
+    #[error(transparent)]
+    Outbox(#[from] outbox::OutboxError),
 }
 
 impl CliError {
@@ -124,6 +175,13 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Schemas(err) => err.exit_code(),
+            CliError::Produce(err) => err.exit_code(),
+            CliError::Consume(err) => err.exit_code(),
+            CliError::Dev(err) => err.exit_code(),
+            CliError::Offsets(err) => err.exit_code(),
+            CliError::Tail(err) => err.exit_code(),
+            CliError::Dlq(err) => err.exit_code(),
+            CliError::Outbox(err) => err.exit_code(),
         }
     }
 }
@@ -144,8 +202,41 @@ impl CliError {
 /// # }
 /// ```
 pub async fn run(cli: Cli, stdout: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let context = CliContext {
+        output: cli.output,
+        ..CliContext::default()
+    };
+    run_with(cli, &context, stdout).await
+}
+
+/// Runs a parsed command line with what the application provides (its receivers, the
+/// dev stack).
+///
+/// ```
+/// use clap::Parser;
+/// use event_bus_kafka::cli::{run_with, Cli, CliContext};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let cli = Cli::try_parse_from(["event-bus", "dev"]).unwrap();
+/// let mut out = Vec::new();
+/// // No dev stack was given, so `dev` explains how to get one.
+/// assert!(run_with(cli, &CliContext::default(), &mut out).await.is_err());
+/// # }
+/// ```
+pub async fn run_with(cli: Cli, context: &CliContext, stdout: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    let context = CliContext {
+        output: cli.output,
+        ..context.clone()
+    };
     match cli.command {
         Command::Schemas(args) => schemas::run(&args, cli.output, stdout)?,
+        Command::Produce(args) => produce::run(&args, &context, stdout).await?,
+        Command::Consume(args) => consume::run(&args, &context, stdout).await?,
+        Command::Dev(args) => dev::run(&args, &context, stdout).await?,
+        Command::Offsets(args) => offsets::run(&args, &context, stdout).await?,
+        Command::Tail(args) => tail::run(&args, &context, stdout).await?,
+        Command::Dlq(args) => dlq::run(&args, &context, stdout).await?,
+        Command::Outbox(args) => outbox::run(&args, &context, stdout).await?,
     }
     Ok(())
 }
@@ -164,6 +255,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    run_parsed(args, None, None).await
+}
+
+pub(crate) async fn run_parsed<I, T>(args: I, bus: Option<std::sync::Arc<event_bus_core::EventBus>>, dev: Option<DevHook>) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -175,8 +274,13 @@ where
             return ExitCode::from(code);
         }
     };
+    let context = CliContext {
+        output: cli.output,
+        bus,
+        dev,
+    };
     let mut stdout = io::stdout();
-    let result = run(cli, &mut stdout).await;
+    let result = run_with(cli, &context, &mut stdout).await;
     let flushed = stdout.flush();
     match (result, flushed) {
         (Ok(()), Ok(())) => ExitCode::SUCCESS,
@@ -200,15 +304,5 @@ where
 /// }
 /// ```
 pub fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the tokio runtime: {err}");
-            return ExitCode::from(exit_code::ERROR);
-        }
-    };
-    runtime.block_on(run_from_args(std::env::args_os()))
+    App::new().main()
 }

@@ -39,6 +39,6 @@ pub use config::{ConsumerConfig, DlqTopic, PollPolicy, RetryPolicy, UnknownTypeP
 pub use decode::DecodeFailure;
 pub use error::ConsumerError;
 pub use offsets::OffsetTracker;
-pub use runner::EventConsumer;
+pub use runner::{EventConsumer, Progress};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use stats::{ConsumerStats, StatsSnapshot};

@@ -1,6 +1,6 @@
 //! Which offsets may be committed: never past a record still in progress.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Per partition, the records in progress and the position that is safe to commit.
 ///
@@ -29,16 +29,28 @@ pub struct OffsetTracker {
 
 #[derive(Debug, Default)]
 struct PartitionState {
-    in_progress: BTreeSet<i64>,
+    /// Offsets in progress, with their record timestamps.
+    in_progress: BTreeMap<i64, Option<i64>>,
     highest_finished: Option<i64>,
+    last_finished_timestamp: Option<i64>,
     committed: Option<i64>,
 }
 
 impl PartitionState {
     fn position(&self) -> Option<i64> {
-        match self.in_progress.first() {
+        match self.in_progress.keys().next() {
             Some(lowest) => Some(*lowest),
             None => self.highest_finished.map(|o| o + 1),
+        }
+    }
+
+    /// A timestamp to resume from without missing anything: the earliest record still
+    /// in progress, or else the last finished one (read again, a duplicate).
+    fn resume_timestamp(&self) -> Option<i64> {
+        if self.in_progress.is_empty() {
+            self.last_finished_timestamp
+        } else {
+            self.in_progress.values().flatten().min().copied()
         }
     }
 }
@@ -48,7 +60,34 @@ impl OffsetTracker {
     ///
     /// See the type's example.
     pub fn started(&mut self, topic: &str, partition: i32, offset: i64) {
-        self.state(topic, partition).in_progress.insert(offset);
+        self.started_at(topic, partition, offset, None);
+    }
+
+    /// The loop took the record at `offset`, written at `timestamp` (milliseconds
+    /// since the epoch), which resume tokens are made of.
+    ///
+    /// ```
+    /// # use event_bus_kafka::consumer::OffsetTracker;
+    /// let mut t = OffsetTracker::default();
+    /// t.started_at("t", 0, 1, Some(1_000));
+    /// t.finished("t", 0, 1);
+    /// assert_eq!(t.resume_timestamps(), vec![("t".to_string(), 0, 1_000)]);
+    /// ```
+    pub fn started_at(&mut self, topic: &str, partition: i32, offset: i64, timestamp: Option<i64>) {
+        self.state(topic, partition).in_progress.insert(offset, timestamp);
+    }
+
+    /// Per partition, the timestamp a consumer elsewhere can resume from (see
+    /// `offsets_for_times`) and miss nothing this one has not finished.
+    ///
+    /// See [`OffsetTracker::started_at`].
+    pub fn resume_timestamps(&self) -> Vec<(String, i32, i64)> {
+        self.partitions
+            .iter()
+            .filter_map(|((topic, partition), state)| {
+                state.resume_timestamp().map(|ts| (topic.clone(), *partition, ts))
+            })
+            .collect()
     }
 
     /// The record at `offset` is done.
@@ -56,7 +95,9 @@ impl OffsetTracker {
     /// See the type's example.
     pub fn finished(&mut self, topic: &str, partition: i32, offset: i64) {
         let state = self.state(topic, partition);
-        state.in_progress.remove(&offset);
+        if let Some(Some(ts)) = state.in_progress.remove(&offset) {
+            state.last_finished_timestamp = Some(state.last_finished_timestamp.map_or(ts, |t| t.max(ts)));
+        }
         state.highest_finished = Some(state.highest_finished.map_or(offset, |h| h.max(offset)));
     }
 
@@ -73,8 +114,9 @@ impl OffsetTracker {
     pub fn abandoned(&mut self, topic: &str, partition: i32, offset: i64) {
         let state = self.state(topic, partition);
         // Nothing at or past this offset may be committed any more.
+        let timestamp = state.in_progress.get(&offset).copied().flatten();
         state.in_progress.clear();
-        state.in_progress.insert(offset);
+        state.in_progress.insert(offset, timestamp);
     }
 
     /// Positions (next offset to read) that are ahead of what was committed.

@@ -26,6 +26,22 @@ use super::shutdown::Shutdown;
 use super::stats::{ConsumerStats, StatsSnapshot};
 use crate::registry::RegistryClient;
 
+/// A shared view of a consumer's progress.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    tracker: Arc<Mutex<OffsetTracker>>,
+}
+
+impl Progress {
+    /// Per partition, the timestamp to resume from elsewhere without missing anything
+    /// (see [`OffsetTracker::resume_timestamps`]).
+    ///
+    /// See [`EventConsumer::progress`].
+    pub fn resume_timestamps(&self) -> Vec<(String, i32, i64)> {
+        self.tracker.lock().map(|t| t.resume_timestamps()).unwrap_or_default()
+    }
+}
+
 /// Whether a record is done (commit past it) or must be read again.
 enum Handled {
     Finished,
@@ -114,6 +130,22 @@ impl EventConsumer {
     /// ```
     pub fn stats(&self) -> Arc<ConsumerStats> {
         Arc::clone(&self.stats)
+    }
+
+    /// A handle on the loop's progress (resume timestamps), usable while it runs.
+    ///
+    /// ```no_run
+    /// # fn demo(consumer: &event_bus_kafka::consumer::EventConsumer) {
+    /// let progress = consumer.progress();
+    /// for (topic, partition, millis) in progress.resume_timestamps() {
+    ///     println!("{topic}[{partition}] resume from {millis}");
+    /// }
+    /// # }
+    /// ```
+    pub fn progress(&self) -> Progress {
+        Progress {
+            tracker: Arc::clone(&self.tracker),
+        }
     }
 
     /// The underlying rdkafka consumer (e.g. to seek before `run`).
@@ -251,7 +283,7 @@ impl EventConsumer {
 
     async fn handle(&self, message: &BorrowedMessage<'_>, shutdown: &Shutdown) -> Handled {
         let record = RecordView::of(message);
-        self.with_tracker(|t| t.started(record.topic, record.partition, record.offset));
+        self.with_tracker(|t| t.started_at(record.topic, record.partition, record.offset, record.timestamp));
         let handled = self.process(&record, shutdown).await;
         match handled {
             Handled::Finished => {
