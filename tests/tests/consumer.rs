@@ -421,3 +421,68 @@ async fn a_redriven_record_runs_only_the_named_receivers() {
     assert_eq!(a.load(Ordering::SeqCst), 0);
     assert_eq!(b.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn key_ordered_concurrency_keeps_each_key_in_order_and_commits_contiguously() {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    let stack = Stack::start().await;
+    let producer = stack.producer();
+    let keys = ["ann", "bob", "cyd", "dee"];
+    for n in 0..40 {
+        let mut event = login(n);
+        event.user.pii.username = keys[(n % 4) as usize].to_owned();
+        producer.enqueue(&event).await.expect("queued");
+    }
+    producer.flush(WAIT).await.expect("flushed");
+
+    let seen: Arc<Mutex<HashMap<String, Vec<i64>>>> = Arc::default();
+    let running = counter();
+    let peak = counter();
+    let mut bus = EventBus::new();
+    let (seen2, running2, peak2) = (Arc::clone(&seen), Arc::clone(&running), Arc::clone(&peak));
+    bus.connect_async("slow", move |event: Arc<SessionLoginCompleted>, _| {
+        let (seen, running, peak) = (
+            Arc::clone(&seen2),
+            Arc::clone(&running2),
+            Arc::clone(&peak2),
+        );
+        async move {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20 + (event.user.id as u64 * 7) % 30)).await;
+            if let Ok(mut seen) = seen.lock() {
+                seen.entry(event.user.pii.username.clone())
+                    .or_default()
+                    .push(event.user.id);
+            }
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }
+    })
+    .expect("connect");
+    let mut config = stack.consumer_config();
+    config.max_in_flight = 8;
+    let consumer = EventConsumer::new(config, Arc::new(bus)).expect("consumer");
+    let stats = run_until(consumer, |s| s.records_handled >= 40).await;
+    assert_eq!(stats.records_handled, 40);
+    let seen = seen.lock().expect("lock").clone();
+    for (i, key) in keys.iter().enumerate() {
+        let expected: Vec<i64> = (0..40).filter(|n| n % 4 == i as i64).collect();
+        assert_eq!(
+            seen.get(*key),
+            Some(&expected),
+            "key {key} in produce order"
+        );
+    }
+    assert!(
+        peak.load(Ordering::SeqCst) > 1,
+        "different keys ran side by side"
+    );
+    assert!(
+        peak.load(Ordering::SeqCst) <= 4,
+        "one record per key at a time"
+    );
+    assert_eq!(stack.committed(), Some(40));
+}

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
-use event_bus_kafka::consumer::{ConsumerConfig, ConsumerError, EventConsumer, PollPolicy, Shutdown};
+use event_bus_kafka::consumer::{
+    ConsumerConfig, ConsumerError, EventConsumer, PollPolicy, Shutdown,
+};
 use event_bus_kafka::prelude::*;
 use event_bus_testkit::mock_cluster::MockKafkaCluster;
 use event_bus_testkit::registry::EmbeddedRegistry;
@@ -27,7 +29,11 @@ impl Stack {
         cluster
             .create_topic(&format!("{prefix}-{}", SessionLoginCompleted::TOPIC), 1)
             .expect("topic");
-        Self { cluster, registry, prefix }
+        Self {
+            cluster,
+            registry,
+            prefix,
+        }
     }
 
     fn kafka(&self) -> KafkaConfig {
@@ -63,7 +69,9 @@ impl Stack {
 }
 
 fn login() -> SessionLoginCompleted {
-    SessionLoginCompleted { user: UserData::example() }
+    SessionLoginCompleted {
+        user: UserData::example(),
+    }
 }
 
 async fn wait_for(what: &str, check: impl Fn() -> bool) {
@@ -95,7 +103,10 @@ async fn poll_failures_back_off_with_growing_delays_and_the_loop_recovers() {
     wait_for("the first event", || seen.load(Ordering::SeqCst) == 1).await;
 
     stack.cluster.broker_down(1).expect("down");
-    wait_for("three backoffs", || stats.snapshot().poll_backoffs.len() >= 3).await;
+    wait_for("three backoffs", || {
+        stats.snapshot().poll_backoffs.len() >= 3
+    })
+    .await;
     let delays = stats.snapshot().poll_backoffs;
     assert!(
         delays.windows(2).take(3).all(|w| w[1] > w[0]),
@@ -104,7 +115,10 @@ async fn poll_failures_back_off_with_growing_delays_and_the_loop_recovers() {
 
     stack.cluster.broker_up(1).expect("up");
     producer.send(&login()).await.expect("event after recovery");
-    wait_for("the event after recovery", || seen.load(Ordering::SeqCst) == 2).await;
+    wait_for("the event after recovery", || {
+        seen.load(Ordering::SeqCst) == 2
+    })
+    .await;
     trigger.trigger();
     let summary = task.await.expect("task").expect("clean stop");
     assert_eq!(summary.records_handled, 2);
@@ -114,7 +128,8 @@ async fn poll_failures_back_off_with_growing_delays_and_the_loop_recovers() {
 async fn too_many_poll_failures_end_the_loop_with_an_error() {
     let stack = Stack::start().await;
     let mut bus = EventBus::new();
-    bus.connect_fn("noop", |_: &SessionLoginCompleted, _| Ok(())).expect("connect");
+    bus.connect_fn("noop", |_: &SessionLoginCompleted, _| Ok(()))
+        .expect("connect");
     stack.producer().send(&login()).await.expect("event");
     let consumer = stack.consumer(bus, 3);
     let stats = consumer.stats();
@@ -122,7 +137,10 @@ async fn too_many_poll_failures_end_the_loop_with_an_error() {
     let task = tokio::spawn(consumer.run(shutdown));
     wait_for("the event", || stats.snapshot().records_handled == 1).await;
     stack.cluster.broker_down(1).expect("down");
-    let result = tokio::time::timeout(WAIT, task).await.expect("loop ends").expect("task");
+    let result = tokio::time::timeout(WAIT, task)
+        .await
+        .expect("loop ends")
+        .expect("task");
     match result {
         Err(ConsumerError::TooManyPollFailures { count, .. }) => assert_eq!(count, 3),
         other => panic!("expected TooManyPollFailures, got {other:?}"),

@@ -150,6 +150,10 @@ pub struct ConsumerConfig {
     pub unknown_types: UnknownTypePolicy,
     /// How often finished offsets are committed (asynchronously).
     pub commit_interval: Duration,
+    /// Records handled at once. 1 (the default) keeps strict partition order; more
+    /// runs different keys of a partition side by side while each key stays in order.
+    /// Commits stay contiguous either way.
+    pub max_in_flight: usize,
 }
 
 impl ConsumerConfig {
@@ -175,6 +179,7 @@ impl ConsumerConfig {
             dlq_topic: DlqTopic::default(),
             unknown_types: UnknownTypePolicy::default(),
             commit_interval: Duration::from_secs(1),
+            max_in_flight: 1,
         }
     }
 
@@ -212,7 +217,8 @@ impl ConsumerConfig {
     /// From `EVENT_BUS_*` variables: the Kafka and registry ones of the producer, plus
     /// `EVENT_BUS_CONSUMER_GROUP`, `EVENT_BUS_CONSUMER_TOPICS` (comma-separated),
     /// `EVENT_BUS_TOPIC_PREFIX`, `EVENT_BUS_CONSUMER_MAX_ATTEMPTS`,
-    /// `EVENT_BUS_CONSUMER_MAX_POLL_ERRORS`, `EVENT_BUS_CONSUMER_DLQ_TOPIC`.
+    /// `EVENT_BUS_CONSUMER_MAX_POLL_ERRORS`, `EVENT_BUS_CONSUMER_MAX_IN_FLIGHT`,
+    /// `EVENT_BUS_CONSUMER_DLQ_TOPIC`.
     ///
     /// ```
     /// use event_bus_kafka::{config::EnvSource, consumer::ConsumerConfig};
@@ -256,6 +262,9 @@ impl ConsumerConfig {
         if let Some(n) = env.parsed("EVENT_BUS_CONSUMER_MAX_POLL_ERRORS", "a whole number")? {
             config.poll.max_consecutive_errors = n;
         }
+        if let Some(n) = env.parsed("EVENT_BUS_CONSUMER_MAX_IN_FLIGHT", "a whole number ≥ 1")? {
+            config.max_in_flight = n;
+        }
         if let Some(t) = env.get("EVENT_BUS_CONSUMER_DLQ_TOPIC") {
             config.dlq_topic = DlqTopic::Fixed(t.to_owned());
         }
@@ -282,6 +291,13 @@ impl ConsumerConfig {
                 setting: "topics",
                 variable: "EVENT_BUS_CONSUMER_TOPICS",
                 hint: "e.g. learning-course-enrollment",
+            });
+        }
+        if self.max_in_flight == 0 {
+            return Err(ConfigError::Invalid {
+                variable: "max_in_flight".into(),
+                value: "0".into(),
+                expected: "at least 1",
             });
         }
         if self.retry.max_attempts == 0 {

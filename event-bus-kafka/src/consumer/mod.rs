@@ -28,6 +28,7 @@ mod context;
 mod decode;
 pub mod dlq;
 mod error;
+mod lanes;
 mod offsets;
 mod record;
 mod retry;

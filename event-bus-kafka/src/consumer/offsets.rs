@@ -74,7 +74,9 @@ impl OffsetTracker {
     /// assert_eq!(t.resume_timestamps(), vec![("t".to_string(), 0, 1_000)]);
     /// ```
     pub fn started_at(&mut self, topic: &str, partition: i32, offset: i64, timestamp: Option<i64>) {
-        self.state(topic, partition).in_progress.insert(offset, timestamp);
+        self.state(topic, partition)
+            .in_progress
+            .insert(offset, timestamp);
     }
 
     /// Per partition, the timestamp a consumer elsewhere can resume from (see
@@ -85,7 +87,9 @@ impl OffsetTracker {
         self.partitions
             .iter()
             .filter_map(|((topic, partition), state)| {
-                state.resume_timestamp().map(|ts| (topic.clone(), *partition, ts))
+                state
+                    .resume_timestamp()
+                    .map(|ts| (topic.clone(), *partition, ts))
             })
             .collect()
     }
@@ -96,7 +100,8 @@ impl OffsetTracker {
     pub fn finished(&mut self, topic: &str, partition: i32, offset: i64) {
         let state = self.state(topic, partition);
         if let Some(Some(ts)) = state.in_progress.remove(&offset) {
-            state.last_finished_timestamp = Some(state.last_finished_timestamp.map_or(ts, |t| t.max(ts)));
+            state.last_finished_timestamp =
+                Some(state.last_finished_timestamp.map_or(ts, |t| t.max(ts)));
         }
         state.highest_finished = Some(state.highest_finished.map_or(offset, |h| h.max(offset)));
     }

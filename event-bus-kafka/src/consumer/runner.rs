@@ -7,11 +7,12 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use event_bus_core::dispatch::DeliveryContext;
 use event_bus_core::{EventBus, ReceiverError};
+use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::FutureProducer;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::config::{ConsumerConfig, UnknownTypePolicy};
@@ -19,6 +20,7 @@ use super::context::LoopContext;
 use super::decode::{DecodeFailure, RecordDecoder};
 use super::dlq::{headers as dlq_headers, DeadLetter, DeadLetterSender};
 use super::error::ConsumerError;
+use super::lanes::Lanes;
 use super::offsets::OffsetTracker;
 use super::record::RecordView;
 use super::retry::{RetryOutcome, RetryRun};
@@ -38,7 +40,33 @@ impl Progress {
     ///
     /// See [`EventConsumer::progress`].
     pub fn resume_timestamps(&self) -> Vec<(String, i32, i64)> {
-        self.tracker.lock().map(|t| t.resume_timestamps()).unwrap_or_default()
+        self.tracker
+            .lock()
+            .map(|t| t.resume_timestamps())
+            .unwrap_or_default()
+    }
+}
+
+/// The ordering lane of a record: its partition alone when one record runs at a time,
+/// else its partition and key, so one key's records stay in order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Lane {
+    topic: String,
+    partition: i32,
+    key: Option<Vec<u8>>,
+}
+
+impl Lane {
+    fn of(message: &BorrowedMessage<'_>, max_in_flight: usize) -> Self {
+        Self {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            key: if max_in_flight > 1 {
+                message.key().map(<[u8]>::to_vec)
+            } else {
+                None
+            },
+        }
     }
 }
 
@@ -180,32 +208,71 @@ impl EventConsumer {
         let mut commit_timer = tokio::time::interval(self.config.commit_interval);
         commit_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let consumer = Arc::clone(&self.consumer);
+        let mut client_errors =
+            std::mem::replace(&mut self.client_errors, mpsc::unbounded_channel().1);
+        let this = &*self;
+        let max_in_flight = this.config.max_in_flight.max(1);
+        let mut running = FuturesUnordered::new();
+        let mut lanes: Lanes<Lane, BorrowedMessage<'_>> = Lanes::default();
+        let mut stopping = false;
         loop {
-            self.stats.polled();
+            this.stats.polled();
+            let has_room = !stopping && running.len() + lanes.waiting() < max_in_flight;
             tokio::select! {
                 biased;
-                _ = shutdown.triggered() => return Ok(()),
-                Some(error) = self.client_errors.recv() => {
-                    self.recover_from_poll_failure(error, shutdown).await?;
+                _ = shutdown.triggered(), if !stopping => {
+                    // Finish what is running; what waits stays uncommitted.
+                    stopping = true;
                 }
-                message = consumer.recv() => match message {
-                    Ok(message) => {
-                        if let Handled::Abandoned = self.handle(&message, shutdown).await {
-                            return Ok(());
+                Some((lane, handled)) = running.next(), if !running.is_empty() => {
+                    if let Handled::Abandoned = handled {
+                        stopping = true;
+                    }
+                    if let Some(next) = lanes.finish(&lane) {
+                        if !stopping {
+                            running.push(this.handle_in_lane(lane, next, shutdown));
                         }
                     }
-                    Err(error) => self.recover_from_poll_failure(error, shutdown).await?,
+                }
+                Some(error) = client_errors.recv(), if !stopping => {
+                    this.recover_from_poll_failure(error, &mut client_errors, shutdown).await?;
+                }
+                message = consumer.recv(), if has_room => match message {
+                    Ok(message) => {
+                        this.with_tracker(|t| {
+                            t.started_at(message.topic(), message.partition(), message.offset(), message.timestamp().to_millis())
+                        });
+                        let lane = Lane::of(&message, max_in_flight);
+                        if let Some(message) = lanes.admit(lane.clone(), message) {
+                            running.push(this.handle_in_lane(lane, message, shutdown));
+                        }
+                    }
+                    Err(error) => this.recover_from_poll_failure(error, &mut client_errors, shutdown).await?,
                 },
-                _ = commit_timer.tick() => self.commit(CommitMode::Async),
+                _ = commit_timer.tick() => this.commit(CommitMode::Async),
+            }
+            if stopping && running.is_empty() {
+                return Ok(());
             }
         }
+    }
+
+    async fn handle_in_lane<'m>(
+        &self,
+        lane: Lane,
+        message: BorrowedMessage<'m>,
+        shutdown: &Shutdown,
+    ) -> (Lane, Handled) {
+        let handled = self.handle(&message, shutdown).await;
+        (lane, handled)
     }
 
     /// Backs off and probes the brokers until they answer; ends the loop after too
     /// many failures in a row.
     async fn recover_from_poll_failure(
-        &mut self,
+        &self,
         first: KafkaError,
+        client_errors: &mut mpsc::UnboundedReceiver<KafkaError>,
         shutdown: &Shutdown,
     ) -> Result<(), ConsumerError> {
         let policy = self.config.poll.clone();
@@ -236,7 +303,7 @@ impl EventConsumer {
             match self.probe(policy.probe_timeout).await {
                 Ok(()) => {
                     // Errors queued while the brokers were away are stale now.
-                    while self.client_errors.try_recv().is_ok() {}
+                    while client_errors.try_recv().is_ok() {}
                     tracing::info!(consecutive, "brokers answer again; resuming");
                     return Ok(());
                 }
@@ -283,7 +350,6 @@ impl EventConsumer {
 
     async fn handle(&self, message: &BorrowedMessage<'_>, shutdown: &Shutdown) -> Handled {
         let record = RecordView::of(message);
-        self.with_tracker(|t| t.started_at(record.topic, record.partition, record.offset, record.timestamp));
         let handled = self.process(&record, shutdown).await;
         match handled {
             Handled::Finished => {
