@@ -24,9 +24,15 @@
 
 pub use event_bus_core;
 
+/// The README's code, compiled as a doc test so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod cli;
 pub mod config;
 pub mod consumer;
+pub mod outbox;
 pub mod producer;
 pub mod registry;
 pub mod topic;

@@ -271,6 +271,16 @@ impl ConsumerConfig {
         Ok(config)
     }
 
+    /// From the process environment (see [`ConsumerConfig::from_env_source`]).
+    ///
+    /// ```no_run
+    /// let config = event_bus_kafka::consumer::ConsumerConfig::from_env()?;
+    /// # Ok::<(), event_bus_kafka::config::ConfigError>(())
+    /// ```
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_source(&EnvSource::from_process())
+    }
+
     /// Checks the settings a consumer cannot run without.
     ///
     /// ```
