@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod broker;
+pub mod dev;
 pub mod mock_cluster;
 pub mod ports;
 pub mod postgres;

@@ -4,11 +4,15 @@
 //! ```text
 //! cargo run -p event-bus-examples --bin event-bus -- schemas generate
 //! cargo run -p event-bus-examples --bin event-bus -- schemas check
+//! cargo run -p event-bus-examples --bin event-bus -- dev   # mock Kafka + registry, until Ctrl-C
 //! ```
 
 // Links the crate whose #[derive(Event)] types register themselves.
 use event_bus_examples as _;
 
 fn main() -> std::process::ExitCode {
-    event_bus_kafka::cli::main()
+    // `dev` runs the testkit's embedded development stack (not for production).
+    event_bus_kafka::cli::App::new()
+        .with_dev(event_bus_testkit::dev::run)
+        .main()
 }
