@@ -32,9 +32,11 @@ pub struct ReadmeDoctests;
 pub mod cli;
 pub mod config;
 pub mod consumer;
+pub mod observability;
 pub mod outbox;
 pub mod producer;
 pub mod registry;
+pub mod replay;
 pub mod topic;
 
 /// Everything a service needs: the core prelude, configuration and the producer.

@@ -4,11 +4,13 @@
 mod delivery;
 mod encoder;
 mod error;
+mod json;
 mod record;
 mod sender;
 
 pub use delivery::Delivery;
 pub use encoder::{EventEncoder, RegisteredIds};
 pub use error::ProducerError;
+pub use json::{JsonEvent, JsonInputError, KeyFieldProblem};
 pub use record::EncodedRecord;
 pub use sender::Producer;
