@@ -25,6 +25,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
     partitions: BTreeMap<(String, i32), PartitionState>,
+    /// Resume timestamps of partitions this consumer no longer owns (revoked, or the
+    /// loop stopped), so a resume token taken after `run` still covers them.
+    released: BTreeMap<(String, i32), i64>,
 }
 
 #[derive(Debug, Default)]
@@ -84,13 +87,14 @@ impl OffsetTracker {
     ///
     /// See [`OffsetTracker::started_at`].
     pub fn resume_timestamps(&self) -> Vec<(String, i32, i64)> {
-        self.partitions
-            .iter()
-            .filter_map(|((topic, partition), state)| {
-                state
-                    .resume_timestamp()
-                    .map(|ts| (topic.clone(), *partition, ts))
-            })
+        let mut all = self.released.clone();
+        for ((topic, partition), state) in &self.partitions {
+            if let Some(ts) = state.resume_timestamp() {
+                all.insert((topic.clone(), *partition), ts);
+            }
+        }
+        all.into_iter()
+            .map(|((topic, partition), ts)| (topic, partition, ts))
             .collect()
     }
 
@@ -154,9 +158,20 @@ impl OffsetTracker {
     /// t.finished("t", 0, 1);
     /// t.forget("t", 0);
     /// assert!(t.to_commit().is_empty());
+    /// // A token taken later still covers the partition.
+    /// t.started_at("t", 1, 9, Some(500));
+    /// t.forget("t", 1);
+    /// assert_eq!(t.resume_timestamps(), vec![("t".to_string(), 1, 500)]);
     /// ```
     pub fn forget(&mut self, topic: &str, partition: i32) {
-        self.partitions.remove(&(topic.to_owned(), partition));
+        let key = (topic.to_owned(), partition);
+        if let Some(ts) = self
+            .partitions
+            .remove(&key)
+            .and_then(|s| s.resume_timestamp())
+        {
+            self.released.insert(key, ts);
+        }
     }
 
     fn state(&mut self, topic: &str, partition: i32) -> &mut PartitionState {
