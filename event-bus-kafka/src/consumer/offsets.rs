@@ -41,6 +41,8 @@ struct PartitionState {
 
 impl PartitionState {
     fn position(&self) -> Option<i64> {
+        // Nothing finished yet: nothing to move forward.
+        self.highest_finished?;
         match self.in_progress.keys().next() {
             Some(lowest) => Some(*lowest),
             None => self.highest_finished.map(|o| o + 1),
