@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 /// t.started("orders", 0, 10);
 /// t.started("orders", 0, 11);
 /// t.finished("orders", 0, 11);
-/// assert_eq!(t.to_commit(), vec![]);          // 10 is still in progress
+/// // 11 is done but 10 is not: the commit stops at 10, never past it.
+/// assert_eq!(t.to_commit(), vec![("orders".to_string(), 0, 10)]);
 /// t.finished("orders", 0, 10);
 /// assert_eq!(t.to_commit(), vec![("orders".to_string(), 0, 12)]);
 /// t.committed("orders", 0, 12);
