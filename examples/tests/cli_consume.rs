@@ -180,6 +180,13 @@ async fn offset_time_moves_the_group_to_that_time_before_consuming() {
     );
     assert!(stdout.contains(&format!("{topic}[0] offset")), "{stdout}");
     assert!(stdout.contains("stopped: "), "{stdout}");
+    // The command hands back a resume token covering what it finished.
+    let token_text = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("resume token: "))
+        .unwrap_or_else(|| panic!("no resume token in:\n{stdout}"));
+    let token = event_bus_kafka::replay::ResumeToken::parse(token_text.trim()).expect("token parses");
+    assert!(token.to_string().len() > 10, "{token}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -248,6 +255,7 @@ async fn help_explains_every_flag() {
         "--offset-time",
         "--dlq-topic",
         "--max-in-flight",
+        "--resume-token",
         "--max-attempts",
         "--max-poll-errors",
         "--extra",

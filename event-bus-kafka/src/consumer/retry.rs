@@ -10,6 +10,7 @@ use event_bus_core::{EventBus, ReceiverError};
 use super::config::RetryPolicy;
 use super::record::RecordView;
 use super::shutdown::Shutdown;
+use crate::observability::metrics;
 
 /// What became of one event's dispatch.
 pub(crate) enum RetryOutcome {
@@ -57,6 +58,12 @@ impl RetryRun<'_> {
                 .dispatch_decoded(&event_type, event.clone(), ctx.clone(), pending.as_deref())
                 .await;
             for outcome in &report.outcomes {
+                metrics::record_receiver_call(
+                    &outcome.receiver,
+                    &event_type,
+                    attempt,
+                    outcome.result.is_ok(),
+                );
                 match &outcome.result {
                     Ok(()) => {
                         failures.remove(&outcome.receiver);

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use event_bus_core::dispatch::DeliveryContext;
@@ -14,6 +14,7 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::config::{ConsumerConfig, UnknownTypePolicy};
 use super::context::LoopContext;
@@ -26,6 +27,8 @@ use super::record::RecordView;
 use super::retry::{RetryOutcome, RetryRun};
 use super::shutdown::Shutdown;
 use super::stats::{ConsumerStats, StatsSnapshot};
+use crate::observability::lag::LagSampler;
+use crate::observability::{metrics, trace};
 use crate::registry::RegistryClient;
 
 /// A shared view of a consumer's progress.
@@ -196,7 +199,10 @@ impl EventConsumer {
             })?;
         tracing::info!(group = %self.config.group_id, topics = ?topics, "consumer started");
         self.stats.set_running(true);
+        let lag_sampler =
+            LagSampler::spawn(Arc::clone(&self.consumer), self.config.group_id.clone());
         let result = self.poll_loop(&shutdown).await;
+        drop(lag_sampler);
         self.commit(CommitMode::Sync);
         self.consumer.unsubscribe();
         self.stats.set_running(false);
@@ -295,6 +301,7 @@ impl EventConsumer {
             }
             let delay = backoff.next().unwrap_or(policy.max_backoff);
             self.stats.poll_error(delay);
+            metrics::record_poll_error(&self.config.group_id);
             tracing::warn!(consecutive, delay_ms = delay.as_millis() as u64, error = %last, "poll failed; backing off");
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -337,7 +344,19 @@ impl EventConsumer {
         for (topic, partition, position) in &positions {
             let _ = offsets.add_partition_offset(topic, *partition, Offset::Offset(*position));
         }
-        match self.consumer.commit(&offsets, mode) {
+        let mode_label = match mode {
+            CommitMode::Sync => "sync",
+            CommitMode::Async => "async",
+        };
+        let started = Instant::now();
+        let committed = self.consumer.commit(&offsets, mode);
+        metrics::record_commit(
+            &self.config.group_id,
+            mode_label,
+            started.elapsed(),
+            committed.is_ok(),
+        );
+        match committed {
             Ok(()) => {
                 for (topic, partition, position) in positions {
                     tracker.committed(&topic, partition, position);
@@ -350,7 +369,30 @@ impl EventConsumer {
 
     async fn handle(&self, message: &BorrowedMessage<'_>, shutdown: &Shutdown) -> Handled {
         let record = RecordView::of(message);
-        let handled = self.process(&record, shutdown).await;
+        let (span, trace_context) = trace::consume_span(
+            record.topic,
+            record.partition,
+            record.offset,
+            &record.headers,
+            || record.key_text(),
+            &self.config.group_id,
+        );
+        metrics::record_consumed(
+            &self.config.group_id,
+            record.topic,
+            self.metric_event_type(&record),
+        );
+        // Receivers run inside the span, with its trace context as the current one, so
+        // what they publish continues the trace.
+        let handled = match trace_context {
+            Some(context) => {
+                context
+                    .scope(self.process(&record, shutdown))
+                    .instrument(span)
+                    .await
+            }
+            None => self.process(&record, shutdown).instrument(span).await,
+        };
         match handled {
             Handled::Finished => {
                 self.with_tracker(|t| t.finished(record.topic, record.partition, record.offset));
@@ -367,6 +409,15 @@ impl EventConsumer {
             }
         }
         handled
+    }
+
+    /// The record's `ce_type` for metric labels when it is a type registered here, so
+    /// label values stay few whatever the topic carries.
+    fn metric_event_type<'r>(&self, record: &RecordView<'r>) -> &'r str {
+        match trace::header_text(&record.headers, "ce_type") {
+            Some(event_type) if self.bus.reader_schema(event_type).is_some() => event_type,
+            _ => metrics::UNKNOWN_EVENT_TYPE,
+        }
     }
 
     fn with_tracker(&self, f: impl FnOnce(&mut OffsetTracker)) {
@@ -477,6 +528,11 @@ impl EventConsumer {
             match self.dlq.send(&topic, letter).await {
                 Ok((partition, offset)) => {
                     self.stats.dead_lettered();
+                    metrics::record_dead_letter(
+                        &self.config.group_id,
+                        letter.record.topic,
+                        letter.error_kind,
+                    );
                     tracing::error!(
                         topic = letter.record.topic,
                         partition = letter.record.partition,

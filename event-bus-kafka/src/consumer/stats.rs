@@ -78,6 +78,29 @@ impl ConsumerStats {
         }
     }
 
+    /// Whether the loop is running now (cheaper than a snapshot; for health probes).
+    ///
+    /// ```
+    /// let stats = event_bus_kafka::consumer::ConsumerStats::default();
+    /// assert!(!stats.is_running());
+    /// ```
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed) == 1
+    }
+
+    /// How long ago the loop last polled, or `None` if it never did (for health probes).
+    ///
+    /// ```
+    /// let stats = event_bus_kafka::consumer::ConsumerStats::default();
+    /// assert_eq!(stats.since_last_poll(), None);
+    /// ```
+    pub fn since_last_poll(&self) -> Option<Duration> {
+        match self.last_poll_millis.load(Ordering::Relaxed) {
+            0 => None,
+            last => Some(Duration::from_millis(now_millis().saturating_sub(last))),
+        }
+    }
+
     pub(crate) fn handled(&self) {
         self.records_handled.fetch_add(1, Ordering::Relaxed);
     }

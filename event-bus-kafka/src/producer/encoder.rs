@@ -200,7 +200,9 @@ impl EventEncoder {
     }
 
     /// Encodes `event` for `topic` (default: its type's topic) with `metadata`
-    /// (default: fresh metadata with this encoder's source).
+    /// (default: fresh metadata with this encoder's source). Metadata without a
+    /// `traceparent` gets a child of the current trace context, when there is one (see
+    /// [`observability::trace`](crate::observability::trace)).
     ///
     /// See the type's example.
     pub async fn encode<E: Event>(
@@ -224,7 +226,10 @@ impl EventEncoder {
             )),
             _ => None,
         };
-        let metadata = metadata.unwrap_or_else(|| self.metadata_for::<E>());
+        let mut metadata = metadata.unwrap_or_else(|| self.metadata_for::<E>());
+        // A traceparent set by the caller names the producing span; else continue the
+        // current trace (a receiver publishing, a traced request), if any.
+        crate::observability::trace::inject_current(&mut metadata);
         Ok(EncodedRecord {
             topic: full_topic,
             key: key_bytes,

@@ -8,6 +8,7 @@ use event_bus_core::{codec, Event, EventMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer as _};
 use rdkafka::util::Timeout;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::delivery::Delivery;
@@ -15,6 +16,7 @@ use super::encoder::{EventEncoder, RegisteredIds};
 use super::error::ProducerError;
 use super::record::EncodedRecord;
 use crate::config::ProducerConfig;
+use crate::observability::{metrics, trace};
 use crate::registry::RegistryClient;
 
 /// Publishes typed events.
@@ -193,12 +195,15 @@ impl Producer {
     /// # Ok(()) }
     /// ```
     pub async fn send_encoded(&self, record: &EncodedRecord) -> Result<Delivery, ProducerError> {
+        let span = trace::produce_span(record);
+        metrics::record_produced(&record.event_type, &record.topic);
         let result = self
             .kafka
             .send(
                 record.to_future_record(),
                 Timeout::After(self.config.delivery_timeout),
             )
+            .instrument(span.clone())
             .await;
         match result {
             Ok(delivery) => {
@@ -208,14 +213,17 @@ impl Producer {
                     offset: delivery.offset,
                     event_id: record.event_id,
                 };
-                log_delivery(record, &delivery);
+                metrics::record_delivered(&record.event_type, &record.topic);
+                trace::record_delivery(&span, delivery.partition, delivery.offset);
+                span.in_scope(|| log_delivery(record, &delivery));
                 Ok(delivery)
             }
             Err((source, _)) => Err(ProducerError::Delivery {
                 topic: record.topic.clone(),
                 event_id: record.event_id,
                 source,
-            }),
+            })
+            .inspect_err(|_| metrics::record_failed(&record.event_type, &record.topic)),
         }
     }
 
@@ -228,9 +236,13 @@ impl Producer {
     /// See the type's example.
     pub async fn enqueue<E: Event>(&self, event: &E) -> Result<Uuid, ProducerError> {
         let record = self.encoder.encode(event, None, None).await?;
-        let future = self.queue(&record)?;
+        let span = trace::produce_span(&record);
+        metrics::record_produced(&record.event_type, &record.topic);
+        let future = self
+            .queue(&record)
+            .inspect_err(|_| metrics::record_failed(&record.event_type, &record.topic))?;
         let event_id = record.event_id;
-        tokio::spawn(report_delivery(future, record, E::schema()));
+        tokio::spawn(report_delivery(future, record, E::schema()).instrument(span));
         Ok(event_id)
     }
 
@@ -288,12 +300,20 @@ async fn report_delivery(future: DeliveryFuture, record: EncodedRecord, schema: 
                 offset: delivery.offset,
                 event_id: record.event_id,
             };
+            metrics::record_delivered(&record.event_type, &record.topic);
+            // Runs instrumented with the event's produce span (see `enqueue`).
+            trace::record_delivery(
+                &tracing::Span::current(),
+                delivery.partition,
+                delivery.offset,
+            );
             log_delivery(&record, &delivery);
             return;
         }
         Ok(Err((error, _))) => error,
         Err(_) => KafkaError::Canceled,
     };
+    metrics::record_failed(&record.event_type, &record.topic);
     let event_json = record_as_json(&record, schema);
     tracing::error!(
         topic = %record.topic,

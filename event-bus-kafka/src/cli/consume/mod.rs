@@ -97,6 +97,13 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub offset_time: Option<DateTime<Utc>>,
 
+    /// Resumes from a resume token (printed by this command when it stops, or by
+    /// another consumer of the group on another cluster): every partition the token
+    /// covers starts at its first record at or after the token's time for it. Like
+    /// --offset-time, refused while another consumer of the group runs.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "offset_time", value_parser = parse_token)]
+    pub resume_token: Option<replay::ResumeToken>,
+
     /// The dead-letter topic for every consumed topic: its full name, no prefix
     /// applied [default: $EVENT_BUS_CONSUMER_DLQ_TOPIC, else `{topic}.dlq` for each
     /// topic].
@@ -299,7 +306,15 @@ pub async fn run(
         let plan = replay::reset_consumer_to_datetime(&config, time)
             .await
             .map_err(|err| ConsumeError::OffsetReset(Box::new(err)))?;
-        write_reset(out, context.output, time, &plan).map_err(ConsumeError::Output)?;
+        write_reset(out, context.output, &time.to_rfc3339(), &plan)
+            .map_err(ConsumeError::Output)?;
+    }
+    if let Some(token) = &args.resume_token {
+        let plan = replay::reset_consumer_to_token(&config, token)
+            .await
+            .map_err(|err| ConsumeError::OffsetReset(Box::new(err)))?;
+        write_reset(out, context.output, "the resume token", &plan)
+            .map_err(ConsumeError::Output)?;
     }
     tracing::info!(
         group = %config.group_id,
@@ -309,22 +324,28 @@ pub async fn run(
         "consuming events"
     );
     let consumer = EventConsumer::new(config, Arc::clone(&bus)).map_err(ConsumeError::Start)?;
+    let progress = consumer.progress();
     let stats = consumer
         .run(Shutdown::on_signals())
         .await
         .map_err(ConsumeError::Stopped)?;
-    write_summary(out, context.output, &stats).map_err(ConsumeError::Output)
+    let token = replay::ResumeToken::from_progress(&progress);
+    write_summary(out, context.output, &stats, &token).map_err(ConsumeError::Output)
+}
+
+fn parse_token(text: &str) -> Result<replay::ResumeToken, String> {
+    replay::ResumeToken::parse(text).map_err(|e| e.to_string())
 }
 
 fn write_reset(
     out: &mut (dyn Write + Send),
     format: OutputFormat,
-    time: DateTime<Utc>,
+    time: &str,
     plan: &ResetPlan,
 ) -> io::Result<()> {
     match format {
         OutputFormat::Text => {
-            writeln!(out, "group {} moved to {}", plan.group, time.to_rfc3339())?;
+            writeln!(out, "group {} moved to {time}", plan.group)?;
             for p in &plan.partitions {
                 let current = p
                     .current
@@ -348,7 +369,7 @@ fn write_reset(
             let report = json!({
                 "offset_reset": {
                     "group": plan.group,
-                    "time": time.to_rfc3339(),
+                    "time": time,
                     "partitions": plan.partitions,
                 }
             });
@@ -362,11 +383,12 @@ fn write_summary(
     out: &mut (dyn Write + Send),
     format: OutputFormat,
     stats: &StatsSnapshot,
+    token: &replay::ResumeToken,
 ) -> io::Result<()> {
     match format {
         OutputFormat::Text => writeln!(
             out,
-            "stopped: {} records handled ({} dead-lettered, {} skipped), {} receiver failures, {} poll errors, {} commits",
+            "stopped: {} records handled ({} dead-lettered, {} skipped), {} receiver failures, {} poll errors, {} commits\nresume token: {token}",
             stats.records_handled,
             stats.records_dead_lettered,
             stats.records_skipped,
@@ -383,6 +405,7 @@ fn write_summary(
                     "receiver_failures": stats.receiver_failures,
                     "poll_errors": stats.poll_errors,
                     "commits": stats.commits,
+                    "resume_token": token.to_string(),
                 }
             });
             writeln!(out, "{report}")

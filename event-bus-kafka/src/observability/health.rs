@@ -1,0 +1,205 @@
+//! Liveness of consumer loops, from their [`ConsumerStats`]: what `/healthz` answers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::consumer::ConsumerStats;
+
+/// The default longest silence of a running loop before it counts as stuck. The loop
+/// wakes at least every commit interval (1 s by default), and a poll-failure backoff
+/// waits at most `PollPolicy::max_backoff` (30 s) plus a probe.
+pub const DEFAULT_MAX_POLL_GAP: Duration = Duration::from_secs(60);
+
+/// The health check of one consumer loop: healthy while it runs and has polled within
+/// `max_poll_gap`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use event_bus_kafka::consumer::ConsumerStats;
+/// use event_bus_kafka::observability::{ConsumerHealth, HealthStatus};
+///
+/// let stats = Arc::new(ConsumerStats::default());
+/// let health = ConsumerHealth::new("orders", stats);
+/// // Not started yet (or stopped): unhealthy.
+/// assert_eq!(health.check().status, HealthStatus::NotRunning);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConsumerHealth {
+    name: String,
+    stats: Arc<ConsumerStats>,
+    max_poll_gap: Duration,
+}
+
+/// What a check found.
+///
+/// ```
+/// use event_bus_kafka::observability::HealthStatus;
+/// assert!(HealthStatus::Healthy.is_healthy());
+/// assert!(!HealthStatus::NotRunning.is_healthy());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Running and polling.
+    Healthy,
+    /// The loop has not started, or has stopped.
+    NotRunning,
+    /// Running, but it has not polled within the bound.
+    Stalled,
+}
+
+impl HealthStatus {
+    /// Whether this is [`HealthStatus::Healthy`].
+    ///
+    /// See the type's example.
+    pub fn is_healthy(self) -> bool {
+        self == Self::Healthy
+    }
+}
+
+/// One consumer's check result, as `/healthz` shows it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use event_bus_kafka::{consumer::ConsumerStats, observability::ConsumerHealth};
+/// let report = ConsumerHealth::new("orders", Arc::new(ConsumerStats::default())).check();
+/// assert_eq!(report.name, "orders");
+/// assert_eq!(report.since_last_poll_ms, None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsumerHealthReport {
+    /// The name given to [`ConsumerHealth::new`].
+    pub name: String,
+    /// The verdict.
+    pub status: HealthStatus,
+    /// Whether the loop runs.
+    pub running: bool,
+    /// Milliseconds since the loop last polled (`None`: never).
+    pub since_last_poll_ms: Option<u64>,
+    /// The bound it is held to, in milliseconds.
+    pub max_poll_gap_ms: u64,
+}
+
+impl ConsumerHealth {
+    /// A check of the loop whose counters are `stats` (from `EventConsumer::stats`),
+    /// shown as `name`, with the [`DEFAULT_MAX_POLL_GAP`].
+    ///
+    /// See the type's example.
+    pub fn new(name: impl Into<String>, stats: Arc<ConsumerStats>) -> Self {
+        Self {
+            name: name.into(),
+            stats,
+            max_poll_gap: DEFAULT_MAX_POLL_GAP,
+        }
+    }
+
+    /// Sets the longest silence allowed of a running loop.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use event_bus_kafka::{consumer::ConsumerStats, observability::ConsumerHealth};
+    /// let health = ConsumerHealth::new("orders", Arc::new(ConsumerStats::default()))
+    ///     .with_max_poll_gap(Duration::from_secs(10));
+    /// assert_eq!(health.check().max_poll_gap_ms, 10_000);
+    /// ```
+    pub fn with_max_poll_gap(mut self, max_poll_gap: Duration) -> Self {
+        self.max_poll_gap = max_poll_gap;
+        self
+    }
+
+    /// The name shown in reports.
+    ///
+    /// See the type's example.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Checks the loop now.
+    ///
+    /// See the type's example.
+    pub fn check(&self) -> ConsumerHealthReport {
+        let running = self.stats.is_running();
+        let since_last_poll = self.stats.since_last_poll();
+        let status = match since_last_poll {
+            _ if !running => HealthStatus::NotRunning,
+            Some(gap) if gap <= self.max_poll_gap => HealthStatus::Healthy,
+            _ => HealthStatus::Stalled,
+        };
+        ConsumerHealthReport {
+            name: self.name.clone(),
+            status,
+            running,
+            since_last_poll_ms: since_last_poll.map(|d| d.as_millis() as u64),
+            max_poll_gap_ms: self.max_poll_gap.as_millis() as u64,
+        }
+    }
+}
+
+/// Every registered check's result: healthy when all are (and when there are none).
+///
+/// ```
+/// use std::sync::Arc;
+/// use event_bus_kafka::{consumer::ConsumerStats, observability::{ConsumerHealth, HealthReport}};
+/// assert!(HealthReport::of(&[]).is_healthy());
+/// let stopped = ConsumerHealth::new("orders", Arc::new(ConsumerStats::default()));
+/// let report = HealthReport::of(&[stopped]);
+/// assert!(!report.is_healthy());
+/// assert!(report.to_json().contains(r#""status":"not_running""#));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthReport {
+    /// `healthy` or `unhealthy`.
+    pub status: &'static str,
+    /// One entry per consumer.
+    pub consumers: Vec<ConsumerHealthReport>,
+}
+
+impl HealthReport {
+    /// Runs every check in `checks`.
+    ///
+    /// See the type's example.
+    pub fn of(checks: &[ConsumerHealth]) -> Self {
+        let consumers: Vec<ConsumerHealthReport> =
+            checks.iter().map(ConsumerHealth::check).collect();
+        let healthy = consumers.iter().all(|c| c.status.is_healthy());
+        Self {
+            status: if healthy { "healthy" } else { "unhealthy" },
+            consumers,
+        }
+    }
+
+    /// Whether every check passed.
+    ///
+    /// See the type's example.
+    pub fn is_healthy(&self) -> bool {
+        self.consumers.iter().all(|c| c.status.is_healthy())
+    }
+
+    /// The report as a JSON object (the `/healthz` body).
+    ///
+    /// See the type's example.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| format!(r#"{{"status":"{}"}}"#, self.status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_only_while_running_and_polling() {
+        let stats = Arc::new(ConsumerStats::default());
+        stats.set_running(true);
+        let health = ConsumerHealth::new("c", Arc::clone(&stats))
+            .with_max_poll_gap(Duration::from_secs(3600));
+        // Running but never polled: stalled.
+        assert_eq!(health.check().status, HealthStatus::Stalled);
+        stats.polled();
+        assert_eq!(health.check().status, HealthStatus::Healthy);
+        stats.set_running(false);
+        assert_eq!(health.check().status, HealthStatus::NotRunning);
+    }
+}

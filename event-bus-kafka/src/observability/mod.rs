@@ -1,0 +1,48 @@
+//! Observability: metrics, trace propagation and a health probe.
+//!
+//! - **Metrics** ([`metrics`]) go through the `metrics` facade: produced, delivered,
+//!   failed and deferred events, outbox backlog, consumed records, receiver successes,
+//!   failures and retries, dead letters, commit latency, consumer lag, poll errors. They
+//!   cost a no-op call until a recorder is installed; [`PrometheusMetrics::install`]
+//!   installs one that renders the Prometheus text format.
+//! - **Tracing** ([`trace`]): one `event_bus.produce` span per produced event and one
+//!   `event_bus.consume` span per consumed record, with topic, partition, offset,
+//!   `ce_id`, `ce_type` and key (never the payload), and the W3C `traceparent` carried
+//!   in the headers so a trace crosses services.
+//! - **Health** ([`ConsumerHealth`]): a consumer is healthy while its loop runs and
+//!   polls.
+//!
+//! [`ObservabilityServer`] serves `/metrics` and `/healthz` on one address:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use event_bus_kafka::prelude::*;
+//! use event_bus_kafka::consumer::{ConsumerConfig, EventConsumer, Shutdown};
+//! use event_bus_kafka::observability::{ObservabilityConfig, ObservabilityServer, PrometheusMetrics};
+//! # async fn demo(config: ConsumerConfig, bus: EventBus) -> Result<(), Box<dyn std::error::Error>> {
+//! let consumer = EventConsumer::new(config, Arc::new(bus))?;
+//! let server = ObservabilityServer::builder(ObservabilityConfig::from_env()?) // 0.0.0.0:9464
+//!     .metrics(PrometheusMetrics::install()?)
+//!     .consumer("enrollments", consumer.stats())
+//!     .start()
+//!     .await?;
+//! consumer.run(Shutdown::on_signals()).await?;
+//! server.stop().await;
+//! # Ok(()) }
+//! ```
+
+mod exporter;
+mod health;
+pub(crate) mod lag;
+pub mod metrics;
+pub mod trace;
+
+pub use exporter::{
+    ObservabilityConfig, ObservabilityError, ObservabilityServer, ObservabilityServerBuilder,
+    PrometheusMetrics,
+};
+pub use health::{
+    ConsumerHealth, ConsumerHealthReport, HealthReport, HealthStatus, DEFAULT_MAX_POLL_GAP,
+};
+pub use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
+pub use trace::{child_traceparent, TraceContext, TraceContextLayer};

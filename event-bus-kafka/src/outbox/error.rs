@@ -1,0 +1,71 @@
+//! Outbox errors.
+
+use crate::config::ConfigError;
+use crate::producer::ProducerError;
+
+/// Why an outbox operation failed. When `send`/`enqueue` returns one of these, the event
+/// was neither delivered nor stored: the caller still holds it.
+///
+/// ```
+/// use event_bus_kafka::outbox::OutboxError;
+/// let err = OutboxError::Full { pending: 100_000, max_backlog: 100_000 };
+/// assert!(err.to_string().contains("EVENT_BUS_OUTBOX_MAX_BACKLOG"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The backlog reached its limit; the event was not stored (back-pressure).
+    #[error(
+        "the outbox is full: {pending} events wait (limit {max_backlog}); the event was NOT stored. \
+         Is the relay running (`event-bus outbox relay`) and the broker reachable? \
+         `event-bus outbox status` shows failing keys; raise EVENT_BUS_OUTBOX_MAX_BACKLOG to allow more"
+    )]
+    Full {
+        /// Events waiting when the limit was hit.
+        pending: u64,
+        /// The configured limit.
+        max_backlog: u64,
+    },
+    /// A database statement failed.
+    #[error("outbox database error while {operation}: {source}; check that the database is reachable and migrated")]
+    Database {
+        /// What the outbox was doing.
+        operation: &'static str,
+        /// sqlx's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Running the outbox migrations failed.
+    #[error("cannot migrate the outbox tables: {0}; the database user needs CREATE rights (PostgreSQL: on the database, for schema `event_bus`)")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The event could not be encoded, or the broker refused it permanently (for example
+    /// it is too large): storing it would only delay the same failure.
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+    /// A stored row cannot be read back (edited by hand?).
+    #[error("outbox row {id} is unreadable: {reason}; fix or delete it (DELETE FROM the outbox table WHERE id = {id})")]
+    CorruptRow {
+        /// The row id.
+        id: i64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The outbox database URL names no supported store.
+    #[error("unsupported outbox database URL `{scheme}…`: use postgres://… (production) or sqlite:… (single instance)")]
+    UnsupportedUrl {
+        /// The URL's scheme (never the whole URL: it may hold a password).
+        scheme: String,
+    },
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The relay task ended abnormally (it panicked or was aborted).
+    #[error("the outbox relay task ended abnormally: {0}")]
+    RelayTask(String),
+}
+
+impl OutboxError {
+    /// A database error while doing `operation`.
+    pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Database { operation, source }
+    }
+}

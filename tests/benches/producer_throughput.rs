@@ -1,0 +1,816 @@
+//! Producer throughput: the SDK's [`Producer`] against raw rdkafka, same broker, same
+//! run (issue 4: "report the ratio; target ≥ 0.90").
+//!
+//! # What it measures
+//!
+//! One Tansu broker process (started here, in-memory storage) and the embedded schema
+//! registry serve every run. Each run gets a fresh one-partition topic and a fresh
+//! producer, warmed up with one acknowledged send (metadata, idempotent producer id,
+//! and for the SDK the schema registration); then it produces `BENCH_EVENTS` events of
+//! `SessionLoginCompleted` (the Open edX login event, a fixed key) and the clock stops
+//! when every one of them is acknowledged. Two modes:
+//!
+//! - **(a) enqueue + flush**: SDK `Producer::enqueue` (encode, queue, one
+//!   delivery-report task per event) for every event, then `flush`; against raw
+//!   `FutureProducer::send_result` of records the SDK encoded before the runs (same
+//!   key, value and header bytes), then `flush`. A third, diagnostic side ("lean")
+//!   encodes with the SDK's encoder, queues with `send_result` on the SDK's own
+//!   rdkafka producer, drops the record at once and hands the delivery future (with
+//!   the `ce_id` and key) to one task that awaits them all: what `enqueue` costs
+//!   without a task per event. It separates the cost of encoding (lean vs raw) from
+//!   the cost of the per-event reporting (SDK vs lean).
+//! - **(b) send, `BENCH_WINDOW` in flight**: SDK `Producer::send` awaited with a window
+//!   of sends in flight (one tokio task each, in a `JoinSet`); against raw
+//!   `FutureProducer::send` of the pre-encoded records, awaited the same way.
+//!
+//! So the SDK side pays for everything it does per event (Avro encoding, framing,
+//! metadata and headers, delivery reporting) and the raw side only for producing the
+//! bytes. Both sides use the same librdkafka options, set explicitly (the SDK passes
+//! them through unchanged, over its own defaults): `enable.idempotence=true`,
+//! `acks=all`, `linger.ms=BENCH_LINGER_MS` (5), `batch.num.messages=10000`,
+//! `message.timeout.ms=60000`, and a `queue.buffering.max.messages` large enough for a
+//! whole run.
+//!
+//! In mode (a) both sides wait for the producer's in-flight count to reach zero
+//! (checked every millisecond) before the final `flush`. rdkafka's `flush` polls in
+//! 100 ms steps while a `FutureProducer`'s own thread takes the delivery reports, so a
+//! bare `flush` would add up to 100 ms to every run, whichever the side, and hide the
+//! difference being measured.
+//!
+//! Runs alternate between the sides, and the order rotates every round (raw, SDK, lean
+//! | SDK, lean, raw | …) so drift on the machine does not favour one side; a shorter
+//! warm-up round of each is discarded. The table shows every run's throughput, the median per
+//! side and the ratio SDK/raw of the medians. A breakdown follows: single-thread loops
+//! over the pieces of the SDK's per-event work (fresh metadata, the Avro datum, the
+//! whole encoder) and the "queue phase" of mode (a) (the loop handing events to
+//! librdkafka, before the wait for acknowledgements) of each side. The load average
+//! is printed at the start and the end: other work on the machine (a build) moves the
+//! numbers more than anything measured here.
+//!
+//! It is a benchmark, not a test: nothing asserts a duration. It fails only if an
+//! event is not delivered or the broker cannot start.
+//!
+//! # Running it
+//!
+//! ```text
+//! scripts/install-test-deps            # once: the Tansu broker binary
+//! cargo bench -p event-bus-tests --bench producer_throughput
+//! BENCH_EVENTS=20000 BENCH_ROUNDS=3 BENCH_MODE=send cargo bench -p event-bus-tests --bench producer_throughput
+//! ```
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `BENCH_EVENTS` | events per run | 100000 |
+//! | `BENCH_ROUNDS` | measured runs per side and mode | 5 |
+//! | `BENCH_MODE` | `enqueue` (a), `send` (b) or `all` | all |
+//! | `BENCH_WINDOW` | sends in flight in mode (b) | 1000 |
+//! | `BENCH_LINGER_MS` | librdkafka `linger.ms`, both sides | 5 |
+//! | `BENCH_VERIFY` | `1`: read every run's topic back and count its records | off |
+//! | `TANSU_BIN` | the Tansu executable (default: where `install-test-deps` puts it) | — |
+//!
+//! With the defaults the runs take about a minute on two cores (plus the build).
+//! `cargo test` and `cargo nextest` build this target but never run it: it lists no
+//! tests, and without cargo bench's `--bench` argument it prints a note and exits.
+
+use std::error::Error;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use event_bus_core::{Event, EventMetadata};
+use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
+use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig};
+use event_bus_kafka::producer::{EncodedRecord, Producer};
+use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::records::read_topic;
+use event_bus_testkit::registry::EmbeddedRegistry;
+use event_bus_testkit::topics::unique_topic;
+use rdkafka::admin::AdminOptions;
+use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
+use rdkafka::util::Timeout;
+use tokio::task::JoinSet;
+
+type BenchResult<T> = Result<T, Box<dyn Error>>;
+
+/// How long a send may wait to be queued, a message to be delivered, a flush to end.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The SDK's service name, `client.id` and `ce_source`.
+const SERVICE: &str = "producer-bench";
+
+/// What the benchmark is asked to do (from `BENCH_*` variables).
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    events: usize,
+    rounds: usize,
+    window: usize,
+    linger_ms: u64,
+    verify: bool,
+    modes: &'static [Mode],
+}
+
+impl Settings {
+    fn from_env() -> BenchResult<Self> {
+        Ok(Self {
+            events: env_number("BENCH_EVENTS", 100_000)?.max(1),
+            rounds: env_number("BENCH_ROUNDS", 5)?.max(1),
+            window: env_number("BENCH_WINDOW", 1_000)?.max(1),
+            linger_ms: env_number("BENCH_LINGER_MS", 5)?,
+            verify: std::env::var("BENCH_VERIFY").is_ok_and(|v| v.trim() == "1"),
+            modes: match std::env::var("BENCH_MODE").as_deref().map(str::trim) {
+                Err(_) | Ok("" | "all") => &[Mode::EnqueueFlush, Mode::SendWindow],
+                Ok("enqueue") => &[Mode::EnqueueFlush],
+                Ok("send") => &[Mode::SendWindow],
+                Ok(other) => {
+                    return Err(
+                        format!("BENCH_MODE=`{other}`: expected enqueue, send or all").into(),
+                    )
+                }
+            },
+        })
+    }
+
+    /// The librdkafka options both sides use.
+    fn librdkafka_options(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("enable.idempotence", "true".to_owned()),
+            ("acks", "all".to_owned()),
+            ("linger.ms", self.linger_ms.to_string()),
+            ("batch.num.messages", "10000".to_owned()),
+            (
+                "message.timeout.ms",
+                DELIVERY_TIMEOUT.as_millis().to_string(),
+            ),
+            // A whole run fits in the queue, so `enqueue` never meets QueueFull.
+            (
+                "queue.buffering.max.messages",
+                (self.events + self.window + 1).max(100_000).to_string(),
+            ),
+            ("client.id", SERVICE.to_owned()),
+        ]
+    }
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> BenchResult<T> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}=`{value}` is not a whole number").into()),
+        _ => Ok(default),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `enqueue` / `send_result` for every event, then `flush`.
+    EnqueueFlush,
+    /// `send` / `FutureProducer::send` awaited with a window of sends in flight.
+    SendWindow,
+}
+
+impl Mode {
+    fn sides(self) -> &'static [Side] {
+        match self {
+            Mode::EnqueueFlush => &[Side::Raw, Side::Sdk, Side::Lean],
+            Mode::SendWindow => &[Side::Raw, Side::Sdk],
+        }
+    }
+
+    fn short_name(self) -> &'static str {
+        match self {
+            Mode::EnqueueFlush => "enqueue+flush",
+            Mode::SendWindow => "send window",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// rdkafka producing the pre-encoded records.
+    Raw,
+    /// The SDK's `Producer`.
+    Sdk,
+    /// Diagnostic: the SDK's encoder, rdkafka's `send_result`, one task awaiting every
+    /// delivery.
+    Lean,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Raw => "raw",
+            Side::Sdk => "sdk",
+            Side::Lean => "lean",
+        }
+    }
+}
+
+/// One timed run.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    /// From the first event handed over to the last acknowledgement (and, in mode
+    /// (a), the end of `flush`).
+    total: Duration,
+    /// Mode (a): until the last event was handed to librdkafka.
+    queued: Duration,
+}
+
+/// Single-thread costs of the pieces of the SDK's per-event work, for one round.
+#[derive(Debug, Clone, Copy)]
+struct PieceTimes {
+    metadata: Duration,
+    datum: Duration,
+    encode: Duration,
+}
+
+/// Shared state: broker, registry, the event and its pre-encoded records.
+struct Bench {
+    settings: Settings,
+    broker: TansuBroker,
+    registry: EmbeddedRegistry,
+    event: Arc<SessionLoginCompleted>,
+    /// `settings.events` records encoded by the SDK before any run: the raw side's input.
+    records: Arc<Vec<EncodedRecord>>,
+    /// The producer whose encoder made `records`; reused for the single-thread loops.
+    encoder_producer: Producer,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo nextest list` runs every harness=false target with `--list`: no tests here.
+    if args.iter().any(|a| a == "--list") {
+        return ExitCode::SUCCESS;
+    }
+    // `cargo test --all-targets` runs it without `--bench`: it is not a test.
+    if !args.iter().any(|a| a == "--bench") {
+        eprintln!(
+            "producer_throughput is a benchmark; run it with \
+             `cargo bench -p event-bus-tests --bench producer_throughput`"
+        );
+        return ExitCode::SUCCESS;
+    }
+    match bench_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("producer_throughput failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench_main() -> BenchResult<()> {
+    let settings = Settings::from_env()?;
+    let broker = TansuBroker::start()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let bench = Bench::prepare(settings, broker).await?;
+        bench.run().await
+    })
+}
+
+impl Bench {
+    async fn prepare(settings: Settings, broker: TansuBroker) -> BenchResult<Self> {
+        let registry = EmbeddedRegistry::start().await?;
+        let event = Arc::new(SessionLoginCompleted {
+            user: UserData::example(),
+        });
+        let encoder_producer = Producer::new(sdk_config(
+            &settings,
+            broker.bootstrap_servers(),
+            &registry.url(),
+            &unique_topic("bench-encode"),
+        ))?;
+        encoder_producer.register::<SessionLoginCompleted>().await?;
+        let mut records = Vec::with_capacity(settings.events);
+        for _ in 0..settings.events {
+            records.push(
+                encoder_producer
+                    .encoder()
+                    .encode(&*event, None, None)
+                    .await?,
+            );
+        }
+        Ok(Self {
+            settings,
+            broker,
+            registry,
+            event,
+            records: Arc::new(records),
+            encoder_producer,
+        })
+    }
+
+    async fn run(&self) -> BenchResult<()> {
+        let s = self.settings;
+        println!("{}", self.header());
+
+        // Warm-up: a short run of each, discarded.
+        let warm_up = s.events.min(5_000);
+        for &mode in s.modes {
+            for &side in mode.sides() {
+                self.run_once(mode, side, warm_up).await?;
+            }
+        }
+
+        let mut runs: Vec<(Mode, Side, Run)> = Vec::new();
+        let mut pieces = Vec::with_capacity(s.rounds);
+        for round in 0..s.rounds {
+            for &mode in s.modes {
+                let mut order = mode.sides().to_vec();
+                let len = order.len();
+                order.rotate_left(round % len);
+                for side in order {
+                    let run = self.run_once(mode, side, s.events).await?;
+                    eprintln!(
+                        "  round {} {:<14} {:<5} {:>9.0} events/s",
+                        round + 1,
+                        mode.short_name(),
+                        side.name(),
+                        throughput(s.events, run.total)
+                    );
+                    runs.push((mode, side, run));
+                }
+            }
+            pieces.push(self.piece_times().await?);
+        }
+
+        println!("{}", self.report(&runs, &pieces));
+        Ok(())
+    }
+
+    fn header(&self) -> String {
+        let s = self.settings;
+        let record = &self.records[0];
+        let header_bytes: usize = record.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let options: Vec<String> = s
+            .librdkafka_options()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!(
+            "producer throughput: SDK vs raw rdkafka, {} events per run, {} rounds (+1 warm-up), \
+             window {} in mode (b)\n\
+             broker: Tansu at {} (memory storage), a fresh 1-partition topic per run\n\
+             record: key {} B, value {} B, {} headers {} B\n\
+             librdkafka, both sides: {}\n\
+             load average at start: {}",
+            s.events,
+            s.rounds,
+            s.window,
+            self.broker.bootstrap_servers(),
+            record.key.as_ref().map_or(0, Vec::len),
+            record.value.len(),
+            record.headers.len(),
+            header_bytes,
+            options.join(" "),
+            load_average(),
+        )
+    }
+
+    /// One run on a fresh topic with a fresh, warmed-up producer.
+    async fn run_once(&self, mode: Mode, side: Side, events: usize) -> BenchResult<Run> {
+        let prefix = unique_topic("bench");
+        let topic = format!("{prefix}-{}", SessionLoginCompleted::TOPIC);
+        self.broker.create_topic(&topic, 1).await?;
+        let run = match side {
+            Side::Raw => self.run_raw(mode, &topic, events).await?,
+            Side::Sdk | Side::Lean => self.run_sdk(mode, side, &prefix, &topic, events).await?,
+        };
+        if self.settings.verify {
+            self.verify(&topic, events + 1).await?;
+        }
+        // Keep the in-memory broker small; if Tansu cannot delete, nothing is lost.
+        let _ = self
+            .broker
+            .admin()
+            .delete_topics(&[topic.as_str()], &AdminOptions::new())
+            .await;
+        Ok(run)
+    }
+
+    async fn run_raw(&self, mode: Mode, topic: &str, events: usize) -> BenchResult<Run> {
+        let producer = raw_producer(&self.settings, self.broker.bootstrap_servers())?;
+        // Warm-up: metadata and the idempotent producer id.
+        producer
+            .send(
+                future_record(topic, &self.records[0]),
+                Timeout::After(DELIVERY_TIMEOUT),
+            )
+            .await
+            .map_err(|(e, _)| e)?;
+        match mode {
+            Mode::EnqueueFlush => {
+                let start = Instant::now();
+                let mut deliveries = Vec::with_capacity(events);
+                for record in &self.records[..events] {
+                    let delivery = producer
+                        .send_result(future_record(topic, record))
+                        .map_err(|(e, _)| e)?;
+                    deliveries.push(delivery);
+                }
+                let queued = start.elapsed();
+                wait_until_delivered(&producer).await?;
+                flush(&producer).await?;
+                let total = start.elapsed();
+                check_failures(count_failures(deliveries).await, "raw send_result")?;
+                Ok(Run { total, queued })
+            }
+            Mode::SendWindow => {
+                let topic: Arc<str> = Arc::from(topic);
+                let start = Instant::now();
+                let failed = windowed(events, self.settings.window, |i| {
+                    let (producer, records, topic) = (
+                        producer.clone(),
+                        Arc::clone(&self.records),
+                        Arc::clone(&topic),
+                    );
+                    async move {
+                        producer
+                            .send(
+                                future_record(&topic, &records[i]),
+                                Timeout::After(DELIVERY_TIMEOUT),
+                            )
+                            .await
+                            .is_ok()
+                    }
+                })
+                .await;
+                let total = start.elapsed();
+                check_failures(failed, "raw send")?;
+                Ok(Run {
+                    total,
+                    queued: total,
+                })
+            }
+        }
+    }
+
+    async fn run_sdk(
+        &self,
+        mode: Mode,
+        side: Side,
+        prefix: &str,
+        topic: &str,
+        events: usize,
+    ) -> BenchResult<Run> {
+        let config = sdk_config(
+            &self.settings,
+            self.broker.bootstrap_servers(),
+            &self.registry.url(),
+            prefix,
+        );
+        let producer = Producer::new(config)?;
+        // Warm-up: registration (FULL_TRANSITIVE, schemas), metadata, producer id.
+        let delivery = producer.send(&*self.event).await?;
+        if delivery.topic != topic {
+            return Err(format!("the SDK produced to {}, expected {topic}", delivery.topic).into());
+        }
+        match (mode, side) {
+            (Mode::EnqueueFlush, Side::Lean) => {
+                // One reporter task awaits the deliveries in order, holding only the
+                // event id and key text; the record is dropped where it was made.
+                let (reports, mut queue) = tokio::sync::mpsc::unbounded_channel::<(
+                    DeliveryFuture,
+                    uuid::Uuid,
+                    Option<String>,
+                )>();
+                let reporter = tokio::spawn(async move {
+                    let mut failed = 0;
+                    while let Some((delivery, event_id, key)) = queue.recv().await {
+                        failed += usize::from(!matches!(delivery.await, Ok(Ok(_))));
+                        std::hint::black_box((event_id, key));
+                    }
+                    failed
+                });
+                let start = Instant::now();
+                for _ in 0..events {
+                    let record = producer.encoder().encode(&*self.event, None, None).await?;
+                    let delivery = producer
+                        .kafka()
+                        .send_result(future_record(&record.topic, &record))
+                        .map_err(|(e, _)| e)?;
+                    let _ = reports.send((delivery, record.event_id, record.key_text));
+                }
+                drop(reports);
+                let queued = start.elapsed();
+                wait_until_delivered(producer.kafka()).await?;
+                producer.flush(DELIVERY_TIMEOUT).await?;
+                let failed = reporter.await?;
+                let total = start.elapsed();
+                check_failures(failed, "lean send_result")?;
+                Ok(Run { total, queued })
+            }
+            (Mode::EnqueueFlush, _) => {
+                let start = Instant::now();
+                for _ in 0..events {
+                    producer.enqueue(&*self.event).await?;
+                }
+                let queued = start.elapsed();
+                wait_until_delivered(producer.kafka()).await?;
+                producer.flush(DELIVERY_TIMEOUT).await?;
+                let total = start.elapsed();
+                Ok(Run { total, queued })
+            }
+            (Mode::SendWindow, _) => {
+                let start = Instant::now();
+                let failed = windowed(events, self.settings.window, |_| {
+                    let (producer, event) = (producer.clone(), Arc::clone(&self.event));
+                    async move { producer.send(&*event).await.is_ok() }
+                })
+                .await;
+                let total = start.elapsed();
+                check_failures(failed, "SDK send")?;
+                Ok(Run {
+                    total,
+                    queued: total,
+                })
+            }
+        }
+    }
+
+    /// Single-thread loops over the SDK's per-event work, schema ids cached: fresh
+    /// metadata (`EventMetadata::for_event`), the Avro datum, the whole encoder.
+    async fn piece_times(&self) -> BenchResult<PieceTimes> {
+        let n = self.settings.events;
+        let event = &*self.event;
+        let start = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(
+                EventMetadata::for_event::<SessionLoginCompleted>().with_source(SERVICE),
+            );
+        }
+        let metadata = start.elapsed();
+        let start = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(event.to_avro_datum()?);
+        }
+        let datum = start.elapsed();
+        let encoder = self.encoder_producer.encoder();
+        let start = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(encoder.encode(event, None, None).await?);
+        }
+        let encode = start.elapsed();
+        Ok(PieceTimes {
+            metadata,
+            datum,
+            encode,
+        })
+    }
+
+    /// Reads `topic` back and checks that `expected` records are on it.
+    async fn verify(&self, topic: &str, expected: usize) -> BenchResult<()> {
+        let (servers, name) = (self.broker.bootstrap_servers().to_owned(), topic.to_owned());
+        let found = tokio::task::spawn_blocking(move || {
+            read_topic(&servers, &name, expected, DELIVERY_TIMEOUT).map(|r| r.len())
+        })
+        .await??;
+        if found != expected {
+            return Err(format!("{topic}: {found} records read back, {expected} produced").into());
+        }
+        Ok(())
+    }
+
+    fn report(&self, runs: &[(Mode, Side, Run)], pieces: &[PieceTimes]) -> String {
+        let s = self.settings;
+        let n = s.events;
+        let us_per_event = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+        let median_of = |mode: Mode, side: Side, value: &dyn Fn(&Run) -> f64| {
+            median(
+                &runs
+                    .iter()
+                    .filter(|(m, sd, _)| *m == mode && *sd == side)
+                    .map(|(_, _, r)| value(r))
+                    .collect::<Vec<_>>(),
+            )
+        };
+
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\n{:<26} {:<6} {:>34} {:>10}",
+            "mode", "side", "runs (events/s)", "median"
+        );
+        let mut ratios = Vec::new();
+        for &mode in s.modes {
+            let label = match mode {
+                Mode::EnqueueFlush => "(a) enqueue + flush".to_owned(),
+                Mode::SendWindow => format!("(b) send, {} in flight", s.window),
+            };
+            for (i, &side) in mode.sides().iter().enumerate() {
+                let rates: Vec<String> = runs
+                    .iter()
+                    .filter(|(m, sd, _)| *m == mode && *sd == side)
+                    .map(|(_, _, r)| format!("{:.0}", throughput(n, r.total)))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{:<26} {:<6} {:>34} {:>10.0}",
+                    if i == 0 { label.as_str() } else { "" },
+                    side.name(),
+                    rates.join(" "),
+                    median_of(mode, side, &|r| throughput(n, r.total)),
+                );
+            }
+            let raw = median_of(mode, Side::Raw, &|r| throughput(n, r.total));
+            let ratio = median_of(mode, Side::Sdk, &|r| throughput(n, r.total)) / raw;
+            let _ = writeln!(out, "{:<26} ratio SDK/raw = {ratio:.3}", "");
+            if mode == Mode::EnqueueFlush {
+                let lean = median_of(mode, Side::Lean, &|r| throughput(n, r.total)) / raw;
+                let _ = writeln!(
+                    out,
+                    "{:<26} (lean/raw = {lean:.3}: the SDK's encoding, one reporter task)",
+                    ""
+                );
+            }
+            ratios.push((label, ratio));
+        }
+
+        let piece = |f: fn(&PieceTimes) -> Duration| {
+            median(
+                &pieces
+                    .iter()
+                    .map(|p| us_per_event(f(p)))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let queue = |side: Side| median_of(Mode::EnqueueFlush, side, &|r| us_per_event(r.queued));
+        let (raw_q, sdk_q, lean_q) = (queue(Side::Raw), queue(Side::Sdk), queue(Side::Lean));
+        let _ = writeln!(out, "\nbreakdown, microseconds per event (medians):");
+        let _ = writeln!(out, "  one thread, nothing else running:");
+        let _ = writeln!(
+            out,
+            "    EventMetadata::for_event        {:>7.2}",
+            piece(|p| p.metadata)
+        );
+        let _ = writeln!(
+            out,
+            "    Event::to_avro_datum            {:>7.2}",
+            piece(|p| p.datum)
+        );
+        let _ = writeln!(
+            out,
+            "    EventEncoder::encode (all)      {:>7.2}",
+            piece(|p| p.encode)
+        );
+        if s.modes.contains(&Mode::EnqueueFlush) {
+            let _ = writeln!(
+                out,
+                "  (a) queue phase, broker and librdkafka busy alongside:"
+            );
+            let _ = writeln!(out, "    raw send_result                 {raw_q:>7.2}");
+            let _ = writeln!(out, "    lean: encode + send_result      {lean_q:>7.2}");
+            let _ = writeln!(out, "    SDK enqueue                     {sdk_q:>7.2}");
+        }
+        let _ = writeln!(out, "\nload average at end: {}", load_average());
+        let _ = writeln!(out, "summary (target: SDK/raw >= 0.90)");
+        for (label, ratio) in &ratios {
+            let verdict = if *ratio >= 0.90 {
+                "meets the target"
+            } else {
+                "BELOW the target"
+            };
+            let _ = writeln!(out, "  {label:<26} SDK/raw {ratio:.3}  {verdict}");
+        }
+        out
+    }
+}
+
+/// Runs `task(i)` for `i in 0..count`, at most `window` at a time, one tokio task
+/// each; returns how many reported failure (`false`) or panicked.
+async fn windowed<F, Fut>(count: usize, window: usize, mut task: F) -> usize
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    let mut tasks = JoinSet::new();
+    let mut failed = 0;
+    for i in 0..count {
+        if tasks.len() >= window {
+            if let Some(result) = tasks.join_next().await {
+                failed += usize::from(!matches!(result, Ok(true)));
+            }
+        }
+        tasks.spawn(task(i));
+    }
+    while let Some(result) = tasks.join_next().await {
+        failed += usize::from(!matches!(result, Ok(true)));
+    }
+    failed
+}
+
+/// How many of `deliveries` failed (awaited after the clock stopped; all are done).
+async fn count_failures(deliveries: Vec<DeliveryFuture>) -> usize {
+    let mut failed = 0;
+    for delivery in deliveries {
+        failed += usize::from(!matches!(delivery.await, Ok(Ok(_))));
+    }
+    failed
+}
+
+fn check_failures(failed: usize, what: &str) -> BenchResult<()> {
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{what}: {failed} events were not delivered").into())
+    }
+}
+
+/// Waits until librdkafka has nothing queued or in flight and every delivery report
+/// was served (checked every millisecond), so the `flush` after it returns at once.
+async fn wait_until_delivered(producer: &FutureProducer) -> BenchResult<()> {
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{} events still in flight after {DELIVERY_TIMEOUT:?}",
+                producer.in_flight_count()
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+fn sdk_config(
+    settings: &Settings,
+    bootstrap: &str,
+    registry_url: &str,
+    prefix: &str,
+) -> ProducerConfig {
+    let kafka = settings
+        .librdkafka_options()
+        .into_iter()
+        .fold(KafkaConfig::new(bootstrap), |kafka, (name, value)| {
+            kafka.with_option(name, value)
+        });
+    ProducerConfig::new(kafka, RegistryConfig::new(registry_url))
+        .with_service_name(SERVICE)
+        .with_topic_prefix(prefix)
+        .with_delivery_timeout(DELIVERY_TIMEOUT)
+}
+
+fn raw_producer(settings: &Settings, bootstrap: &str) -> BenchResult<FutureProducer> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    for (name, value) in settings.librdkafka_options() {
+        config.set(name, value);
+    }
+    Ok(config.create()?)
+}
+
+/// The rdkafka record for a pre-encoded event, as an application using rdkafka
+/// directly builds it: borrowed key and value, headers copied into librdkafka's list.
+fn future_record<'a>(topic: &'a str, record: &'a EncodedRecord) -> FutureRecord<'a, [u8], [u8]> {
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+    for (name, value) in &record.headers {
+        headers = headers.insert(Header {
+            key: name,
+            value: Some(value.as_slice()),
+        });
+    }
+    let future = FutureRecord::to(topic)
+        .payload(record.value.as_slice())
+        .headers(headers);
+    match &record.key {
+        Some(key) => future.key(key.as_slice()),
+        None => future,
+    }
+}
+
+/// `flush` off the async workers, as the SDK's `Producer::flush` does it.
+async fn flush(producer: &FutureProducer) -> BenchResult<()> {
+    let producer = producer.clone();
+    tokio::task::spawn_blocking(move || producer.flush(Timeout::After(DELIVERY_TIMEOUT))).await??;
+    Ok(())
+}
+
+/// The machine's load (Linux), printed because other work on it skews the numbers.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
+fn throughput(events: usize, elapsed: Duration) -> f64 {
+    events as f64 / elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}

@@ -1,0 +1,548 @@
+//! Emergency mode: the producer sends directly and defers to the outbox when the broker
+//! cannot take the event; against real PostgreSQL, Tansu and librdkafka's mock cluster
+//! (for the outage).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use event_bus_core::prelude::*;
+use event_bus_kafka::outbox::{
+    DeferReason, EmergencyConfig, OutboxError, OutboxProducer, OutboxStore, PostgresOutbox,
+    RelayConfig, SendOutcome,
+};
+use event_bus_kafka::prelude::*;
+use event_bus_testkit::broker::{consumer_config, TansuBroker};
+use event_bus_testkit::mock_cluster::{MockKafkaCluster, ALL_BROKERS};
+use event_bus_testkit::postgres::TestDatabase;
+use event_bus_testkit::registry::EmbeddedRegistry;
+use event_bus_testkit::topics::unique_topic;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(45);
+
+/// The test event: `seq` numbers the events of one key in send order.
+#[derive(Debug, Clone, Serialize, Deserialize, Event)]
+#[event(
+    type = "org.example.test.outbox.step.recorded.v1",
+    topic = "outbox-steps",
+    key = "key"
+)]
+struct StepRecorded {
+    key: String,
+    seq: i64,
+    note: String,
+}
+
+fn step(key: &str, seq: i64) -> StepRecorded {
+    StepRecorded {
+        key: key.into(),
+        seq,
+        note: String::new(),
+    }
+}
+
+/// What was sent: `ce_id` → (key, seq).
+type Sent = HashMap<Uuid, (String, i64)>;
+
+fn producer_config(
+    bootstrap: &str,
+    registry: &EmbeddedRegistry,
+    prefix: &str,
+    timeout: Duration,
+) -> ProducerConfig {
+    ProducerConfig::new(
+        KafkaConfig::new(bootstrap)
+            .with_option("linger.ms", "5")
+            .with_option("reconnect.backoff.max.ms", "500"),
+        RegistryConfig::new(registry.url()),
+    )
+    .with_service_name("outbox-emergency-test")
+    .with_topic_prefix(prefix)
+    .with_delivery_timeout(timeout)
+}
+
+async fn pg_store(db: &TestDatabase, max_backlog: u64) -> Arc<PostgresOutbox> {
+    let store = PostgresOutbox::connect_with_pool_size(&db.url(), 16)
+        .await
+        .expect("connect outbox")
+        .with_max_backlog(max_backlog);
+    store.migrate().await.expect("migrate");
+    Arc::new(store)
+}
+
+async fn wait_until_empty<S: OutboxStore>(store: &S) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = store.status(5).await.expect("status");
+        if status.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "outbox not drained: {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every record of `topic` from the beginning, until all of `sent` was seen and the
+/// topic stayed quiet for a second: `ce_id`s in (partition, offset) order.
+async fn read_back(bootstrap: &str, topic: &str, sent: &Sent) -> Vec<Uuid> {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    let wanted: HashSet<Uuid> = sent.keys().copied().collect();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = consumer_config(&bootstrap, "outbox-test-reader")
+            .create()
+            .expect("consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut assignment = TopicPartitionList::new();
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                assignment
+                    .add_partition_offset(&topic, p.id(), Offset::Beginning)
+                    .expect("partition");
+            }
+        }
+        consumer.assign(&assignment).expect("assign");
+        let deadline = Instant::now() + WAIT;
+        let mut seen = HashSet::new();
+        let mut records = Vec::new();
+        let mut quiet_since = Instant::now();
+        while Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(message) => {
+                    let message = message.expect("consume");
+                    let headers = message.headers().expect("headers");
+                    let value = headers
+                        .iter()
+                        .find(|h| h.key == "ce_id")
+                        .and_then(|h| h.value)
+                        .expect("ce_id");
+                    let id: Uuid = std::str::from_utf8(value)
+                        .expect("utf-8")
+                        .parse()
+                        .expect("uuid");
+                    seen.insert(id);
+                    records.push((message.partition(), message.offset(), id));
+                    quiet_since = Instant::now();
+                }
+                None if seen.is_superset(&wanted)
+                    && quiet_since.elapsed() > Duration::from_secs(1) =>
+                {
+                    break
+                }
+                None => {}
+            }
+        }
+        records.sort_unstable_by_key(|(p, o, _)| (*p, *o));
+        records.into_iter().map(|(_, _, id)| id).collect()
+    })
+    .await
+    .expect("reader thread")
+}
+
+/// Asserts every sent event is on the topic and each key's events come first in send
+/// order (what a consumer deduplicating on `ce_id` sees); returns the duplicates.
+fn assert_complete_in_key_order(on_topic: &[Uuid], sent: &Sent) -> usize {
+    let mut first_seen = HashSet::new();
+    let mut per_key: HashMap<&str, Vec<i64>> = HashMap::new();
+    for id in on_topic {
+        let (key, seq) = sent
+            .get(id)
+            .unwrap_or_else(|| panic!("unexpected record {id}"));
+        if first_seen.insert(*id) {
+            per_key.entry(key.as_str()).or_default().push(*seq);
+        }
+    }
+    let missing = sent.len() - first_seen.len();
+    assert_eq!(missing, 0, "{missing} events lost");
+    for (key, seqs) in &per_key {
+        let expected: Vec<i64> = (0..seqs.len() as i64).collect();
+        assert_eq!(seqs, &expected, "events of {key} out of order");
+    }
+    on_topic.len() - first_seen.len()
+}
+
+/// How the sends went, per outcome.
+#[derive(Debug, Default)]
+struct Outcomes {
+    delivered: usize,
+    delivered_after_recovery: usize,
+    deferred: HashMap<DeferReason, usize>,
+}
+
+/// The broker is down for 10 s while 10 000 events over 100 keys are sent (each key's
+/// events one after the other): every send succeeds (delivered or deferred), and
+/// afterwards all 10 000 are on the topic, none lost, each key in send order; sends go
+/// direct again once the relay got through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_outage_of_ten_seconds_loses_nothing_and_keeps_key_order() {
+    const KEYS: usize = 100;
+    const PER_KEY: i64 = 100;
+    let cluster = Arc::new(MockKafkaCluster::start(1).expect("mock cluster"));
+    let registry = EmbeddedRegistry::start().await.expect("registry");
+    let db = TestDatabase::create().await.expect("database");
+    let prefix = unique_topic("outage");
+    let config = producer_config(
+        cluster.bootstrap_servers(),
+        &registry,
+        &prefix,
+        Duration::from_secs(1),
+    );
+    let topic = config.full_topic(StepRecorded::TOPIC);
+    cluster.create_topic(&topic, 4).expect("topic");
+    let store = pg_store(&db, 100_000).await;
+    let producer = OutboxProducer::new(
+        Producer::new(config).expect("producer"),
+        store.clone(),
+        EmergencyConfig::default().with_probe_interval(Duration::from_secs(1)),
+    );
+    producer
+        .producer()
+        .register::<StepRecorded>()
+        .await
+        .expect("schemas");
+    let relay = producer
+        .relay(
+            RelayConfig::default()
+                .with_poll_interval(Duration::from_millis(500))
+                .with_retry_delays(Duration::from_millis(200), Duration::from_secs(1)),
+        )
+        .spawn();
+
+    let started = Instant::now();
+    let outage = {
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            cluster.broker_down(ALL_BROKERS).expect("broker down");
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            cluster.broker_up(ALL_BROKERS).expect("broker up");
+            Instant::now()
+        })
+    };
+    let mut senders = Vec::new();
+    for k in 0..KEYS {
+        let producer = producer.clone();
+        senders.push(tokio::spawn(async move {
+            let key = format!("key-{k}");
+            let mut results = Vec::new();
+            for seq in 0..PER_KEY {
+                let outcome = producer.send(&step(&key, seq)).await;
+                results.push((key.clone(), seq, Instant::now(), outcome));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            results
+        }));
+    }
+    let mut sent = Sent::new();
+    let mut results = Vec::new();
+    for sender in senders {
+        results.extend(sender.await.expect("sender"));
+    }
+    let recovered_at = outage.await.expect("outage");
+    let mut outcomes = Outcomes::default();
+    for (key, seq, at, outcome) in results {
+        let outcome = outcome.unwrap_or_else(|e| panic!("send of {key}#{seq} failed: {e}"));
+        match &outcome {
+            SendOutcome::Delivered(_) => {
+                outcomes.delivered += 1;
+                if at > recovered_at {
+                    outcomes.delivered_after_recovery += 1;
+                }
+            }
+            SendOutcome::Deferred { reason, .. } => {
+                *outcomes.deferred.entry(*reason).or_default() += 1
+            }
+        }
+        sent.insert(outcome.event_id(), (key, seq));
+    }
+    println!(
+        "outage test: sends took {:?}; {outcomes:?}",
+        started.elapsed()
+    );
+    assert_eq!(sent.len(), KEYS * PER_KEY as usize);
+    assert!(
+        outcomes
+            .deferred
+            .get(&DeferReason::DeliveryFailed)
+            .is_some_and(|&n| n > 0),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .deferred
+            .get(&DeferReason::KeyWaiting)
+            .is_some_and(|&n| n > 0),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.delivered_after_recovery > 0,
+        "sends never went direct again: {outcomes:?}"
+    );
+
+    wait_until_empty(store.as_ref()).await;
+    let stats = relay.shutdown().await.expect("relay");
+    let on_topic = read_back(cluster.bootstrap_servers(), &topic, &sent).await;
+    let duplicates = assert_complete_in_key_order(&on_topic, &sent);
+    println!(
+        "outage test: relay {stats:?}; {} records on the topic, {duplicates} duplicates",
+        on_topic.len()
+    );
+    drop(store);
+    db.drop_database().await.expect("drop");
+}
+
+/// After a failed direct send the circuit opens: events of other keys go straight to the
+/// outbox without trying the broker; once the relay gets through, sends go direct again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_broker_is_not_tried_for_every_send() {
+    let cluster = MockKafkaCluster::start(1).expect("mock cluster");
+    let registry = EmbeddedRegistry::start().await.expect("registry");
+    let db = TestDatabase::create().await.expect("database");
+    let prefix = unique_topic("circuit");
+    let config = producer_config(
+        cluster.bootstrap_servers(),
+        &registry,
+        &prefix,
+        Duration::from_secs(1),
+    );
+    let topic = config.full_topic(StepRecorded::TOPIC);
+    cluster.create_topic(&topic, 2).expect("topic");
+    let store = pg_store(&db, 1000).await;
+    // No probes during the test: only the relay may close the circuit.
+    let producer = OutboxProducer::new(
+        Producer::new(config).expect("producer"),
+        store.clone(),
+        EmergencyConfig::default().with_probe_interval(Duration::from_secs(3600)),
+    );
+    producer
+        .producer()
+        .register::<StepRecorded>()
+        .await
+        .expect("schemas");
+    cluster.broker_down(ALL_BROKERS).expect("broker down");
+
+    let first = producer.send(&step("a", 0)).await.expect("deferred");
+    assert!(
+        matches!(
+            first,
+            SendOutcome::Deferred {
+                reason: DeferReason::DeliveryFailed,
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    assert!(!producer.health().is_healthy());
+    let mut sent = Sent::from([(first.event_id(), ("a".to_owned(), 0))]);
+    for key in ["b", "c", "d"] {
+        let outcome = producer.send(&step(key, 0)).await.expect("deferred");
+        assert!(
+            matches!(
+                outcome,
+                SendOutcome::Deferred {
+                    reason: DeferReason::BrokerFailing,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        sent.insert(outcome.event_id(), (key.to_owned(), 0));
+    }
+
+    cluster.broker_up(ALL_BROKERS).expect("broker up");
+    let relay = producer.relay(
+        RelayConfig::default()
+            .with_retry_delays(Duration::from_millis(100), Duration::from_millis(500)),
+    );
+    let deadline = Instant::now() + WAIT;
+    while !store.status(1).await.expect("status").is_empty() {
+        assert!(Instant::now() < deadline, "the relay never got through");
+        relay.run_once().await.expect("relay batch");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        producer.health().is_healthy(),
+        "the relay's success closes the circuit"
+    );
+    let direct = producer.send(&step("e", 0)).await.expect("sent");
+    assert!(matches!(direct, SendOutcome::Delivered(_)), "{direct:?}");
+    sent.insert(direct.event_id(), ("e".to_owned(), 0));
+    let on_topic = read_back(cluster.bootstrap_servers(), &topic, &sent).await;
+    assert_complete_in_key_order(&on_topic, &sent);
+    drop(store);
+    db.drop_database().await.expect("drop");
+}
+
+/// While an event of a key waits in the outbox, a newer event of that key queues behind
+/// it even though the broker is fine; other keys go direct. The relay then publishes
+/// the key in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_event_queues_behind_its_waiting_key() {
+    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let registry = EmbeddedRegistry::start().await.expect("registry");
+    let db = TestDatabase::create().await.expect("database");
+    let prefix = unique_topic("behind");
+    let config = producer_config(
+        broker.bootstrap_servers(),
+        &registry,
+        &prefix,
+        Duration::from_secs(10),
+    );
+    let topic = config.full_topic(StepRecorded::TOPIC);
+    broker.create_topic(&topic, 2).await.expect("topic");
+    let store = pg_store(&db, 1000).await;
+    let producer = OutboxProducer::new(
+        Producer::new(config).expect("producer"),
+        store.clone(),
+        EmergencyConfig::default(),
+    );
+
+    // An earlier event of "a" is waiting (deferred before, by this or another instance).
+    let waiting = producer
+        .producer()
+        .encoder()
+        .encode(&step("a", 0), None, None)
+        .await
+        .expect("encode");
+    store.insert(&waiting).await.expect("stored");
+    let mut sent = Sent::from([(waiting.event_id, ("a".to_owned(), 0))]);
+
+    let behind = producer.send(&step("a", 1)).await.expect("send a#1");
+    assert!(
+        matches!(
+            behind,
+            SendOutcome::Deferred {
+                reason: DeferReason::KeyWaiting,
+                ..
+            }
+        ),
+        "{behind:?}"
+    );
+    sent.insert(behind.event_id(), ("a".into(), 1));
+    let other = producer.send(&step("b", 0)).await.expect("send b#0");
+    assert!(matches!(other, SendOutcome::Delivered(_)), "{other:?}");
+    sent.insert(other.event_id(), ("b".into(), 0));
+
+    let stats = producer
+        .relay(RelayConfig::default())
+        .drain()
+        .await
+        .expect("relay");
+    assert_eq!(stats.published, 2);
+    let after = producer.send(&step("a", 2)).await.expect("send a#2");
+    assert!(
+        matches!(after, SendOutcome::Delivered(_)),
+        "the key is clear again: {after:?}"
+    );
+    sent.insert(after.event_id(), ("a".into(), 2));
+    let on_topic = read_back(broker.bootstrap_servers(), &topic, &sent).await;
+    assert_eq!(assert_complete_in_key_order(&on_topic, &sent), 0);
+    drop(store);
+    db.drop_database().await.expect("drop");
+}
+
+/// With the broker down and the backlog at its limit, `send` returns `OutboxFull`: the
+/// event is neither delivered nor stored, and nothing already stored is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_full_is_an_error_and_nothing_is_dropped() {
+    let cluster = MockKafkaCluster::start(1).expect("mock cluster");
+    let registry = EmbeddedRegistry::start().await.expect("registry");
+    let db = TestDatabase::create().await.expect("database");
+    let prefix = unique_topic("full");
+    let config = producer_config(
+        cluster.bootstrap_servers(),
+        &registry,
+        &prefix,
+        Duration::from_millis(500),
+    );
+    cluster
+        .create_topic(&config.full_topic(StepRecorded::TOPIC), 1)
+        .expect("topic");
+    cluster.broker_down(ALL_BROKERS).expect("broker down");
+    let store = pg_store(&db, 5).await;
+    let producer = OutboxProducer::new(
+        Producer::new(config).expect("producer"),
+        store.clone(),
+        EmergencyConfig::default(),
+    );
+
+    let mut stored = Vec::new();
+    for seq in 0..5 {
+        let outcome = producer
+            .send(&step("k", seq))
+            .await
+            .expect("deferred, not failed");
+        assert!(outcome.is_deferred(), "{outcome:?}");
+        stored.push(outcome.event_id());
+    }
+    let err = producer
+        .send(&step("k", 5))
+        .await
+        .expect_err("the outbox is full");
+    assert!(
+        matches!(
+            err,
+            OutboxError::Full {
+                pending: 5,
+                max_backlog: 5
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("NOT stored"), "{err}");
+    let status = store.status(5).await.expect("status");
+    assert_eq!(
+        status.pending, 5,
+        "the refused event was not stored, the others were kept"
+    );
+    drop(store);
+    db.drop_database().await.expect("drop");
+}
+
+/// An event the broker refuses for what it is (too large) is returned as an error, not
+/// stored: retrying it from the outbox would block its key forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_error_is_returned_not_deferred() {
+    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let registry = EmbeddedRegistry::start().await.expect("registry");
+    let db = TestDatabase::create().await.expect("database");
+    let prefix = unique_topic("too-large");
+    let mut config = producer_config(
+        broker.bootstrap_servers(),
+        &registry,
+        &prefix,
+        Duration::from_secs(10),
+    );
+    config.kafka = config.kafka.with_option("message.max.bytes", "1000");
+    broker
+        .create_topic(&config.full_topic(StepRecorded::TOPIC), 1)
+        .await
+        .expect("topic");
+    let store = pg_store(&db, 100).await;
+    let producer = OutboxProducer::new(
+        Producer::new(config).expect("producer"),
+        store.clone(),
+        EmergencyConfig::default(),
+    );
+
+    let mut event = step("k", 0);
+    event.note = "x".repeat(5_000);
+    let err = producer.send(&event).await.expect_err("too large");
+    assert!(
+        matches!(err, OutboxError::Producer(ProducerError::Delivery { .. })),
+        "{err:?}"
+    );
+    assert!(store.status(1).await.expect("status").is_empty());
+    assert!(
+        producer.health().is_healthy(),
+        "a bad event says nothing about the broker"
+    );
+    drop(store);
+    db.drop_database().await.expect("drop");
+}

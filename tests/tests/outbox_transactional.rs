@@ -1,0 +1,306 @@
+//! Transactional mode: events stored in the caller's own transaction are published if
+//! and only if it commits; against real PostgreSQL, SQLite and a real broker (Tansu).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use event_bus_core::prelude::*;
+use event_bus_kafka::outbox::{
+    OutboxError, OutboxStore, PostgresOutbox, Relay, RelayConfig, SqliteOutbox, TransactionalOutbox,
+};
+use event_bus_kafka::prelude::*;
+use event_bus_testkit::broker::{consumer_config, TansuBroker};
+use event_bus_testkit::postgres::TestDatabase;
+use event_bus_testkit::registry::EmbeddedRegistry;
+use event_bus_testkit::topics::unique_topic;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(45);
+
+/// An order was placed.
+#[derive(Debug, Clone, Serialize, Deserialize, Event)]
+#[event(
+    type = "org.example.test.shop.order.placed.v1",
+    topic = "outbox-orders",
+    key = "order_id"
+)]
+struct OrderPlaced {
+    order_id: String,
+    amount: i64,
+}
+
+fn order(id: &str) -> OrderPlaced {
+    OrderPlaced {
+        order_id: id.into(),
+        amount: 42,
+    }
+}
+
+fn producer_config(
+    broker: &TansuBroker,
+    registry: &EmbeddedRegistry,
+    prefix: &str,
+) -> ProducerConfig {
+    ProducerConfig::new(
+        KafkaConfig::new(broker.bootstrap_servers()).with_option("linger.ms", "5"),
+        RegistryConfig::new(registry.url()),
+    )
+    .with_service_name("outbox-transactional-test")
+    .with_topic_prefix(prefix)
+    .with_delivery_timeout(Duration::from_secs(10))
+}
+
+async fn wait_until_empty<S: OutboxStore>(store: &S) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = store.status(5).await.expect("status");
+        if status.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "outbox not drained: {status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `ce_id`s on `topic`: reads until `expected` are there, or until the topic has been
+/// quiet for `quiet` when fewer are expected (to prove that nothing else arrives).
+async fn ce_ids_on(bootstrap: &str, topic: &str, expected: usize, quiet: Duration) -> Vec<Uuid> {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = consumer_config(&bootstrap, "outbox-test-reader")
+            .create()
+            .expect("consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut assignment = TopicPartitionList::new();
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                assignment
+                    .add_partition_offset(&topic, p.id(), Offset::Beginning)
+                    .expect("partition");
+            }
+        }
+        consumer.assign(&assignment).expect("assign");
+        let deadline = Instant::now() + WAIT;
+        let mut ids = Vec::new();
+        let mut quiet_since = Instant::now();
+        while Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(message) => {
+                    let message = message.expect("consume");
+                    let headers = message.headers().expect("headers");
+                    let value = headers
+                        .iter()
+                        .find(|h| h.key == "ce_id")
+                        .and_then(|h| h.value)
+                        .expect("ce_id");
+                    ids.push(
+                        std::str::from_utf8(value)
+                            .expect("utf-8")
+                            .parse()
+                            .expect("uuid"),
+                    );
+                    quiet_since = Instant::now();
+                }
+                None if ids.len() >= expected && quiet_since.elapsed() >= quiet => break,
+                None => {}
+            }
+        }
+        ids
+    })
+    .await
+    .expect("reader thread")
+}
+
+/// A rolled-back transaction publishes nothing; a committed one publishes its events,
+/// in order, together with its business row. The relay runs with a one-hour polling
+/// interval, so only the commit's NOTIFY can wake it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolled_back_publishes_nothing_committed_publishes_on_notify() {
+    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let registry = EmbeddedRegistry::start().await.expect("registry");
+    let db = TestDatabase::create().await.expect("database");
+    let prefix = unique_topic("tx");
+    let config = producer_config(broker, &registry, &prefix);
+    let topic = config.full_topic(OrderPlaced::TOPIC);
+    broker.create_topic(&topic, 2).await.expect("topic");
+    let producer = Producer::new(config).expect("producer");
+    let store = Arc::new(
+        PostgresOutbox::connect_with_pool_size(&db.url(), 6)
+            .await
+            .expect("outbox"),
+    );
+    store.migrate().await.expect("migrate");
+    let outbox = TransactionalOutbox::new(producer.encoder().clone(), store.clone());
+    sqlx::query("CREATE TABLE orders (id TEXT PRIMARY KEY)")
+        .execute(store.pool())
+        .await
+        .expect("business table");
+    let relay = Relay::new(
+        store.clone(),
+        producer,
+        RelayConfig::default().with_poll_interval(Duration::from_secs(3600)),
+    )
+    .spawn();
+
+    let mut tx = store.pool().begin().await.expect("begin");
+    sqlx::query("INSERT INTO orders (id) VALUES ('o-1')")
+        .execute(&mut *tx)
+        .await
+        .expect("order");
+    outbox
+        .enqueue(&mut tx, &order("o-1"))
+        .await
+        .expect("enqueued");
+    tx.rollback().await.expect("rollback");
+
+    let mut tx = store.pool().begin().await.expect("begin");
+    sqlx::query("INSERT INTO orders (id) VALUES ('o-2')")
+        .execute(&mut *tx)
+        .await
+        .expect("order");
+    let first = outbox
+        .enqueue(&mut tx, &order("o-2"))
+        .await
+        .expect("enqueued");
+    let second = outbox
+        .enqueue(&mut tx, &order("o-2"))
+        .await
+        .expect("enqueued");
+    assert!(second.outbox_id > first.outbox_id);
+    let before_commit = ce_ids_on(
+        broker.bootstrap_servers(),
+        &topic,
+        0,
+        Duration::from_secs(1),
+    )
+    .await;
+    assert!(
+        before_commit.is_empty(),
+        "nothing is published before the commit"
+    );
+    tx.commit().await.expect("commit");
+
+    let published = ce_ids_on(
+        broker.bootstrap_servers(),
+        &topic,
+        2,
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(
+        published,
+        vec![first.event_id, second.event_id],
+        "only the committed events, in order"
+    );
+    wait_until_empty(store.as_ref()).await;
+    let orders: Vec<String> = sqlx::query_scalar("SELECT id FROM orders")
+        .fetch_all(store.pool())
+        .await
+        .expect("orders");
+    assert_eq!(orders, vec!["o-2".to_owned()]);
+    let stats = relay.shutdown().await.expect("relay");
+    assert_eq!(stats.published, 2);
+    drop(store);
+    db.drop_database().await.expect("drop");
+}
+
+/// Beyond the backlog limit `enqueue` fails with `OutboxFull`; the transaction stays
+/// usable and the caller decides (here: commit without the refused event).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_beyond_the_backlog_is_outbox_full() {
+    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let registry = EmbeddedRegistry::start().await.expect("registry");
+    let db = TestDatabase::create().await.expect("database");
+    let producer = Producer::new(producer_config(broker, &registry, &unique_topic("tx-full")))
+        .expect("producer");
+    let store = Arc::new(
+        PostgresOutbox::connect_with_pool_size(&db.url(), 4)
+            .await
+            .expect("outbox")
+            .with_max_backlog(3),
+    );
+    store.migrate().await.expect("migrate");
+    let outbox = TransactionalOutbox::new(producer.encoder().clone(), store.clone());
+
+    let mut tx = store.pool().begin().await.expect("begin");
+    for i in 0..3 {
+        outbox
+            .enqueue(&mut tx, &order(&format!("o-{i}")))
+            .await
+            .expect("fits");
+    }
+    let err = outbox
+        .enqueue(&mut tx, &order("o-3"))
+        .await
+        .expect_err("full");
+    assert!(
+        matches!(err, OutboxError::Full { max_backlog: 3, .. }),
+        "{err:?}"
+    );
+    tx.commit().await.expect("the transaction is still usable");
+    assert_eq!(store.status(1).await.expect("status").pending, 3);
+    drop(store);
+    db.drop_database().await.expect("drop");
+}
+
+/// The SQLite store in transactional mode (a file): rollback → nothing, commit → published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_transactional_enqueue_publishes_only_committed_events() {
+    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let registry = EmbeddedRegistry::start().await.expect("registry");
+    let prefix = unique_topic("tx-sqlite");
+    let config = producer_config(broker, &registry, &prefix);
+    let topic = config.full_topic(OrderPlaced::TOPIC);
+    broker.create_topic(&topic, 1).await.expect("topic");
+    let producer = Producer::new(config).expect("producer");
+    let path = std::env::temp_dir().join(format!("{}.db", unique_topic("outbox")));
+    let store = Arc::new(
+        SqliteOutbox::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .expect("sqlite"),
+    );
+    store.migrate().await.expect("migrate");
+    let outbox = TransactionalOutbox::new(producer.encoder().clone(), store.clone());
+
+    let mut tx = store.pool().begin().await.expect("begin");
+    outbox
+        .enqueue(&mut tx, &order("o-1"))
+        .await
+        .expect("enqueued");
+    tx.rollback().await.expect("rollback");
+    let mut tx = store.pool().begin().await.expect("begin");
+    let kept = outbox
+        .enqueue(&mut tx, &order("o-2"))
+        .await
+        .expect("enqueued");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.status(1).await.expect("status").pending, 1);
+
+    let stats = Relay::new(store.clone(), producer, RelayConfig::default())
+        .drain()
+        .await
+        .expect("drain");
+    assert_eq!(stats.published, 1);
+    let published = ce_ids_on(
+        broker.bootstrap_servers(),
+        &topic,
+        1,
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(
+        published.into_iter().collect::<HashSet<_>>(),
+        HashSet::from([kept.event_id])
+    );
+    store.pool().close().await;
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("db-wal"));
+    let _ = std::fs::remove_file(path.with_extension("db-shm"));
+}
