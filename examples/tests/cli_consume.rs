@@ -185,7 +185,8 @@ async fn offset_time_moves_the_group_to_that_time_before_consuming() {
         .lines()
         .find_map(|l| l.strip_prefix("resume token: "))
         .unwrap_or_else(|| panic!("no resume token in:\n{stdout}"));
-    let token = event_bus_kafka::replay::ResumeToken::parse(token_text.trim()).expect("token parses");
+    let token =
+        event_bus_kafka::replay::ResumeToken::parse(token_text.trim()).expect("token parses");
     assert!(token.to_string().len() > 10, "{token}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -94,7 +94,10 @@ impl App {
     ///
     /// See the type's example.
     pub fn main(self) -> ExitCode {
-        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
             Ok(runtime) => runtime,
             Err(err) => {
                 eprintln!("error: cannot start the tokio runtime: {err}");

@@ -223,7 +223,11 @@ pub async fn run(cli: Cli, stdout: &mut (dyn Write + Send)) -> Result<(), CliErr
 /// assert!(run_with(cli, &CliContext::default(), &mut out).await.is_err());
 /// # }
 /// ```
-pub async fn run_with(cli: Cli, context: &CliContext, stdout: &mut (dyn Write + Send)) -> Result<(), CliError> {
+pub async fn run_with(
+    cli: Cli,
+    context: &CliContext,
+    stdout: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
     let context = CliContext {
         output: cli.output,
         ..context.clone()
@@ -258,7 +262,11 @@ where
     run_parsed(args, None, None).await
 }
 
-pub(crate) async fn run_parsed<I, T>(args: I, bus: Option<std::sync::Arc<event_bus_core::EventBus>>, dev: Option<DevHook>) -> ExitCode
+pub(crate) async fn run_parsed<I, T>(
+    args: I,
+    bus: Option<std::sync::Arc<event_bus_core::EventBus>>,
+    dev: Option<DevHook>,
+) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,

@@ -248,7 +248,7 @@ async fn run() -> Outcome {
         "Offsets were committed only after each event was handled",
     );
     let admin = replay::OffsetAdmin::new(&stack.kafka(), &group)?;
-    for p in admin.offsets(&[login_topic.clone()]).await? {
+    for p in admin.offsets(std::slice::from_ref(&login_topic)).await? {
         println!(
             "  group {group}: {}[{}] committed {:?}, end {}, lag {:?}",
             p.topic,
