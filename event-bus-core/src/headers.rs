@@ -8,7 +8,7 @@
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
-use crate::metadata::EventMetadata;
+use crate::metadata::{host_name, EventMetadata, DEFAULT_SOURCE, SOURCE_LIB};
 
 /// Header names.
 pub mod names {
@@ -208,64 +208,61 @@ pub fn parse_headers<'a, I>(headers: I) -> Result<ParsedMetadata, HeaderError>
 where
     I: IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
 {
-    let mut found: [Vec<Option<&'a [u8]>>; KNOWN.len()] = Default::default();
+    let mut reader = HeaderReader::default();
     for (name, value) in headers {
         if let Some(slot) = KNOWN.iter().position(|known| *known == name) {
-            found[slot].push(value);
+            reader.found[slot] = Some(value);
+            reader.count[slot] += 1;
         }
     }
-    let mut reader = HeaderReader {
-        found,
-        defaulted: Vec::new(),
-    };
     let id_text = reader
         .text(names::ID)?
         .ok_or(HeaderError::Missing { header: names::ID })?;
-    let id = Uuid::parse_str(&id_text).map_err(|_| HeaderError::Invalid {
+    let id = Uuid::parse_str(id_text).map_err(|_| HeaderError::Invalid {
         header: names::ID,
-        value: id_text.clone(),
+        value: id_text.to_owned(),
         expected: "a UUID such as 8c6d3f0e-2a63-4f64-9f53-4b4a9f6a0c11",
     })?;
     if let Some(spec) = reader.text(names::SPECVERSION)? {
         if spec != SPEC_VERSION {
             return Err(HeaderError::Invalid {
                 header: names::SPECVERSION,
-                value: spec,
+                value: spec.to_owned(),
                 expected: "CloudEvents spec version 1.0",
             });
         }
     }
     reader.text(names::CONTENT_TYPE)?;
     reader.text(names::DATACONTENTTYPE)?;
-    let defaults = EventMetadata::new(String::new());
     let time = match reader.text(names::TIME)? {
-        Some(text) => parse_time(&text).ok_or(HeaderError::Invalid {
+        Some(text) => parse_time(text).ok_or_else(|| HeaderError::Invalid {
             header: names::TIME,
-            value: text.clone(),
+            value: text.to_owned(),
             expected: "an RFC 3339 time such as 2024-05-01T12:00:00.000000+00:00",
         })?,
-        None => defaults.time,
+        None => chrono::Utc::now(),
     };
     let minorversion = match reader.text(names::MINORVERSION)? {
         Some(text) => text.trim().parse().map_err(|_| HeaderError::Invalid {
             header: names::MINORVERSION,
-            value: text.clone(),
+            value: text.to_owned(),
             expected: "a non-negative integer",
         })?,
         None => 0,
     };
+    // Defaults are built only for the headers that are absent.
+    let owned =
+        |text: Option<&str>, default: fn() -> String| text.map_or_else(default, str::to_owned);
     let metadata = EventMetadata {
         id,
-        event_type: reader.text(names::TYPE)?.unwrap_or_default(),
+        event_type: owned(reader.text(names::TYPE)?, String::new),
         minorversion,
-        source: reader.text(names::SOURCE)?.unwrap_or(defaults.source),
-        sourcehost: reader
-            .text(names::SOURCEHOST)?
-            .unwrap_or(defaults.sourcehost),
+        source: owned(reader.text(names::SOURCE)?, || DEFAULT_SOURCE.to_owned()),
+        sourcehost: owned(reader.text(names::SOURCEHOST)?, || host_name().to_owned()),
         time,
-        sourcelib: reader.text(names::SOURCELIB)?.unwrap_or(defaults.sourcelib),
-        traceparent: reader.text(names::TRACEPARENT)?,
-        tracestate: reader.text(names::TRACESTATE)?,
+        sourcelib: owned(reader.text(names::SOURCELIB)?, || SOURCE_LIB.to_owned()),
+        traceparent: reader.text(names::TRACEPARENT)?.map(str::to_owned),
+        tracestate: reader.text(names::TRACESTATE)?.map(str::to_owned),
     };
     Ok(ParsedMetadata {
         metadata,
@@ -273,35 +270,31 @@ where
     })
 }
 
-/// Reads each known header once, noting the absent ones.
+/// The value and the number of occurrences of each known header, without allocating.
+#[derive(Default)]
 struct HeaderReader<'a> {
-    found: [Vec<Option<&'a [u8]>>; KNOWN.len()],
+    found: [Option<Option<&'a [u8]>>; KNOWN.len()],
+    count: [usize; KNOWN.len()],
     defaulted: Vec<&'static str>,
 }
 
-impl HeaderReader<'_> {
-    fn text(&mut self, header: &'static str) -> Result<Option<String>, HeaderError> {
+impl<'a> HeaderReader<'a> {
+    fn text(&mut self, header: &'static str) -> Result<Option<&'a str>, HeaderError> {
         let slot = KNOWN
             .iter()
             .position(|known| *known == header)
             .unwrap_or_default();
-        match self.found[slot].as_slice() {
-            [] => {
+        match (self.count[slot], self.found[slot]) {
+            (0, _) | (_, None) => {
                 if !OPTIONAL.contains(&header) {
                     self.defaulted.push(header);
                 }
                 Ok(None)
             }
-            [value] => {
-                let bytes = value.unwrap_or_default();
-                std::str::from_utf8(bytes)
-                    .map(|s| Some(s.to_owned()))
-                    .map_err(|_| HeaderError::NotUtf8 { header })
-            }
-            many => Err(HeaderError::Duplicated {
-                header,
-                count: many.len(),
-            }),
+            (1, Some(value)) => std::str::from_utf8(value.unwrap_or_default())
+                .map(Some)
+                .map_err(|_| HeaderError::NotUtf8 { header }),
+            (count, Some(_)) => Err(HeaderError::Duplicated { header, count }),
         }
     }
 }

@@ -56,7 +56,7 @@ impl EventMetadata {
             event_type: event_type.into(),
             minorversion: 0,
             source: DEFAULT_SOURCE.to_owned(),
-            sourcehost: host_name(),
+            sourcehost: host_name().to_owned(),
             // `ce_time` carries microseconds; keep the same precision in memory.
             time: Utc::now().trunc_subsecs(6),
             sourcelib: SOURCE_LIB.to_owned(),
@@ -106,16 +106,19 @@ impl EventMetadata {
     }
 }
 
-/// This machine's host name, or `unknown` when it cannot be read.
-fn host_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-                .filter(|h| !h.is_empty())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
+/// This machine's host name, or `unknown` when it cannot be read; read once.
+pub(crate) fn host_name() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
+            })
+            .unwrap_or_else(|| "unknown".to_owned())
+    })
 }
