@@ -207,7 +207,7 @@ impl Settings {
         })
     }
 
-    /// The librdkafka options both consumers use, on top of `bootstrap.servers` and
+    /// The librdkafka options every side uses, on top of `bootstrap.servers` and
     /// `group.id`: the SDK's own defaults, spelled out for the raw side, and the
     /// session timeout that makes Tansu's group joins quick.
     fn consumer_options() -> [(&'static str, &'static str); 5] {
@@ -254,7 +254,7 @@ impl Side {
     }
 }
 
-/// The receiver stand-in of both sides: stamps each record and counts it.
+/// The receiver stand-in of every side: stamps each record and counts it.
 #[derive(Debug)]
 struct Clock {
     base: Instant,

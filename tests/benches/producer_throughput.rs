@@ -238,6 +238,8 @@ struct Bench {
     records: Arc<Vec<EncodedRecord>>,
     /// The producer whose encoder made `records`; reused for the single-thread loops.
     encoder_producer: Producer,
+    /// Tokio tasks alive between runs (the embedded registry's).
+    idle_tasks: usize,
 }
 
 fn main() -> ExitCode {
@@ -304,6 +306,9 @@ impl Bench {
             event,
             records: Arc::new(records),
             encoder_producer,
+            idle_tasks: tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
         })
     }
 
@@ -386,6 +391,8 @@ impl Bench {
         if self.settings.verify {
             self.verify(&topic, events + 1).await?;
         }
+        // Let the SDK's delivery-report tasks end before the next run starts.
+        self.settle().await;
         // Keep the in-memory broker small; if Tansu cannot delete, nothing is lost.
         let _ = self
             .broker
@@ -535,6 +542,17 @@ impl Bench {
         }
     }
 
+    /// Waits (up to 10 s) until no more tokio tasks are alive than when the benchmark
+    /// started (the embedded registry's), so work left from one run (the SDK's
+    /// per-event report tasks) does not land in the next.
+    async fn settle(&self) {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while metrics.num_alive_tasks() > self.idle_tasks && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// Single-thread loops over the SDK's per-event work, schema ids cached: fresh
     /// metadata (`EventMetadata::for_event`), the Avro datum, the whole encoder.
     async fn piece_times(&self) -> BenchResult<PieceTimes> {
@@ -644,7 +662,7 @@ impl Bench {
         let queue = |side: Side| median_of(Mode::EnqueueFlush, side, &|r| us_per_event(r.queued));
         let (raw_q, sdk_q, lean_q) = (queue(Side::Raw), queue(Side::Sdk), queue(Side::Lean));
         let _ = writeln!(out, "\nbreakdown, microseconds per event (medians):");
-        let _ = writeln!(out, "  one thread, nothing else running:");
+        let _ = writeln!(out, "  single-thread loops, no broker traffic:");
         let _ = writeln!(
             out,
             "    EventMetadata::for_event        {:>7.2}",

@@ -1,4 +1,4 @@
-//! What the SDK measures, recorded through the [`metrics`](::metrics) facade.
+//! What the SDK measures, recorded through the `metrics` facade crate.
 //!
 //! The producer and the consumer call these functions; the outbox (and an application
 //! with its own sending path) can call them too. Every metric is a no-op until the
