@@ -243,6 +243,9 @@ impl EventConsumer {
                 Some(error) = client_errors.recv(), if !stopping => {
                     this.recover_from_poll_failure(error, &mut client_errors, shutdown).await?;
                 }
+                // Before `recv`: with a backlog `recv` is always ready, and a timer
+                // checked after it would never fire.
+                _ = commit_timer.tick() => this.commit(CommitMode::Async),
                 message = consumer.recv(), if has_room => match message {
                     Ok(message) => {
                         this.with_tracker(|t| {
@@ -255,7 +258,6 @@ impl EventConsumer {
                     }
                     Err(error) => this.recover_from_poll_failure(error, &mut client_errors, shutdown).await?,
                 },
-                _ = commit_timer.tick() => this.commit(CommitMode::Async),
             }
             if stopping && running.is_empty() {
                 return Ok(());

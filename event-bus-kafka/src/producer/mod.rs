@@ -6,6 +6,7 @@ mod encoder;
 mod error;
 mod json;
 mod record;
+mod reporter;
 mod sender;
 
 pub use delivery::Delivery;

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use apache_avro::Schema;
-use event_bus_core::{codec, Event, EventMetadata};
-use rdkafka::error::KafkaError;
+use event_bus_core::{Event, EventMetadata};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer as _};
 use rdkafka::util::Timeout;
 use tracing::Instrument;
@@ -15,6 +13,7 @@ use super::delivery::Delivery;
 use super::encoder::{EventEncoder, RegisteredIds};
 use super::error::ProducerError;
 use super::record::EncodedRecord;
+use super::reporter::{log_delivery, Pending, Reporter};
 use crate::config::ProducerConfig;
 use crate::observability::{metrics, trace};
 use crate::registry::RegistryClient;
@@ -46,6 +45,7 @@ pub struct Producer {
     kafka: FutureProducer,
     encoder: Arc<EventEncoder>,
     config: Arc<ProducerConfig>,
+    reporter: Arc<Reporter>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -106,6 +106,7 @@ impl Producer {
             kafka,
             encoder: Arc::new(encoder),
             config: Arc::new(config),
+            reporter: Arc::new(Reporter::default()),
         })
     }
 
@@ -215,7 +216,9 @@ impl Producer {
                 };
                 metrics::record_delivered(&record.event_type, &record.topic);
                 trace::record_delivery(&span, delivery.partition, delivery.offset);
-                span.in_scope(|| log_delivery(record, &delivery));
+                span.in_scope(|| {
+                    log_delivery(&record.event_type, record.key_text.as_deref(), &delivery)
+                });
                 Ok(delivery)
             }
             Err((source, _)) => Err(ProducerError::Delivery {
@@ -242,7 +245,15 @@ impl Producer {
             .queue(&record)
             .inspect_err(|_| metrics::record_failed(&record.event_type, &record.topic))?;
         let event_id = record.event_id;
-        tokio::spawn(report_delivery(future, record, E::schema()).instrument(span));
+        self.reporter.report(Pending {
+            future,
+            topic: record.topic,
+            event_type: record.event_type,
+            event_id,
+            key_text: record.key_text,
+            span,
+            schema: E::schema(),
+        });
         Ok(event_id)
     }
 
@@ -276,62 +287,5 @@ impl Producer {
     /// How many events are queued or in flight.
     pub fn in_flight(&self) -> i32 {
         self.kafka.in_flight_count()
-    }
-}
-
-fn log_delivery(record: &EncodedRecord, delivery: &Delivery) {
-    tracing::info!(
-        topic = %delivery.topic,
-        partition = delivery.partition,
-        offset = delivery.offset,
-        ce_id = %delivery.event_id,
-        ce_type = %record.event_type,
-        key = record.key_text.as_deref().unwrap_or(""),
-        "event delivered"
-    );
-}
-
-async fn report_delivery(future: DeliveryFuture, record: EncodedRecord, schema: &'static Schema) {
-    let error: KafkaError = match future.await {
-        Ok(Ok(delivery)) => {
-            let delivery = Delivery {
-                topic: record.topic.clone(),
-                partition: delivery.partition,
-                offset: delivery.offset,
-                event_id: record.event_id,
-            };
-            metrics::record_delivered(&record.event_type, &record.topic);
-            // Runs instrumented with the event's produce span (see `enqueue`).
-            trace::record_delivery(
-                &tracing::Span::current(),
-                delivery.partition,
-                delivery.offset,
-            );
-            log_delivery(&record, &delivery);
-            return;
-        }
-        Ok(Err((error, _))) => error,
-        Err(_) => KafkaError::Canceled,
-    };
-    metrics::record_failed(&record.event_type, &record.topic);
-    let event_json = record_as_json(&record, schema);
-    tracing::error!(
-        topic = %record.topic,
-        ce_id = %record.event_id,
-        ce_type = %record.event_type,
-        key = record.key_text.as_deref().unwrap_or(""),
-        error = %error,
-        event = %event_json,
-        "event NOT delivered; replay it by hand from the logged event"
-    );
-}
-
-/// The record's value as JSON, for the failure log.
-fn record_as_json(record: &EncodedRecord, schema: &Schema) -> String {
-    let decoded = codec::unframe(&record.value)
-        .and_then(|(_, datum)| codec::decode_value(datum, schema, None));
-    match decoded.map(serde_json::Value::try_from) {
-        Ok(Ok(json)) => json.to_string(),
-        _ => format!("(undecodable; value bytes: {:?})", record.value),
     }
 }
