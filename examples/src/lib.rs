@@ -5,5 +5,6 @@
 //! topics.
 #![deny(missing_docs)]
 
+pub mod enrollment_service;
 pub mod openedx;
 pub mod receivers;
