@@ -1,1 +1,6 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! End-to-end tests live in `tests/`; this library holds the setup and helpers they share.
+
+#![deny(missing_docs)]
+
+pub mod outbox_support;
+pub mod stack;

@@ -4,106 +4,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
+use event_bus_examples::openedx::SessionLoginCompleted;
 use event_bus_kafka::consumer::dlq::headers as dlq;
-use event_bus_kafka::consumer::{
-    ConsumerConfig, EventConsumer, RetryPolicy, Shutdown, StatsSnapshot,
-};
+use event_bus_kafka::consumer::{EventConsumer, Shutdown, StatsSnapshot};
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::registry::RegistryClient;
-use event_bus_testkit::broker::TansuBroker;
 use event_bus_testkit::records::read_topic;
-use event_bus_testkit::registry::EmbeddedRegistry;
-use event_bus_testkit::topics::{unique_group, unique_topic};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use event_bus_tests::stack::{login, Stack, WAIT};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 
-const WAIT: Duration = Duration::from_secs(60);
-
-struct Stack {
-    broker: &'static TansuBroker,
-    registry: EmbeddedRegistry,
-    prefix: String,
-    topic: String,
-    group: String,
-}
-
-impl Stack {
-    async fn start() -> Self {
-        let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
-        let registry = EmbeddedRegistry::start().await.expect("registry");
-        let prefix = unique_topic("c");
-        let topic = format!("{prefix}-{}", SessionLoginCompleted::TOPIC);
-        broker.create_topic(&topic, 1).await.expect("topic");
-        broker
-            .create_topic(&format!("{topic}.dlq"), 1)
-            .await
-            .expect("dlq topic");
-        Self {
-            broker,
-            registry,
-            prefix,
-            topic,
-            group: unique_group("g"),
-        }
-    }
-
-    fn kafka(&self) -> KafkaConfig {
-        KafkaConfig::new(self.broker.bootstrap_servers())
-            .with_option("session.timeout.ms", "6000")
-            .with_option("linger.ms", "0")
-            .with_option("message.max.bytes", "3000000")
-    }
-
-    fn producer(&self) -> Producer {
-        let config = ProducerConfig::new(self.kafka(), RegistryConfig::new(self.registry.url()))
-            .with_topic_prefix(self.prefix.clone())
-            .with_service_name("consumer-test");
-        Producer::new(config).expect("producer")
-    }
-
-    fn consumer_config(&self) -> ConsumerConfig {
-        let mut config = ConsumerConfig::new(
-            self.kafka(),
-            RegistryConfig::new(self.registry.url()),
-            self.group.clone(),
-            [SessionLoginCompleted::TOPIC],
-        )
-        .with_topic_prefix(self.prefix.clone())
-        .with_retry(RetryPolicy {
-            max_attempts: 3,
-            initial_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(50),
-            max_elapsed: Duration::from_secs(30),
-        });
-        config.commit_interval = Duration::from_millis(100);
-        config
-    }
-
-    fn committed(&self) -> Option<i64> {
-        let consumer: BaseConsumer = self
-            .broker
-            .consumer_config(&self.group)
-            .create()
-            .expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&self.topic, 0);
-        let committed = consumer
-            .committed_offsets(tpl, Duration::from_secs(10))
-            .expect("committed offsets");
-        match committed.find_partition(&self.topic, 0).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => Some(o),
-            _ => None,
-        }
-    }
-}
-
-fn login(n: i64) -> SessionLoginCompleted {
-    let mut user = UserData::example();
-    user.id = n;
-    SessionLoginCompleted { user }
+/// The stack of these tests: producers are "consumer-test", messages up to 3 MB.
+async fn start_stack() -> Stack {
+    Stack::start("c", "g")
+        .await
+        .with_service_name("consumer-test")
+        .with_kafka_option("message.max.bytes", "3000000")
 }
 
 /// Runs `consumer` until `done` holds for its stats (or WAIT passes), then shuts it down.
@@ -137,7 +53,7 @@ fn counting(bus: &mut EventBus, name: &str, count: &Arc<AtomicUsize>) {
 
 #[tokio::test]
 async fn only_the_failing_receiver_is_retried_and_the_offset_is_committed_after() {
-    let stack = Stack::start().await;
+    let stack = start_stack().await;
     stack.producer().send(&login(1)).await.expect("sent");
 
     let (a, b, flaky) = (counter(), counter(), counter());
@@ -175,7 +91,7 @@ async fn only_the_failing_receiver_is_retried_and_the_offset_is_committed_after(
 
 #[tokio::test]
 async fn an_always_failing_receiver_dead_letters_and_the_others_keep_flowing() {
-    let stack = Stack::start().await;
+    let stack = start_stack().await;
     let producer = stack.producer();
     let mut ids = Vec::new();
     for n in 0..3 {
@@ -266,7 +182,7 @@ fn valid_headers(event_type: &str) -> OwnedHeaders {
 
 #[tokio::test]
 async fn poison_records_are_dead_lettered_and_the_loop_stays_alive() {
-    let stack = Stack::start().await;
+    let stack = start_stack().await;
     // Register the type so a valid id exists, and learn it.
     let producer = stack.producer();
     let ids = producer
@@ -359,7 +275,7 @@ async fn poison_records_are_dead_lettered_and_the_loop_stays_alive() {
 
 #[tokio::test]
 async fn unknown_event_types_are_skipped_and_committed() {
-    let stack = Stack::start().await;
+    let stack = start_stack().await;
     let registry = RegistryClient::new(RegistryConfig::new(stack.registry.url())).expect("client");
     let id = registry.register("other", r#""string""#).await.expect("id");
     let raw = raw_producer(&stack).await;
@@ -386,7 +302,7 @@ async fn unknown_event_types_are_skipped_and_committed() {
 
 #[tokio::test]
 async fn a_redriven_record_runs_only_the_named_receivers() {
-    let stack = Stack::start().await;
+    let stack = start_stack().await;
     let producer = stack.producer();
     let record = producer
         .encoder()
@@ -427,7 +343,7 @@ async fn key_ordered_concurrency_keeps_each_key_in_order_and_commits_contiguousl
     use std::collections::HashMap;
     use std::sync::Mutex;
 
-    let stack = Stack::start().await;
+    let stack = start_stack().await;
     let producer = stack.producer();
     let keys = ["ann", "bob", "cyd", "dee"];
     for n in 0..40 {

@@ -6,141 +6,75 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
-use event_bus_kafka::cli::{exit_code, run_with, Cli, CliContext, CliError};
+use event_bus_examples::openedx::SessionLoginCompleted;
+use event_bus_kafka::cli::exit_code;
 use event_bus_kafka::consumer::dlq::headers as dlq;
-use event_bus_kafka::consumer::{
-    ConsumerConfig, EventConsumer, RetryPolicy, Shutdown, StatsSnapshot,
-};
+use event_bus_kafka::consumer::{EventConsumer, RetryPolicy, Shutdown, StatsSnapshot};
 use event_bus_kafka::prelude::*;
-use event_bus_testkit::broker::TansuBroker;
 use event_bus_testkit::records::read_topic;
-use event_bus_testkit::registry::EmbeddedRegistry;
-use event_bus_testkit::topics::{unique_group, unique_topic};
+use event_bus_tests::stack::{login, Stack, WAIT};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-const WAIT: Duration = Duration::from_secs(60);
-
-struct Stack {
-    broker: &'static TansuBroker,
-    registry: EmbeddedRegistry,
-    prefix: String,
-    topic: String,
-    dlq_topic: String,
-    group: String,
-}
-
-impl Stack {
-    async fn start() -> Self {
-        let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
-        let registry = EmbeddedRegistry::start().await.expect("registry");
-        let prefix = unique_topic("redrive");
-        let topic = format!("{prefix}-{}", SessionLoginCompleted::TOPIC);
-        let dlq_topic = format!("{topic}.dlq");
-        broker.create_topic(&topic, 1).await.expect("topic");
-        broker.create_topic(&dlq_topic, 1).await.expect("dlq topic");
-        Self {
-            broker,
-            registry,
-            prefix,
-            topic,
-            dlq_topic,
-            group: unique_group("redrive"),
-        }
-    }
-
-    fn kafka(&self) -> KafkaConfig {
-        KafkaConfig::new(self.broker.bootstrap_servers())
-            .with_option("session.timeout.ms", "6000")
-            .with_option("linger.ms", "0")
-    }
-
-    fn producer(&self) -> Producer {
-        let config = ProducerConfig::new(self.kafka(), RegistryConfig::new(self.registry.url()))
-            .with_topic_prefix(self.prefix.clone());
-        Producer::new(config).expect("producer")
-    }
-
-    /// Runs a consumer with receivers `a` and `b` (b fails unless `b_works`) until
-    /// `done` holds for its stats; returns how often each ran.
-    async fn consume(
-        &self,
-        b_works: bool,
-        done: impl Fn(&StatsSnapshot) -> bool,
-    ) -> (usize, usize) {
-        let (a, b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let mut bus = EventBus::new();
-        let a2 = Arc::clone(&a);
-        bus.connect_fn("a", move |_: &SessionLoginCompleted, _| {
-            a2.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        })
-        .expect("connect a");
-        let b2 = Arc::clone(&b);
-        bus.connect_fn("b", move |_: &SessionLoginCompleted, _| {
-            b2.fetch_add(1, Ordering::SeqCst);
-            if b_works {
-                Ok(())
-            } else {
-                Err(ReceiverError::new("the search index is down"))
-            }
-        })
-        .expect("connect b");
-        let mut config = ConsumerConfig::new(
-            self.kafka(),
-            RegistryConfig::new(self.registry.url()),
-            self.group.clone(),
-            [SessionLoginCompleted::TOPIC],
-        )
-        .with_topic_prefix(self.prefix.clone())
+/// The stack of these tests: two attempts per event, 10–20 ms apart.
+async fn start_stack() -> Stack {
+    Stack::start("redrive", "redrive")
+        .await
         .with_retry(RetryPolicy {
             max_attempts: 2,
             initial_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(20),
             max_elapsed: Duration::from_secs(10),
-        });
-        config.commit_interval = Duration::from_millis(100);
-        let consumer = EventConsumer::new(config, Arc::new(bus)).expect("consumer");
-        let stats = consumer.stats();
-        let (trigger, shutdown) = Shutdown::new();
-        let task = tokio::spawn(consumer.run(shutdown));
-        let started = Instant::now();
-        while !done(&stats.snapshot()) && started.elapsed() < WAIT {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        trigger.trigger();
-        task.await.expect("task").expect("clean stop");
-        (a.load(Ordering::SeqCst), b.load(Ordering::SeqCst))
-    }
-
-    async fn cli(&self, args: &[&str]) -> (Result<(), CliError>, String) {
-        let mut argv = vec!["event-bus"];
-        argv.extend_from_slice(args);
-        argv.extend_from_slice(&["--bootstrap-servers", self.broker.bootstrap_servers()]);
-        let cli = Cli::try_parse_from(argv).expect("valid flags");
-        let mut out = Vec::new();
-        let result = run_with(cli, &CliContext::default(), &mut out).await;
-        (result, String::from_utf8(out).expect("UTF-8 output"))
-    }
-
-    /// The records of `topic`, expecting `count` (a short wait beyond that).
-    fn records(&self, topic: &str, count: usize) -> Vec<OwnedMessage> {
-        read_topic(
-            self.broker.bootstrap_servers(),
-            topic,
-            count + 1,
-            Duration::from_secs(3),
-        )
-        .expect("read")
-    }
+        })
 }
 
-fn login(n: i64) -> SessionLoginCompleted {
-    let mut user = UserData::example();
-    user.id = n;
-    SessionLoginCompleted { user }
+/// Runs a consumer with receivers `a` and `b` (b fails unless `b_works`) until
+/// `done` holds for its stats; returns how often each ran.
+async fn consume(
+    stack: &Stack,
+    b_works: bool,
+    done: impl Fn(&StatsSnapshot) -> bool,
+) -> (usize, usize) {
+    let (a, b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut bus = EventBus::new();
+    let a2 = Arc::clone(&a);
+    bus.connect_fn("a", move |_: &SessionLoginCompleted, _| {
+        a2.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    })
+    .expect("connect a");
+    let b2 = Arc::clone(&b);
+    bus.connect_fn("b", move |_: &SessionLoginCompleted, _| {
+        b2.fetch_add(1, Ordering::SeqCst);
+        if b_works {
+            Ok(())
+        } else {
+            Err(ReceiverError::new("the search index is down"))
+        }
+    })
+    .expect("connect b");
+    let consumer = EventConsumer::new(stack.consumer_config(), Arc::new(bus)).expect("consumer");
+    let stats = consumer.stats();
+    let (trigger, shutdown) = Shutdown::new();
+    let task = tokio::spawn(consumer.run(shutdown));
+    let started = Instant::now();
+    while !done(&stats.snapshot()) && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    trigger.trigger();
+    task.await.expect("task").expect("clean stop");
+    (a.load(Ordering::SeqCst), b.load(Ordering::SeqCst))
+}
+
+/// The records of `topic`, expecting `count` (a short wait beyond that).
+fn records(stack: &Stack, topic: &str, count: usize) -> Vec<OwnedMessage> {
+    read_topic(
+        stack.broker.bootstrap_servers(),
+        topic,
+        count + 1,
+        Duration::from_secs(3),
+    )
+    .expect("read")
 }
 
 fn header(message: &OwnedMessage, name: &str) -> Option<String> {
@@ -153,7 +87,7 @@ fn header(message: &OwnedMessage, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn dead_letters_are_shown_and_redriven_to_the_failed_receivers_only_or_to_all() {
-    let stack = Stack::start().await;
+    let stack = start_stack().await;
     let producer = stack.producer();
     let ids: Vec<String> = {
         let mut ids = Vec::new();
@@ -171,7 +105,7 @@ async fn dead_letters_are_shown_and_redriven_to_the_failed_receivers_only_or_to_
     };
 
     // b always fails: both events go to the DLQ after a ran.
-    let (a, b) = stack.consume(false, |s| s.records_dead_lettered >= 2).await;
+    let (a, b) = consume(&stack, false, |s| s.records_dead_lettered >= 2).await;
     assert_eq!(
         (a, b),
         (2, 4),
@@ -225,7 +159,7 @@ async fn dead_letters_are_shown_and_redriven_to_the_failed_receivers_only_or_to_
     assert!(out.contains(&format!("→ {}", stack.topic)), "{out}");
     assert!(out.contains("receivers: b"), "{out}");
     assert_eq!(
-        stack.records(&stack.topic, 2).len(),
+        records(&stack, &stack.topic, 2).len(),
         2,
         "nothing republished"
     );
@@ -253,7 +187,7 @@ async fn dead_letters_are_shown_and_redriven_to_the_failed_receivers_only_or_to_
     );
     assert_eq!(report["records"][0]["delivered"]["offset"], 2);
 
-    let on_topic = stack.records(&stack.topic, 4);
+    let on_topic = records(&stack, &stack.topic, 4);
     assert_eq!(on_topic.len(), 4);
     for (original, redriven) in on_topic[..2].iter().zip(&on_topic[2..]) {
         assert_eq!(redriven.key(), original.key(), "key kept");
@@ -277,10 +211,10 @@ async fn dead_letters_are_shown_and_redriven_to_the_failed_receivers_only_or_to_
         );
     }
 
-    let (a, b) = stack.consume(true, |s| s.records_handled >= 2).await;
+    let (a, b) = consume(&stack, true, |s| s.records_handled >= 2).await;
     assert_eq!((a, b), (0, 2), "only b ran for the redriven events");
     assert_eq!(
-        stack.records(&stack.dlq_topic, 2).len(),
+        records(&stack, &stack.dlq_topic, 2).len(),
         2,
         "nothing new in the DLQ"
     );
@@ -291,18 +225,18 @@ async fn dead_letters_are_shown_and_redriven_to_the_failed_receivers_only_or_to_
         .await;
     result.expect("redrive");
     assert!(out.contains("Redrove 2 record(s)"), "{out}");
-    let on_topic = stack.records(&stack.topic, 6);
+    let on_topic = records(&stack, &stack.topic, 6);
     assert_eq!(on_topic.len(), 6);
     assert!(on_topic[4..]
         .iter()
         .all(|m| header(m, dlq::REDRIVE_RECEIVERS).is_none()));
-    let (a, b) = stack.consume(true, |s| s.records_handled >= 2).await;
+    let (a, b) = consume(&stack, true, |s| s.records_handled >= 2).await;
     assert_eq!((a, b), (2, 2), "every receiver ran");
 }
 
 #[tokio::test]
 async fn records_without_an_original_topic_are_reported_not_redriven() {
-    let stack = Stack::start().await;
+    let stack = start_stack().await;
     let raw: FutureProducer = stack.broker.producer_config().create().expect("producer");
     raw.send(
         FutureRecord::<str, str>::to(&stack.dlq_topic)

@@ -14,16 +14,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
-use event_bus_kafka::consumer::{
-    ConsumerConfig, EventConsumer, RetryPolicy, Shutdown, StatsSnapshot,
-};
+use event_bus_kafka::consumer::{EventConsumer, Shutdown, StatsSnapshot};
 use event_bus_kafka::observability::metrics::{self as bus_metrics, names};
 use event_bus_kafka::observability::trace::{self, TraceContext, TraceContextLayer};
 use event_bus_kafka::observability::{ObservabilityConfig, ObservabilityServer, PrometheusMetrics};
 use event_bus_kafka::prelude::*;
-use event_bus_testkit::broker::TansuBroker;
-use event_bus_testkit::registry::EmbeddedRegistry;
-use event_bus_testkit::topics::{unique_group, unique_topic};
+use event_bus_tests::stack::{Stack, WAIT};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Instrument, Subscriber};
@@ -31,66 +27,16 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-const WAIT: Duration = Duration::from_secs(60);
-
-struct Stack {
-    broker: &'static TansuBroker,
-    registry: EmbeddedRegistry,
-    prefix: String,
-    topic: String,
-    group: String,
+/// The stack of these tests: prefix and group made from `name`, producers are
+/// "observability-test".
+async fn start_stack(name: &str) -> Stack {
+    Stack::start(name, name)
+        .await
+        .with_service_name("observability-test")
 }
 
-impl Stack {
-    async fn start(name: &str) -> Self {
-        let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
-        let registry = EmbeddedRegistry::start().await.expect("registry");
-        let prefix = unique_topic(name);
-        let topic = format!("{prefix}-{}", SessionLoginCompleted::TOPIC);
-        broker.create_topic(&topic, 1).await.expect("topic");
-        broker
-            .create_topic(&format!("{topic}.dlq"), 1)
-            .await
-            .expect("dlq topic");
-        Self {
-            broker,
-            registry,
-            prefix,
-            topic,
-            group: unique_group(name),
-        }
-    }
-
-    fn kafka(&self) -> KafkaConfig {
-        KafkaConfig::new(self.broker.bootstrap_servers())
-            .with_option("session.timeout.ms", "6000")
-            .with_option("linger.ms", "0")
-    }
-
-    fn producer(&self) -> Producer {
-        let config = ProducerConfig::new(self.kafka(), RegistryConfig::new(self.registry.url()))
-            .with_topic_prefix(self.prefix.clone())
-            .with_service_name("observability-test");
-        Producer::new(config).expect("producer")
-    }
-
-    fn consumer(&self, bus: EventBus) -> EventConsumer {
-        let mut config = ConsumerConfig::new(
-            self.kafka(),
-            RegistryConfig::new(self.registry.url()),
-            self.group.clone(),
-            [SessionLoginCompleted::TOPIC],
-        )
-        .with_topic_prefix(self.prefix.clone())
-        .with_retry(RetryPolicy {
-            max_attempts: 3,
-            initial_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(50),
-            max_elapsed: Duration::from_secs(30),
-        });
-        config.commit_interval = Duration::from_millis(100);
-        EventConsumer::new(config, Arc::new(bus)).expect("consumer")
-    }
+fn consumer(stack: &Stack, bus: EventBus) -> EventConsumer {
+    EventConsumer::new(stack.consumer_config(), Arc::new(bus)).expect("consumer")
 }
 
 fn login(n: i64) -> SessionLoginCompleted {
@@ -163,7 +109,7 @@ async fn metrics_move_by_exactly_what_the_test_caused_and_healthz_follows_the_lo
     // Sample lag often so the test sees it settle; consumers read this when they start.
     bus_metrics::set_lag_sampling(Some(Duration::from_millis(200)));
 
-    let stack = Stack::start("obsm").await;
+    let stack = start_stack("obsm").await;
     let event_type = SessionLoginCompleted::EVENT_TYPE;
     let (ok_calls, picky_calls) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut bus = EventBus::new();
@@ -183,7 +129,7 @@ async fn metrics_move_by_exactly_what_the_test_caused_and_healthz_follows_the_lo
         }
     })
     .expect("connect");
-    let consumer = stack.consumer(bus);
+    let consumer = consumer(&stack, bus);
     let stats = consumer.stats();
 
     let config = ObservabilityConfig {
@@ -428,7 +374,7 @@ struct Seen {
 #[tokio::test]
 async fn the_consumer_span_is_a_child_of_the_producer_span_across_hops() {
     captured();
-    let stack = Stack::start("obst").await;
+    let stack = start_stack("obst").await;
     let producer = stack.producer();
 
     // 1. Another service's span context, set explicitly in the metadata.
@@ -493,7 +439,7 @@ async fn the_consumer_span_is_a_child_of_the_producer_span_across_hops() {
     )
     .expect("connect");
 
-    let consumer = stack.consumer(bus);
+    let consumer = consumer(&stack, bus);
     let stats = consumer.stats();
     let (trigger, shutdown) = Shutdown::new();
     let task = tokio::spawn(consumer.run(shutdown));

@@ -2,7 +2,6 @@
 //! librdkafka's mock cluster: the claim contract, two relays at once, a failing key,
 //! a relay killed mid-batch.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,18 +12,17 @@ use event_bus_kafka::outbox::{
 };
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::producer::EncodedRecord;
-use event_bus_testkit::broker::{consumer_config, TansuBroker};
+use event_bus_testkit::broker::TansuBroker;
 use event_bus_testkit::mock_cluster::MockKafkaCluster;
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
+use event_bus_tests::outbox_support::{
+    self, assert_complete_in_key_order, read_back, reader_from_beginning, store_all,
+    wait_until_empty, Sent, WAIT,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-const WAIT: Duration = Duration::from_secs(45);
 
 /// The test event: `seq` numbers the events of one key in send order.
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
@@ -38,27 +36,19 @@ struct StepRecorded {
     seq: i64,
 }
 
-/// What was stored: `ce_id` → (key, seq).
-type Sent = HashMap<Uuid, (String, i64)>;
-
 fn producer_config(bootstrap: &str, registry: &EmbeddedRegistry, prefix: &str) -> ProducerConfig {
-    ProducerConfig::new(
-        KafkaConfig::new(bootstrap)
-            .with_option("linger.ms", "5")
-            .with_option("reconnect.backoff.max.ms", "1000"),
-        RegistryConfig::new(registry.url()),
+    outbox_support::producer_config(
+        bootstrap,
+        Some("1000"),
+        registry,
+        "outbox-relay-test",
+        prefix,
+        Duration::from_secs(10),
     )
-    .with_service_name("outbox-relay-test")
-    .with_topic_prefix(prefix)
-    .with_delivery_timeout(Duration::from_secs(10))
 }
 
 async fn pg_store(db: &TestDatabase) -> PostgresOutbox {
-    let store = PostgresOutbox::connect_with_pool_size(&db.url(), 6)
-        .await
-        .expect("connect outbox");
-    store.migrate().await.expect("migrate");
-    store
+    outbox_support::pg_store(db, 6, None).await
 }
 
 /// Encodes `keys × per_key` events, key by key interleaved (k0#0, k1#0, …, k0#1, …).
@@ -85,109 +75,6 @@ async fn encode_steps(
         }
     }
     (records, sent)
-}
-
-async fn store_all<S: OutboxStore>(store: &S, records: &[EncodedRecord]) {
-    for chunk in records.chunks(1000) {
-        store.insert_many(chunk).await.expect("stored");
-    }
-}
-
-async fn wait_until_empty<S: OutboxStore>(store: &S) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let status = store.status(5).await.expect("status");
-        if status.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "outbox not drained: {status:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Every record of `topic` from the beginning, until all of `sent` was seen and the
-/// topic stayed quiet for a second: `ce_id`s in (partition, offset) order.
-async fn read_back(bootstrap: &str, topic: &str, sent: &Sent) -> Vec<Uuid> {
-    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
-    let wanted: HashSet<Uuid> = sent.keys().copied().collect();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = consumer_config(&bootstrap, "outbox-test-reader")
-            .create()
-            .expect("consumer");
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(10))
-            .expect("metadata");
-        let mut assignment = TopicPartitionList::new();
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                assignment
-                    .add_partition_offset(&topic, p.id(), Offset::Beginning)
-                    .expect("partition");
-            }
-        }
-        consumer.assign(&assignment).expect("assign");
-        let deadline = Instant::now() + WAIT;
-        let mut seen = HashSet::new();
-        let mut records = Vec::new();
-        let mut quiet_since = Instant::now();
-        while Instant::now() < deadline {
-            match consumer.poll(Duration::from_millis(100)) {
-                Some(message) => {
-                    let message = message.expect("consume");
-                    let id = ce_id(&message);
-                    seen.insert(id);
-                    records.push((message.partition(), message.offset(), id));
-                    quiet_since = Instant::now();
-                }
-                None if seen.is_superset(&wanted)
-                    && quiet_since.elapsed() > Duration::from_secs(1) =>
-                {
-                    break
-                }
-                None => {}
-            }
-        }
-        records.sort_unstable_by_key(|(p, o, _)| (*p, *o));
-        records.into_iter().map(|(_, _, id)| id).collect()
-    })
-    .await
-    .expect("reader thread")
-}
-
-fn ce_id<M: Message>(message: &M) -> Uuid {
-    let headers = message.headers().expect("headers");
-    let value = headers
-        .iter()
-        .find(|h| h.key == "ce_id")
-        .and_then(|h| h.value)
-        .expect("ce_id header");
-    std::str::from_utf8(value)
-        .expect("utf-8")
-        .parse()
-        .expect("uuid")
-}
-
-/// Asserts every sent event is on the topic and each key's events come first in send
-/// order (a consumer deduplicating on `ce_id` sees exactly the sent sequence); returns
-/// the number of duplicates.
-fn assert_complete_in_key_order(on_topic: &[Uuid], sent: &Sent) -> usize {
-    let mut first_seen = HashSet::new();
-    let mut per_key: HashMap<&str, Vec<i64>> = HashMap::new();
-    for id in on_topic {
-        let (key, seq) = sent
-            .get(id)
-            .unwrap_or_else(|| panic!("unexpected record {id}"));
-        if first_seen.insert(*id) {
-            per_key.entry(key.as_str()).or_default().push(*seq);
-        }
-    }
-    let missing = sent.len() - first_seen.len();
-    assert_eq!(missing, 0, "{missing} events lost");
-    for (key, seqs) in &per_key {
-        let expected: Vec<i64> = (0..seqs.len() as i64).collect();
-        assert_eq!(seqs, &expected, "events of {key} out of order");
-    }
-    on_topic.len() - first_seen.len()
 }
 
 fn record(topic: &str, key: &str) -> EncodedRecord {
@@ -597,21 +484,12 @@ async fn relay_killed_mid_batch_loses_nothing_and_counts_duplicates() {
 async fn first_records(bootstrap: &str, topic: &str) -> usize {
     let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = consumer_config(&bootstrap, "outbox-test-watcher")
-            .create()
-            .expect("consumer");
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(30))
-            .expect("metadata");
-        let mut assignment = TopicPartitionList::new();
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                assignment
-                    .add_partition_offset(&topic, p.id(), Offset::Beginning)
-                    .expect("partition");
-            }
-        }
-        consumer.assign(&assignment).expect("assign");
+        let consumer = reader_from_beginning(
+            &bootstrap,
+            "outbox-test-watcher",
+            &topic,
+            Duration::from_secs(30),
+        );
         let deadline = Instant::now() + WAIT;
         let mut seen = 0;
         while Instant::now() < deadline {

@@ -7,20 +7,18 @@ use std::time::{Duration, Instant};
 
 use event_bus_core::prelude::*;
 use event_bus_kafka::outbox::{
-    OutboxError, OutboxStore, PostgresOutbox, Relay, RelayConfig, SqliteOutbox, TransactionalOutbox,
+    OutboxError, OutboxStore, Relay, RelayConfig, SqliteOutbox, TransactionalOutbox,
 };
 use event_bus_kafka::prelude::*;
-use event_bus_testkit::broker::{consumer_config, TansuBroker};
+use event_bus_testkit::broker::TansuBroker;
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
+use event_bus_tests::outbox_support::{
+    self, ce_id, reader_from_beginning, wait_until_empty_every, WAIT,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-const WAIT: Duration = Duration::from_secs(45);
 
 /// An order was placed.
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
@@ -46,25 +44,14 @@ fn producer_config(
     registry: &EmbeddedRegistry,
     prefix: &str,
 ) -> ProducerConfig {
-    ProducerConfig::new(
-        KafkaConfig::new(broker.bootstrap_servers()).with_option("linger.ms", "5"),
-        RegistryConfig::new(registry.url()),
+    outbox_support::producer_config(
+        broker.bootstrap_servers(),
+        None,
+        registry,
+        "outbox-transactional-test",
+        prefix,
+        Duration::from_secs(10),
     )
-    .with_service_name("outbox-transactional-test")
-    .with_topic_prefix(prefix)
-    .with_delivery_timeout(Duration::from_secs(10))
-}
-
-async fn wait_until_empty<S: OutboxStore>(store: &S) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let status = store.status(5).await.expect("status");
-        if status.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "outbox not drained: {status:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The `ce_id`s on `topic`: reads until `expected` are there, or until the topic has been
@@ -72,40 +59,19 @@ async fn wait_until_empty<S: OutboxStore>(store: &S) {
 async fn ce_ids_on(bootstrap: &str, topic: &str, expected: usize, quiet: Duration) -> Vec<Uuid> {
     let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = consumer_config(&bootstrap, "outbox-test-reader")
-            .create()
-            .expect("consumer");
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(10))
-            .expect("metadata");
-        let mut assignment = TopicPartitionList::new();
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                assignment
-                    .add_partition_offset(&topic, p.id(), Offset::Beginning)
-                    .expect("partition");
-            }
-        }
-        consumer.assign(&assignment).expect("assign");
+        let consumer = reader_from_beginning(
+            &bootstrap,
+            "outbox-test-reader",
+            &topic,
+            Duration::from_secs(10),
+        );
         let deadline = Instant::now() + WAIT;
         let mut ids = Vec::new();
         let mut quiet_since = Instant::now();
         while Instant::now() < deadline {
             match consumer.poll(Duration::from_millis(100)) {
                 Some(message) => {
-                    let message = message.expect("consume");
-                    let headers = message.headers().expect("headers");
-                    let value = headers
-                        .iter()
-                        .find(|h| h.key == "ce_id")
-                        .and_then(|h| h.value)
-                        .expect("ce_id");
-                    ids.push(
-                        std::str::from_utf8(value)
-                            .expect("utf-8")
-                            .parse()
-                            .expect("uuid"),
-                    );
+                    ids.push(ce_id(&message.expect("consume")));
                     quiet_since = Instant::now();
                 }
                 None if ids.len() >= expected && quiet_since.elapsed() >= quiet => break,
@@ -131,12 +97,7 @@ async fn rolled_back_publishes_nothing_committed_publishes_on_notify() {
     let topic = config.full_topic(OrderPlaced::TOPIC);
     broker.create_topic(&topic, 2).await.expect("topic");
     let producer = Producer::new(config).expect("producer");
-    let store = Arc::new(
-        PostgresOutbox::connect_with_pool_size(&db.url(), 6)
-            .await
-            .expect("outbox"),
-    );
-    store.migrate().await.expect("migrate");
+    let store = Arc::new(outbox_support::pg_store(&db, 6, None).await);
     let outbox = TransactionalOutbox::new(producer.encoder().clone(), store.clone());
     sqlx::query("CREATE TABLE orders (id TEXT PRIMARY KEY)")
         .execute(store.pool())
@@ -199,7 +160,7 @@ async fn rolled_back_publishes_nothing_committed_publishes_on_notify() {
         vec![first.event_id, second.event_id],
         "only the committed events, in order"
     );
-    wait_until_empty(store.as_ref()).await;
+    wait_until_empty_every(store.as_ref(), Duration::from_millis(50)).await;
     let orders: Vec<String> = sqlx::query_scalar("SELECT id FROM orders")
         .fetch_all(store.pool())
         .await
@@ -220,13 +181,7 @@ async fn enqueue_beyond_the_backlog_is_outbox_full() {
     let db = TestDatabase::create().await.expect("database");
     let producer = Producer::new(producer_config(broker, &registry, &unique_topic("tx-full")))
         .expect("producer");
-    let store = Arc::new(
-        PostgresOutbox::connect_with_pool_size(&db.url(), 4)
-            .await
-            .expect("outbox")
-            .with_max_backlog(3),
-    );
-    store.migrate().await.expect("migrate");
+    let store = Arc::new(outbox_support::pg_store(&db, 4, Some(3)).await);
     let outbox = TransactionalOutbox::new(producer.encoder().clone(), store.clone());
 
     let mut tx = store.pool().begin().await.expect("begin");

@@ -4,98 +4,28 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
-use event_bus_kafka::cli::{exit_code, run_with, Cli, CliContext, CliError};
-use event_bus_kafka::consumer::{
-    ConsumerConfig, EventConsumer, RetryPolicy, Shutdown, StatsSnapshot,
-};
+use event_bus_examples::openedx::SessionLoginCompleted;
+use event_bus_kafka::cli::exit_code;
+use event_bus_kafka::consumer::{EventConsumer, RetryPolicy, Shutdown, StatsSnapshot};
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::replay::{
     self, OffsetAdmin, ReplayError, ResetNote, ResetTarget, ResumeToken,
 };
-use event_bus_testkit::broker::TansuBroker;
-use event_bus_testkit::registry::EmbeddedRegistry;
-use event_bus_testkit::topics::{unique_group, unique_topic};
+use event_bus_testkit::topics::unique_topic;
+use event_bus_tests::stack::{login, Stack, WAIT};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-const WAIT: Duration = Duration::from_secs(60);
-
-struct Stack {
-    broker: &'static TansuBroker,
-    registry: EmbeddedRegistry,
-    prefix: String,
-    topic: String,
-    group: String,
-}
-
-impl Stack {
-    async fn start() -> Self {
-        let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
-        let registry = EmbeddedRegistry::start().await.expect("registry");
-        let prefix = unique_topic("r");
-        let topic = format!("{prefix}-{}", SessionLoginCompleted::TOPIC);
-        broker.create_topic(&topic, 1).await.expect("topic");
-        broker
-            .create_topic(&format!("{topic}.dlq"), 1)
-            .await
-            .expect("dlq topic");
-        Self {
-            broker,
-            registry,
-            prefix,
-            topic,
-            group: unique_group("replay"),
-        }
-    }
-
-    fn kafka(&self) -> KafkaConfig {
-        KafkaConfig::new(self.broker.bootstrap_servers())
-            .with_option("session.timeout.ms", "6000")
-            .with_option("linger.ms", "0")
-    }
-
-    fn producer(&self) -> Producer {
-        let config = ProducerConfig::new(self.kafka(), RegistryConfig::new(self.registry.url()))
-            .with_topic_prefix(self.prefix.clone())
-            .with_service_name("replay-test");
-        Producer::new(config).expect("producer")
-    }
-
-    fn consumer_config(&self) -> ConsumerConfig {
-        let mut config = ConsumerConfig::new(
-            self.kafka(),
-            RegistryConfig::new(self.registry.url()),
-            self.group.clone(),
-            [SessionLoginCompleted::TOPIC],
-        )
-        .with_topic_prefix(self.prefix.clone())
+/// The stack of these tests: producers are "replay-test", one attempt per event.
+async fn start_stack() -> Stack {
+    Stack::start("r", "replay")
+        .await
+        .with_service_name("replay-test")
         .with_retry(RetryPolicy {
             max_attempts: 1,
             initial_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(10),
             max_elapsed: Duration::from_secs(5),
-        });
-        config.commit_interval = Duration::from_millis(100);
-        config
-    }
-
-    async fn committed(&self) -> Vec<Option<i64>> {
-        let admin = OffsetAdmin::new(&self.kafka(), &self.group).expect("admin");
-        admin
-            .offsets(std::slice::from_ref(&self.topic))
-            .await
-            .expect("offsets")
-            .into_iter()
-            .map(|p| p.committed)
-            .collect()
-    }
-}
-
-fn login(n: i64) -> SessionLoginCompleted {
-    let mut user = UserData::example();
-    user.id = n;
-    SessionLoginCompleted { user }
+        })
 }
 
 /// A bus whose one receiver records the user id of every event, in order.
@@ -127,19 +57,9 @@ async fn consume_until(stack: &Stack, done: impl Fn(&[i64]) -> bool) -> (Vec<i64
     (seen, stats)
 }
 
-async fn cli(stack: &Stack, args: &[&str]) -> (Result<(), CliError>, String) {
-    let mut argv = vec!["event-bus"];
-    argv.extend_from_slice(args);
-    argv.extend_from_slice(&["--bootstrap-servers", stack.broker.bootstrap_servers()]);
-    let cli = Cli::try_parse_from(argv).expect("valid flags");
-    let mut out = Vec::new();
-    let result = run_with(cli, &CliContext::default(), &mut out).await;
-    (result, String::from_utf8(out).expect("UTF-8 output"))
-}
-
 #[tokio::test]
 async fn a_reset_to_a_datetime_replays_the_events_from_then_on_in_order() {
-    let stack = Stack::start().await;
+    let stack = start_stack().await;
     let producer = stack.producer();
     for n in 0..50 {
         producer.send(&login(n)).await.expect("sent");
@@ -154,12 +74,11 @@ async fn a_reset_to_a_datetime_replays_the_events_from_then_on_in_order() {
 
     let (first, _) = consume_until(&stack, |seen| seen.len() >= 100).await;
     assert_eq!(first, (0..100).collect::<Vec<_>>(), "all 100, in order");
-    assert_eq!(stack.committed().await, vec![Some(100)]);
+    assert_eq!(stack.committed_offsets().await, vec![Some(100)]);
 
     let time = middle.to_rfc3339();
-    let (result, out) = cli(
-        &stack,
-        &[
+    let (result, out) = stack
+        .cli(&[
             "offsets",
             "reset",
             "--group",
@@ -169,13 +88,12 @@ async fn a_reset_to_a_datetime_replays_the_events_from_then_on_in_order() {
             "--to-datetime",
             &time,
             "--execute",
-        ],
-    )
-    .await;
+        ])
+        .await;
     result.expect("reset");
     assert!(out.contains("Committed the new offsets"), "{out}");
     assert_eq!(
-        stack.committed().await,
+        stack.committed_offsets().await,
         vec![Some(50)],
         "the first record at or after the time"
     );
@@ -190,17 +108,16 @@ async fn a_reset_to_a_datetime_replays_the_events_from_then_on_in_order() {
 
 #[tokio::test]
 async fn a_dry_run_changes_nothing_and_prints_the_plan() {
-    let stack = Stack::start().await;
+    let stack = start_stack().await;
     let producer = stack.producer();
     for n in 0..5 {
         producer.send(&login(n)).await.expect("sent");
     }
     consume_until(&stack, |seen| seen.len() >= 5).await;
-    assert_eq!(stack.committed().await, vec![Some(5)]);
+    assert_eq!(stack.committed_offsets().await, vec![Some(5)]);
 
-    let (result, out) = cli(
-        &stack,
-        &[
+    let (result, out) = stack
+        .cli(&[
             "offsets",
             "reset",
             "--group",
@@ -208,17 +125,19 @@ async fn a_dry_run_changes_nothing_and_prints_the_plan() {
             "--topic",
             &stack.topic,
             "--to-earliest",
-        ],
-    )
-    .await;
+        ])
+        .await;
     result.expect("dry run");
     assert!(out.contains("Dry run: nothing changed"), "{out}");
     assert!(out.contains("-5"), "the plan shows the change: {out}");
-    assert_eq!(stack.committed().await, vec![Some(5)], "nothing committed");
+    assert_eq!(
+        stack.committed_offsets().await,
+        vec![Some(5)],
+        "nothing committed"
+    );
 
-    let (result, out) = cli(
-        &stack,
-        &[
+    let (result, out) = stack
+        .cli(&[
             "--output",
             "json",
             "offsets",
@@ -228,20 +147,23 @@ async fn a_dry_run_changes_nothing_and_prints_the_plan() {
             "--topic",
             &stack.topic,
             "--to-earliest",
-        ],
-    )
-    .await;
+        ])
+        .await;
     result.expect("dry run");
     let plan: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(plan["executed"], false);
     assert_eq!(plan["partitions"][0]["current"], 5);
     assert_eq!(plan["partitions"][0]["new"], 0);
-    assert_eq!(stack.committed().await, vec![Some(5)], "nothing committed");
+    assert_eq!(
+        stack.committed_offsets().await,
+        vec![Some(5)],
+        "nothing committed"
+    );
 }
 
 #[tokio::test]
 async fn a_reset_is_refused_while_the_group_has_active_members() {
-    let stack = Stack::start().await;
+    let stack = start_stack().await;
     stack.producer().send(&login(1)).await.expect("sent");
     let (bus, seen) = recording_bus();
     let consumer = EventConsumer::new(stack.consumer_config(), Arc::new(bus)).expect("consumer");
@@ -257,9 +179,8 @@ async fn a_reset_is_refused_while_the_group_has_active_members() {
         "the consumer is in the group"
     );
 
-    let (result, out) = cli(
-        &stack,
-        &[
+    let (result, out) = stack
+        .cli(&[
             "offsets",
             "reset",
             "--group",
@@ -268,9 +189,8 @@ async fn a_reset_is_refused_while_the_group_has_active_members() {
             &stack.topic,
             "--to-earliest",
             "--execute",
-        ],
-    )
-    .await;
+        ])
+        .await;
     let err = result.expect_err("refused");
     assert_eq!(err.exit_code(), exit_code::CHECK_FAILED, "{err}");
     let message = err.to_string();
@@ -297,14 +217,13 @@ async fn a_reset_is_refused_while_the_group_has_active_members() {
     trigger.trigger();
     task.await.expect("task").expect("clean stop");
     assert_eq!(
-        stack.committed().await,
+        stack.committed_offsets().await,
         vec![Some(1)],
         "the refused reset changed nothing"
     );
     // Once the consumer left, the same reset goes through.
-    let (result, _) = cli(
-        &stack,
-        &[
+    let (result, _) = stack
+        .cli(&[
             "offsets",
             "reset",
             "--group",
@@ -313,11 +232,10 @@ async fn a_reset_is_refused_while_the_group_has_active_members() {
             &stack.topic,
             "--to-earliest",
             "--execute",
-        ],
-    )
-    .await;
+        ])
+        .await;
     result.expect("reset after the consumer stopped");
-    assert_eq!(stack.committed().await, vec![Some(0)]);
+    assert_eq!(stack.committed_offsets().await, vec![Some(0)]);
 }
 
 /// Two partitions with records one second apart, one record per batch.
@@ -331,7 +249,7 @@ impl TimedTopic {
     const COUNTS: [i64; 2] = [10, 6];
 
     async fn start() -> Self {
-        let stack = Stack::start().await;
+        let stack = start_stack().await;
         let topic = unique_topic("modes");
         stack.broker.create_topic(&topic, 2).await.expect("topic");
         let producer: FutureProducer = stack.broker.producer_config().create().expect("producer");
@@ -366,20 +284,13 @@ impl TimedTopic {
         ];
         args.extend_from_slice(target);
         args.push("--execute");
-        let (result, out) = cli(&self.stack, &args).await;
+        let (result, out) = self.stack.cli(&args).await;
         result.unwrap_or_else(|e| panic!("reset {target:?}: {e}\n{out}"));
         out
     }
 
     async fn committed(&self) -> Vec<Option<i64>> {
-        let admin = OffsetAdmin::new(&self.stack.kafka(), &self.stack.group).expect("admin");
-        admin
-            .offsets(std::slice::from_ref(&self.topic))
-            .await
-            .expect("offsets")
-            .into_iter()
-            .map(|p| p.committed)
-            .collect()
+        self.stack.committed_offsets_of(&self.topic).await
     }
 }
 
