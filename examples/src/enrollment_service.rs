@@ -7,7 +7,7 @@
 //! duplicate enrollment (same user and course) is refused with 409 and no event.
 //!
 //! ```no_run
-//! # async fn demo(pool: sqlx::PgPool, producer: event_bus_kafka::prelude::Producer) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(pool: sqlx::PgPool, producer: event_bus_kafka::prelude::Producer) -> Result<(), event_bus_examples::enrollment_service::BoxError> {
 //! use event_bus_examples::enrollment_service::{router, EnrollmentService};
 //! let service = EnrollmentService::start(pool, producer).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
