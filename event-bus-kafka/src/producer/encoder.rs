@@ -189,7 +189,11 @@ impl EventEncoder {
         Ok(registered)
     }
 
-    async fn register_subject(&self, subject: &str, schema: &str) -> Result<u32, ProducerError> {
+    pub(super) async fn register_subject(
+        &self,
+        subject: &str,
+        schema: &str,
+    ) -> Result<u32, ProducerError> {
         self.registry
             .register_full_transitive(subject, schema)
             .await
@@ -234,11 +238,7 @@ impl EventEncoder {
             topic: full_topic,
             key: key_bytes,
             value: codec::frame(registered.ids.value_id, &datum),
-            headers: metadata
-                .to_headers()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.into_bytes()))
-                .collect(),
+            headers: record_headers(&metadata),
             event_type: E::EVENT_TYPE.to_owned(),
             event_id: metadata.id,
             key_text: key.map(|k| k.to_string()),
@@ -246,8 +246,17 @@ impl EventEncoder {
     }
 }
 
+/// The metadata as record headers.
+pub(super) fn record_headers(metadata: &EventMetadata) -> Vec<(String, Vec<u8>)> {
+    metadata
+        .to_headers()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into_bytes()))
+        .collect()
+}
+
 /// The Avro datum of a key in its primitive schema.
-fn encode_key(key: &EventKey, schema: &Schema) -> Result<Vec<u8>, CodecError> {
+pub(super) fn encode_key(key: &EventKey, schema: &Schema) -> Result<Vec<u8>, CodecError> {
     GenericDatumWriter::builder(schema)
         .build()
         .and_then(|w| w.write_value_to_vec(key.to_avro()))

@@ -21,7 +21,6 @@
 use std::fmt;
 
 use apache_avro::schema::{NamesRef, ResolvedSchema};
-use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
 use event_bus_core::codec::{self, CodecError};
 use event_bus_core::registration::JsonEventError;
@@ -303,14 +302,12 @@ impl EventEncoder {
         let full_topic = self.full_topic(topic.unwrap_or(event.registration.topic));
         let value_subject = topic::value_subject(&full_topic, event_type);
         let value_schema = (event.registration.schema_json)().to_string();
-        let value_id = self
-            .register_json_subject(&value_subject, &value_schema)
-            .await?;
+        let value_id = self.register_subject(&value_subject, &value_schema).await?;
         let key = match (&event.key, &event.key_schema) {
             (Some(key), Some(key_schema)) => {
                 let subject = topic::key_subject(&full_topic, key.avro_type());
                 let key_id = self
-                    .register_json_subject(&subject, &key_schema.to_string())
+                    .register_subject(&subject, &key_schema.to_string())
                     .await?;
                 let datum =
                     encode_key(key, key_schema).map_err(|source| ProducerError::Encode {
@@ -326,44 +323,22 @@ impl EventEncoder {
             topic: full_topic,
             key,
             value: codec::frame(value_id, &event.datum),
-            headers: metadata
-                .to_headers()
-                .into_iter()
-                .map(|(name, value)| (name.to_owned(), value.into_bytes()))
-                .collect(),
+            headers: super::encoder::record_headers(&metadata),
             event_type: event_type.to_owned(),
             event_id: metadata.id,
             key_text: event.key.as_ref().map(ToString::to_string),
         })
     }
-
-    async fn register_json_subject(
-        &self,
-        subject: &str,
-        schema: &str,
-    ) -> Result<u32, ProducerError> {
-        self.registry()
-            .register_full_transitive(subject, schema)
-            .await
-            .map_err(|source| ProducerError::Registry {
-                subject: subject.to_owned(),
-                source,
-            })
-    }
 }
 
 /// The key's Avro datum in its key schema (`{"name": …, "type": <primitive>}`).
 fn encode_key(key: &EventKey, key_schema: &Value) -> Result<Vec<u8>, CodecError> {
-    let avro_error = |operation, source| CodecError::Avro {
-        operation,
+    let schema = Schema::parse(key_schema).map_err(|source| CodecError::Avro {
+        operation: "parsing the key schema",
         schema: key_schema.to_string(),
         source: Box::new(source),
-    };
-    let schema = Schema::parse(key_schema).map_err(|e| avro_error("parsing the key schema", e))?;
-    GenericDatumWriter::builder(&schema)
-        .build()
-        .and_then(|writer| writer.write_value_to_vec(key.to_avro()))
-        .map_err(|e| avro_error("encoding the key", e))
+    })?;
+    super::encoder::encode_key(key, &schema)
 }
 
 /// The Avro primitive type of the field `path` reaches in `schema_json`.
