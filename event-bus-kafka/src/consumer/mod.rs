@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backoff;
 mod config;
 mod context;
 mod decode;

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use event_bus_core::dispatch::{DecodedEvent, DeliveryContext};
 use event_bus_core::{EventBus, ReceiverError};
 
+use super::backoff::jittered;
 use super::config::RetryPolicy;
 use super::record::RecordView;
 use super::shutdown::Shutdown;
@@ -42,12 +42,7 @@ impl RetryRun<'_> {
     ) -> RetryOutcome {
         let event_type = ctx.metadata.event_type.clone();
         let started = Instant::now();
-        let mut delays = ExponentialBuilder::default()
-            .with_min_delay(self.policy.initial_delay)
-            .with_max_delay(self.policy.max_delay)
-            .with_jitter()
-            .without_max_times()
-            .build();
+        let mut delays = jittered(self.policy.initial_delay, self.policy.max_delay);
         let mut pending = only;
         let mut failures: BTreeMap<String, ReceiverError> = BTreeMap::new();
         let mut attempt = 1;

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use backon::ExponentialBackoff;
+
+use super::backoff::jittered;
 use event_bus_core::dispatch::DeliveryContext;
 use event_bus_core::{EventBus, ReceiverError};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -284,12 +286,7 @@ impl EventConsumer {
         shutdown: &Shutdown,
     ) -> Result<(), ConsumerError> {
         let policy = self.config.poll.clone();
-        let mut backoff: ExponentialBackoff = ExponentialBuilder::default()
-            .with_min_delay(policy.initial_backoff)
-            .with_max_delay(policy.max_backoff)
-            .with_jitter()
-            .without_max_times()
-            .build();
+        let mut backoff: ExponentialBackoff = jittered(policy.initial_backoff, policy.max_backoff);
         let mut last = first.to_string();
         let mut consecutive: u32 = 0;
         loop {
@@ -429,12 +426,10 @@ impl EventConsumer {
     }
 
     async fn process(&self, record: &RecordView<'_>, shutdown: &Shutdown) -> Handled {
-        let mut registry_backoff = ExponentialBuilder::default()
-            .with_min_delay(self.config.poll.initial_backoff)
-            .with_max_delay(self.config.poll.max_backoff)
-            .with_jitter()
-            .without_max_times()
-            .build();
+        let mut registry_backoff = jittered(
+            self.config.poll.initial_backoff,
+            self.config.poll.max_backoff,
+        );
         let decoded = loop {
             match self.decoder.decode(&self.bus, record).await {
                 Ok(decoded) => break decoded,
@@ -520,12 +515,10 @@ impl EventConsumer {
     /// the record finished.
     async fn dead_letter(&self, letter: &DeadLetter<'_>, shutdown: &Shutdown) -> Handled {
         let topic = self.config.dlq_topic.for_topic(letter.record.topic);
-        let mut backoff = ExponentialBuilder::default()
-            .with_min_delay(self.config.poll.initial_backoff)
-            .with_max_delay(self.config.poll.max_backoff)
-            .with_jitter()
-            .without_max_times()
-            .build();
+        let mut backoff = jittered(
+            self.config.poll.initial_backoff,
+            self.config.poll.max_backoff,
+        );
         loop {
             match self.dlq.send(&topic, letter).await {
                 Ok((partition, offset)) => {
