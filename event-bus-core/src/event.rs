@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::codec::{self, CodecError};
+use crate::codec::{self, CodecError, PreparedSchema};
 use crate::key::EventKey;
 
 /// A typed event: its type name, default topic, key, and Avro schema.
@@ -54,13 +54,23 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The Avro schema of the key, registered as Open edX's producer does it.
     fn key_schema_json() -> Option<Value>;
 
+    /// The event's schema prepared for encoding and decoding (resolved once, then
+    /// cached). The derive keeps it in a static of the type's own.
+    fn prepared_schema() -> &'static PreparedSchema {
+        PreparedSchema::for_type::<Self>(Self::schema)
+    }
+
     /// The event as an Avro binary datum (no framing) in its own schema.
     fn to_avro_datum(&self) -> Result<Vec<u8>, CodecError> {
-        codec::encode_datum(self, Self::schema())
+        Self::prepared_schema().encode(self)
     }
 
     /// Reads a datum written with `writer`, resolved against this type's schema.
     fn from_avro_datum(bytes: &[u8], writer: &Schema) -> Result<Self, CodecError> {
-        codec::decode_datum(bytes, writer, Self::schema())
+        let own = Self::schema();
+        if std::ptr::eq(writer, own) || writer == own {
+            return Self::prepared_schema().decode(bytes);
+        }
+        codec::decode_datum(bytes, writer, own)
     }
 }

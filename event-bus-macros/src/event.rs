@@ -63,6 +63,13 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 })
             }
 
+            fn prepared_schema() -> &'static #core::codec::PreparedSchema {
+                static PREPARED: ::std::sync::OnceLock<#core::codec::PreparedSchema> = ::std::sync::OnceLock::new();
+                PREPARED.get_or_init(|| {
+                    #core::codec::PreparedSchema::prepare_or_panic(<Self as #core::Event>::schema())
+                })
+            }
+
             #key_fn
             #key_schema_fn
         }

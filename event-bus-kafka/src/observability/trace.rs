@@ -632,17 +632,17 @@ pub(crate) fn consume_span(
 /// The span of one produced record. The record's `traceparent` (if any) names the
 /// producing span, so its span id is this span's; `parent_id` is the current context's
 /// span when the encoder derived the record's context from it.
-pub(crate) fn produce_span(record: &crate::producer::EncodedRecord) -> tracing::Span {
+pub(crate) fn produce_span(record: crate::producer::RecordLabels<'_>) -> tracing::Span {
     let span = tracing::info_span!(
         "event_bus.produce",
         otel.kind = "producer",
         messaging.system = "kafka",
-        topic = %record.topic,
+        topic = record.topic,
         partition = tracing::field::Empty,
         offset = tracing::field::Empty,
         ce_id = %record.event_id,
-        ce_type = %record.event_type,
-        key = record.key_text.as_deref().unwrap_or(""),
+        ce_type = record.event_type,
+        key = %record.key,
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty,
         parent_id = tracing::field::Empty,
@@ -650,10 +650,7 @@ pub(crate) fn produce_span(record: &crate::producer::EncodedRecord) -> tracing::
     if span.is_disabled() {
         return span;
     }
-    let sent = record
-        .header(TRACEPARENT)
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|t| TraceContext::parse(t).ok());
+    let sent = record.traceparent.and_then(|t| TraceContext::parse(t).ok());
     if let Some(sent) = sent {
         span.record("trace_id", tracing::field::display(sent.trace_id()));
         span.record("span_id", tracing::field::display(sent.span_id()));

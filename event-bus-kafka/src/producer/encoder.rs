@@ -9,6 +9,7 @@ use event_bus_core::codec::{self, CodecError};
 use event_bus_core::{Event, EventKey, EventMetadata};
 
 use super::error::ProducerError;
+use super::outgoing::OutgoingRecord;
 use super::record::EncodedRecord;
 use crate::registry::RegistryClient;
 use crate::topic;
@@ -28,11 +29,16 @@ pub struct RegisteredIds {
 }
 
 /// What the encoder keeps per (topic, event type).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Registered {
+    full_topic: Arc<str>,
     ids: RegisteredIds,
-    key_schema: Option<Arc<Schema>>,
+    key_schema: Option<Schema>,
 }
+
+/// Registrations by event type, then by topic as the caller names it (before the
+/// prefix), so the lookup on every send allocates nothing.
+type RegisteredCache = HashMap<&'static str, HashMap<String, Arc<Registered>>>;
 
 /// Encodes events for Kafka: Avro datum, Confluent framing, key, CloudEvents headers.
 ///
@@ -61,7 +67,7 @@ pub struct EventEncoder {
     registry: Arc<RegistryClient>,
     topic_prefix: Option<String>,
     source: String,
-    registered: RwLock<HashMap<(String, &'static str), Registered>>,
+    registered: RwLock<RegisteredCache>,
 }
 
 impl EventEncoder {
@@ -136,24 +142,25 @@ impl EventEncoder {
         &self,
         topic: Option<&str>,
     ) -> Result<RegisteredIds, ProducerError> {
-        let full_topic = self.full_topic(topic.unwrap_or(E::TOPIC));
-        self.registered_for::<E>(&full_topic).await.map(|r| r.ids)
+        self.registered_for::<E>(topic.unwrap_or(E::TOPIC))
+            .await
+            .map(|r| r.ids)
+    }
+
+    fn cached<E: Event>(&self, topic: &str) -> Option<Arc<Registered>> {
+        let cache = self.registered.read().ok()?;
+        cache.get(E::EVENT_TYPE)?.get(topic).cloned()
     }
 
     async fn registered_for<E: Event>(
         &self,
-        full_topic: &str,
-    ) -> Result<Registered, ProducerError> {
-        let cache_key = (full_topic.to_owned(), E::EVENT_TYPE);
-        if let Some(found) = self
-            .registered
-            .read()
-            .ok()
-            .and_then(|cache| cache.get(&cache_key).cloned())
-        {
+        topic: &str,
+    ) -> Result<Arc<Registered>, ProducerError> {
+        if let Some(found) = self.cached::<E>(topic) {
             return Ok(found);
         }
-        let value_subject = topic::value_subject(full_topic, E::EVENT_TYPE);
+        let full_topic = self.full_topic(topic);
+        let value_subject = topic::value_subject(&full_topic, E::EVENT_TYPE);
         let value_id = self
             .register_subject(&value_subject, &E::schema_json().to_string())
             .await?;
@@ -163,7 +170,7 @@ impl EventEncoder {
                     .get("type")
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or("string");
-                let subject = topic::key_subject(full_topic, avro_type);
+                let subject = topic::key_subject(&full_topic, avro_type);
                 let id = self
                     .register_subject(&subject, &key_json.to_string())
                     .await?;
@@ -175,16 +182,20 @@ impl EventEncoder {
                         source: Box::new(e),
                     },
                 })?;
-                (Some(id), Some(Arc::new(schema)))
+                (Some(id), Some(schema))
             }
             None => (None, None),
         };
-        let registered = Registered {
+        let registered = Arc::new(Registered {
+            full_topic: full_topic.into(),
             ids: RegisteredIds { value_id, key_id },
             key_schema,
-        };
+        });
         if let Ok(mut cache) = self.registered.write() {
-            cache.insert(cache_key, registered.clone());
+            cache
+                .entry(E::EVENT_TYPE)
+                .or_default()
+                .insert(topic.to_owned(), Arc::clone(&registered));
         }
         Ok(registered)
     }
@@ -215,33 +226,45 @@ impl EventEncoder {
         metadata: Option<EventMetadata>,
         topic: Option<&str>,
     ) -> Result<EncodedRecord, ProducerError> {
-        let full_topic = self.full_topic(topic.unwrap_or(E::TOPIC));
-        let registered = self.registered_for::<E>(&full_topic).await?;
+        self.encode_outgoing(event, metadata, topic)
+            .await
+            .map(OutgoingRecord::into_encoded)
+    }
+
+    /// Encodes `event` as [`encode`](Self::encode) does, leaving the headers as
+    /// metadata for the producer to hand to librdkafka directly.
+    pub(crate) async fn encode_outgoing<E: Event>(
+        &self,
+        event: &E,
+        metadata: Option<EventMetadata>,
+        topic: Option<&str>,
+    ) -> Result<OutgoingRecord, ProducerError> {
+        let registered = self.registered_for::<E>(topic.unwrap_or(E::TOPIC)).await?;
         let encode_error = |source| ProducerError::Encode {
             event_type: E::EVENT_TYPE.to_owned(),
             source,
         };
-        let datum = event.to_avro_datum().map_err(encode_error)?;
-        let key = event.key();
-        let key_bytes = match (&key, registered.ids.key_id, &registered.key_schema) {
-            (Some(key), Some(id), Some(schema)) => Some(codec::frame(
-                id,
-                &encode_key(key, schema).map_err(encode_error)?,
-            )),
+        let value = E::prepared_schema()
+            .encode_framed(registered.ids.value_id, event)
+            .map_err(encode_error)?;
+        let key_value = event.key();
+        let key = match (&key_value, registered.ids.key_id, &registered.key_schema) {
+            (Some(key), Some(id), Some(schema)) => {
+                Some(encode_key_framed(key, id, schema).map_err(encode_error)?)
+            }
             _ => None,
         };
         let mut metadata = metadata.unwrap_or_else(|| self.metadata_for::<E>());
         // A traceparent set by the caller names the producing span; else continue the
         // current trace (a receiver publishing, a traced request), if any.
         crate::observability::trace::inject_current(&mut metadata);
-        Ok(EncodedRecord {
-            topic: full_topic,
-            key: key_bytes,
-            value: codec::frame(registered.ids.value_id, &datum),
-            headers: record_headers(&metadata),
-            event_type: E::EVENT_TYPE.to_owned(),
-            event_id: metadata.id,
-            key_text: key.map(|k| k.to_string()),
+        Ok(OutgoingRecord {
+            topic: Arc::clone(&registered.full_topic),
+            key,
+            value,
+            metadata,
+            event_type: E::EVENT_TYPE,
+            key_value,
         })
     }
 }
@@ -255,14 +278,27 @@ pub(super) fn record_headers(metadata: &EventMetadata) -> Vec<(String, Vec<u8>)>
         .collect()
 }
 
-/// The Avro datum of a key in its primitive schema.
-pub(super) fn encode_key(key: &EventKey, schema: &Schema) -> Result<Vec<u8>, CodecError> {
-    GenericDatumWriter::builder(schema)
+/// A key framed for the wire: the Confluent header for `schema_id`, then the key's
+/// Avro datum in its primitive schema.
+pub(super) fn encode_key_framed(
+    key: &EventKey,
+    schema_id: u32,
+    schema: &Schema,
+) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(32);
+    codec::write_frame_header(&mut out, schema_id);
+    let written = GenericDatumWriter::builder(schema)
         .build()
-        .and_then(|w| w.write_value_to_vec(key.to_avro()))
-        .map_err(|e| CodecError::Avro {
-            operation: "encoding the key",
-            schema: key.avro_type().to_owned(),
-            source: Box::new(e),
-        })
+        .and_then(|w| match key {
+            EventKey::String(text) => w.write_ser(&mut out, text),
+            EventKey::Long(n) => w.write_ser(&mut out, n),
+            EventKey::Int(n) => w.write_ser(&mut out, n),
+            EventKey::Boolean(b) => w.write_ser(&mut out, b),
+        });
+    written.map_err(|e| CodecError::Avro {
+        operation: "encoding the key",
+        schema: key.avro_type().to_owned(),
+        source: Box::new(e),
+    })?;
+    Ok(out)
 }

@@ -309,12 +309,13 @@ impl EventEncoder {
                 let key_id = self
                     .register_subject(&subject, &key_schema.to_string())
                     .await?;
-                let datum =
-                    encode_key(key, key_schema).map_err(|source| ProducerError::Encode {
+                let framed = encode_key(key, key_id, key_schema).map_err(|source| {
+                    ProducerError::Encode {
                         event_type: event_type.to_owned(),
                         source,
-                    })?;
-                Some(codec::frame(key_id, &datum))
+                    }
+                })?;
+                Some(framed)
             }
             _ => None,
         };
@@ -331,14 +332,15 @@ impl EventEncoder {
     }
 }
 
-/// The key's Avro datum in its key schema (`{"name": …, "type": <primitive>}`).
-fn encode_key(key: &EventKey, key_schema: &Value) -> Result<Vec<u8>, CodecError> {
+/// The key framed with `key_id`, its datum in its key schema
+/// (`{"name": …, "type": <primitive>}`).
+fn encode_key(key: &EventKey, key_id: u32, key_schema: &Value) -> Result<Vec<u8>, CodecError> {
     let schema = Schema::parse(key_schema).map_err(|source| CodecError::Avro {
         operation: "parsing the key schema",
         schema: key_schema.to_string(),
         source: Box::new(source),
     })?;
-    super::encoder::encode_key(key, &schema)
+    super::encoder::encode_key_framed(key, key_id, &schema)
 }
 
 /// The Avro primitive type of the field `path` reaches in `schema_json`.

@@ -5,6 +5,7 @@ mod delivery;
 mod encoder;
 mod error;
 mod json;
+mod outgoing;
 mod record;
 mod reporter;
 mod sender;
@@ -15,3 +16,5 @@ pub use error::ProducerError;
 pub use json::{JsonEvent, JsonInputError, KeyFieldProblem};
 pub use record::EncodedRecord;
 pub use sender::Producer;
+
+pub(crate) use outgoing::{KeyText, RecordLabels};

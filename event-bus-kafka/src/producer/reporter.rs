@@ -1,26 +1,26 @@
 //! Delivery reports of enqueued events: one task per producer awaits them in queue
 //! order, so `enqueue` spawns nothing and keeps no event bytes once librdkafka has them.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use apache_avro::Schema;
-use event_bus_core::codec;
+use event_bus_core::{codec, EventKey};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::DeliveryFuture;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::delivery::Delivery;
+use super::{KeyText, RecordLabels};
 use crate::observability::{metrics, trace};
 
 /// What is kept of an enqueued event until its delivery report arrives.
 pub(crate) struct Pending {
     pub future: DeliveryFuture,
-    pub topic: String,
-    pub event_type: String,
+    pub topic: Arc<str>,
+    pub event_type: &'static str,
     pub event_id: Uuid,
-    pub key_text: Option<String>,
+    pub key: Option<EventKey>,
     pub span: tracing::Span,
     pub schema: &'static Schema,
 }
@@ -53,14 +53,14 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Pending>) {
 }
 
 /// Logs where an event landed.
-pub(crate) fn log_delivery(event_type: &str, key_text: Option<&str>, delivery: &Delivery) {
+pub(crate) fn log_delivery(labels: RecordLabels<'_>, partition: i32, offset: i64) {
     tracing::info!(
-        topic = %delivery.topic,
-        partition = delivery.partition,
-        offset = delivery.offset,
-        ce_id = %delivery.event_id,
-        ce_type = %event_type,
-        key = key_text.unwrap_or(""),
+        topic = labels.topic,
+        partition,
+        offset,
+        ce_id = %labels.event_id,
+        ce_type = labels.event_type,
+        key = %labels.key,
         "event delivered"
     );
 }
@@ -71,28 +71,29 @@ async fn report(pending: Pending) {
         topic,
         event_type,
         event_id,
-        key_text,
+        key,
         span,
         schema,
     } = pending;
+    let labels = RecordLabels {
+        topic: &topic,
+        event_type,
+        event_id,
+        key: KeyText::Key(key.as_ref()),
+        traceparent: None,
+    };
     let (error, payload): (KafkaError, Option<Vec<u8>>) = match future.await {
         Ok(Ok(delivery)) => {
-            let delivery = Delivery {
-                topic,
-                partition: delivery.partition,
-                offset: delivery.offset,
-                event_id,
-            };
-            metrics::record_delivered(&event_type, &delivery.topic);
+            metrics::record_delivered(event_type, &topic);
             trace::record_delivery(&span, delivery.partition, delivery.offset);
             let _entered = span.enter();
-            log_delivery(&event_type, key_text.as_deref(), &delivery);
+            log_delivery(labels, delivery.partition, delivery.offset);
             return;
         }
         Ok(Err((error, message))) => (error, message.payload().map(<[u8]>::to_vec)),
         Err(_) => (KafkaError::Canceled, None),
     };
-    metrics::record_failed(&event_type, &topic);
+    metrics::record_failed(event_type, &topic);
     let event_json = payload
         .as_deref()
         .map(|value| value_as_json(value, schema))
@@ -103,15 +104,14 @@ async fn report(pending: Pending) {
     tracing::error!(
         topic = %topic,
         ce_id = %event_id,
-        ce_type = %event_type,
-        key = key_text.as_deref().unwrap_or(""),
+        ce_type = event_type,
+        key = %labels.key,
         error = %error,
         event = %event_json,
         "event NOT delivered; replay it by hand from the logged event"
     );
 }
 
-/// A framed value as JSON, for the failure log.
 pub(crate) fn value_as_json(value: &[u8], schema: &Schema) -> String {
     let decoded =
         codec::unframe(value).and_then(|(_, datum)| codec::decode_value(datum, schema, None));

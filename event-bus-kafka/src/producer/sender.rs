@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use event_bus_core::{Event, EventMetadata};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer as _};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -14,6 +14,7 @@ use super::encoder::{EventEncoder, RegisteredIds};
 use super::error::ProducerError;
 use super::record::EncodedRecord;
 use super::reporter::{log_delivery, Pending, Reporter};
+use super::RecordLabels;
 use crate::config::ProducerConfig;
 use crate::observability::{metrics, trace};
 use crate::registry::RegistryClient;
@@ -137,8 +138,8 @@ impl Producer {
     ///
     /// See the type's example.
     pub async fn send<E: Event>(&self, event: &E) -> Result<Delivery, ProducerError> {
-        let record = self.encoder.encode(event, None, None).await?;
-        self.send_encoded(&record).await
+        let record = self.encoder.encode_outgoing(event, None, None).await?;
+        self.deliver(record.future_record(), record.labels()).await
     }
 
     /// Sends `event` with the caller's metadata (id, time, source, trace context…).
@@ -159,8 +160,11 @@ impl Producer {
         event: &E,
         metadata: EventMetadata,
     ) -> Result<Delivery, ProducerError> {
-        let record = self.encoder.encode(event, Some(metadata), None).await?;
-        self.send_encoded(&record).await
+        let record = self
+            .encoder
+            .encode_outgoing(event, Some(metadata), None)
+            .await?;
+        self.deliver(record.future_record(), record.labels()).await
     }
 
     /// Sends `event` to `topic` (prefix applied) instead of its type's topic.
@@ -181,8 +185,11 @@ impl Producer {
         event: &E,
         metadata: Option<EventMetadata>,
     ) -> Result<Delivery, ProducerError> {
-        let record = self.encoder.encode(event, metadata, Some(topic)).await?;
-        self.send_encoded(&record).await
+        let record = self
+            .encoder
+            .encode_outgoing(event, metadata, Some(topic))
+            .await?;
+        self.deliver(record.future_record(), record.labels()).await
     }
 
     /// Sends an already encoded record (from the outbox, a DLQ redrive, or the CLI)
@@ -196,37 +203,44 @@ impl Producer {
     /// # Ok(()) }
     /// ```
     pub async fn send_encoded(&self, record: &EncodedRecord) -> Result<Delivery, ProducerError> {
-        let span = trace::produce_span(record);
-        metrics::record_produced(&record.event_type, &record.topic);
+        self.deliver(record.to_future_record(), record.labels())
+            .await
+    }
+
+    /// Sends one record and waits for the broker's answer, with its span, metrics and
+    /// delivery log.
+    async fn deliver(
+        &self,
+        future_record: FutureRecord<'_, [u8], [u8]>,
+        labels: RecordLabels<'_>,
+    ) -> Result<Delivery, ProducerError> {
+        let span = trace::produce_span(labels);
+        metrics::record_produced(labels.event_type, labels.topic);
         let result = self
             .kafka
-            .send(
-                record.to_future_record(),
-                Timeout::After(self.config.delivery_timeout),
-            )
+            .send(future_record, Timeout::After(self.config.delivery_timeout))
             .instrument(span.clone())
             .await;
         match result {
             Ok(delivery) => {
-                let delivery = Delivery {
-                    topic: record.topic.clone(),
+                metrics::record_delivered(labels.event_type, labels.topic);
+                trace::record_delivery(&span, delivery.partition, delivery.offset);
+                span.in_scope(|| log_delivery(labels, delivery.partition, delivery.offset));
+                Ok(Delivery {
+                    topic: labels.topic.to_owned(),
                     partition: delivery.partition,
                     offset: delivery.offset,
-                    event_id: record.event_id,
-                };
-                metrics::record_delivered(&record.event_type, &record.topic);
-                trace::record_delivery(&span, delivery.partition, delivery.offset);
-                span.in_scope(|| {
-                    log_delivery(&record.event_type, record.key_text.as_deref(), &delivery)
-                });
-                Ok(delivery)
+                    event_id: labels.event_id,
+                })
             }
-            Err((source, _)) => Err(ProducerError::Delivery {
-                topic: record.topic.clone(),
-                event_id: record.event_id,
-                source,
-            })
-            .inspect_err(|_| metrics::record_failed(&record.event_type, &record.topic)),
+            Err((source, _)) => {
+                metrics::record_failed(labels.event_type, labels.topic);
+                Err(ProducerError::Delivery {
+                    topic: labels.topic.to_owned(),
+                    event_id: labels.event_id,
+                    source,
+                })
+            }
         }
     }
 
@@ -238,33 +252,32 @@ impl Producer {
     ///
     /// See the type's example.
     pub async fn enqueue<E: Event>(&self, event: &E) -> Result<Uuid, ProducerError> {
-        let record = self.encoder.encode(event, None, None).await?;
-        let span = trace::produce_span(&record);
-        metrics::record_produced(&record.event_type, &record.topic);
+        let record = self.encoder.encode_outgoing(event, None, None).await?;
+        let labels = record.labels();
+        let event_id = labels.event_id;
+        let span = trace::produce_span(labels);
+        metrics::record_produced(labels.event_type, labels.topic);
         let future = self
-            .queue(&record)
-            .inspect_err(|_| metrics::record_failed(&record.event_type, &record.topic))?;
-        let event_id = record.event_id;
+            .kafka
+            .send_result(record.future_record())
+            .map_err(|(source, _)| {
+                metrics::record_failed(labels.event_type, labels.topic);
+                ProducerError::Delivery {
+                    topic: labels.topic.to_owned(),
+                    event_id,
+                    source,
+                }
+            })?;
         self.reporter.report(Pending {
             future,
             topic: record.topic,
-            event_type: record.event_type,
+            event_type: E::EVENT_TYPE,
             event_id,
-            key_text: record.key_text,
+            key: record.key_value,
             span,
             schema: E::schema(),
         });
         Ok(event_id)
-    }
-
-    fn queue(&self, record: &EncodedRecord) -> Result<DeliveryFuture, ProducerError> {
-        self.kafka
-            .send_result(record.to_future_record())
-            .map_err(|(source, _)| ProducerError::Delivery {
-                topic: record.topic.clone(),
-                event_id: record.event_id,
-                source,
-            })
     }
 
     /// Waits up to `timeout` for every queued event to be acknowledged or failed.

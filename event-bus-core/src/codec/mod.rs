@@ -3,6 +3,10 @@
 //! Framing: one magic byte `0x00`, the schema id as a 4-byte big-endian integer, then
 //! the Avro binary datum.
 
+mod prepared;
+
+pub use prepared::PreparedSchema;
+
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
@@ -166,10 +170,21 @@ pub fn decode_value(
 /// ```
 pub fn frame(schema_id: u32, datum: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + datum.len());
-    out.push(MAGIC_BYTE);
-    out.extend_from_slice(&schema_id.to_be_bytes());
+    write_frame_header(&mut out, schema_id);
     out.extend_from_slice(datum);
     out
+}
+
+/// Appends the 5-byte Confluent header for `schema_id` to `out`; the datum goes after.
+///
+/// ```
+/// let mut out = Vec::new();
+/// event_bus_core::codec::write_frame_header(&mut out, 100019);
+/// assert_eq!(out, vec![0, 0, 1, 0x86, 0xb3]);
+/// ```
+pub fn write_frame_header(out: &mut Vec<u8>, schema_id: u32) {
+    out.push(MAGIC_BYTE);
+    out.extend_from_slice(&schema_id.to_be_bytes());
 }
 
 /// Splits Confluent-framed bytes into the schema id and the datum.

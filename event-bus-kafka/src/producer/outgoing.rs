@@ -1,0 +1,120 @@
+//! An encoded event on its way to the broker, before its headers are materialised.
+//!
+//! `send` and `enqueue` hand the headers to librdkafka straight from the metadata,
+//! which copies them anyway; an [`EncodedRecord`] with owned header strings is built
+//! only when the record must outlive the call (the outbox, `EventEncoder::encode`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use event_bus_core::{EventKey, EventMetadata};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+
+use super::record::EncodedRecord;
+
+/// Key, value and metadata of one event, encoded for `topic`.
+pub(crate) struct OutgoingRecord {
+    pub topic: Arc<str>,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub metadata: EventMetadata,
+    pub event_type: &'static str,
+    pub key_value: Option<EventKey>,
+}
+
+impl OutgoingRecord {
+    /// The rdkafka record, its headers written from the metadata.
+    pub fn future_record(&self) -> FutureRecord<'_, [u8], [u8]> {
+        let mut headers = Some(OwnedHeaders::new_with_capacity(12));
+        self.metadata.for_each_header(|name, value| {
+            headers = headers.take().map(|h| {
+                h.insert(Header {
+                    key: name,
+                    value: Some(value.as_bytes()),
+                })
+            });
+        });
+        let record = FutureRecord::to(&self.topic).payload(self.value.as_slice());
+        let record = match headers {
+            Some(headers) => record.headers(headers),
+            None => record,
+        };
+        match &self.key {
+            Some(key) => record.key(key.as_slice()),
+            None => record,
+        }
+    }
+
+    /// The labels logs, spans and metrics use.
+    pub fn labels(&self) -> RecordLabels<'_> {
+        RecordLabels {
+            topic: &self.topic,
+            event_type: self.event_type,
+            event_id: self.metadata.id,
+            key: KeyText::Key(self.key_value.as_ref()),
+            traceparent: self.metadata.traceparent.as_deref(),
+        }
+    }
+
+    /// The self-contained record, with owned header strings.
+    pub fn into_encoded(self) -> EncodedRecord {
+        let headers = self
+            .metadata
+            .to_headers()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.into_bytes()))
+            .collect();
+        EncodedRecord {
+            topic: self.topic.as_ref().to_owned(),
+            key: self.key,
+            value: self.value,
+            headers,
+            event_type: self.event_type.to_owned(),
+            event_id: self.metadata.id,
+            key_text: self.key_value.map(|k| k.to_string()),
+        }
+    }
+}
+
+/// What identifies a produced record in logs, spans and metrics.
+#[derive(Clone, Copy)]
+pub(crate) struct RecordLabels<'a> {
+    pub topic: &'a str,
+    pub event_type: &'a str,
+    pub event_id: uuid::Uuid,
+    pub key: KeyText<'a>,
+    pub traceparent: Option<&'a str>,
+}
+
+/// A record's key as logs show it: text already made, or a key formatted on demand.
+#[derive(Clone, Copy)]
+pub(crate) enum KeyText<'a> {
+    Text(Option<&'a str>),
+    Key(Option<&'a EventKey>),
+}
+
+impl fmt::Display for KeyText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Text(text) => f.write_str(text.unwrap_or("")),
+            Self::Key(Some(key)) => key.fmt(f),
+            Self::Key(None) => Ok(()),
+        }
+    }
+}
+
+impl EncodedRecord {
+    /// The labels logs, spans and metrics use.
+    pub(crate) fn labels(&self) -> RecordLabels<'_> {
+        RecordLabels {
+            topic: &self.topic,
+            event_type: &self.event_type,
+            event_id: self.event_id,
+            key: KeyText::Text(self.key_text.as_deref()),
+            traceparent: self
+                .header(event_bus_core::headers::names::TRACEPARENT)
+                .and_then(|v| std::str::from_utf8(v).ok()),
+        }
+    }
+}
