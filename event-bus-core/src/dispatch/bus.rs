@@ -29,6 +29,20 @@ struct NamedReceiver {
     call: Arc<ErasedReceiver>,
 }
 
+impl NamedReceiver {
+    /// Runs the receiver, turning a panic into its failure.
+    async fn run(&self, event: DecodedEvent, ctx: Arc<DeliveryContext>) -> ReceiverOutcome {
+        let result = AssertUnwindSafe((self.call)(event, ctx))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(panic_error(panic.as_ref())));
+        ReceiverOutcome {
+            receiver: self.name.clone(),
+            result,
+        }
+    }
+}
+
 /// Everything the bus holds for one event type.
 struct TypeSlot {
     reader_schema: fn() -> &'static Schema,
@@ -284,6 +298,26 @@ impl EventBus {
             .unwrap_or_default()
     }
 
+    /// The bus's own `'static` name for `event_type`, when it has receivers for it
+    /// (lets callers key caches by event type without allocating).
+    ///
+    /// ```
+    /// # use event_bus_core::prelude::*;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.docs.tag.renamed.v1", topic = "tags")]
+    /// # struct TagRenamed { tag: String }
+    /// let mut bus = EventBus::new();
+    /// bus.connect_fn("x", |_: &TagRenamed, _| Ok(()))?;
+    /// let name = String::from("org.example.docs.tag.renamed.v1");
+    /// assert_eq!(bus.known_type(&name), Some(TagRenamed::EVENT_TYPE));
+    /// assert_eq!(bus.known_type("org.example.docs.tag.deleted.v1"), None);
+    /// # Ok::<(), event_bus_core::dispatch::BusError>(())
+    /// ```
+    pub fn known_type(&self, event_type: &str) -> Option<&'static str> {
+        self.types.get_key_value(event_type).map(|(name, _)| *name)
+    }
+
     /// The reader schema of `event_type`, when the bus has receivers for it.
     ///
     /// ```
@@ -355,7 +389,8 @@ impl EventBus {
     }
 
     /// Dispatches a decoded event to the receivers of `event_type`; when `only` is
-    /// given, to those receivers alone (a retry of the ones that failed).
+    /// given, to those receivers alone (a retry of the ones that failed). The context
+    /// may come shared (`Arc`), so a retry loop need not copy it per attempt.
     ///
     /// ```
     /// # use event_bus_core::prelude::*;
@@ -380,33 +415,27 @@ impl EventBus {
         &self,
         event_type: &str,
         event: DecodedEvent,
-        ctx: DeliveryContext,
+        ctx: impl Into<Arc<DeliveryContext>>,
         only: Option<&[String]>,
     ) -> DispatchReport {
         let Some(slot) = self.types.get(event_type) else {
             return DispatchReport::default();
         };
-        let ctx = Arc::new(ctx);
-        let runs = slot
+        let ctx = ctx.into();
+        let mut selected = slot
             .receivers
             .iter()
-            .filter(|r| only.is_none_or(|names| names.contains(&r.name)))
-            .map(|receiver| {
-                let call = (receiver.call)(Arc::clone(&event), Arc::clone(&ctx));
-                async move {
-                    let result = AssertUnwindSafe(call)
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|panic| Err(panic_error(panic.as_ref())));
-                    ReceiverOutcome {
-                        receiver: receiver.name.clone(),
-                        result,
-                    }
-                }
-            });
-        DispatchReport {
-            outcomes: join_all(runs).await,
-        }
+            .filter(|r| only.is_none_or(|names| names.contains(&r.name)));
+        let outcomes = if slot.receivers.len() == 1 {
+            // The common single-receiver case needs no join.
+            match selected.next() {
+                Some(receiver) => vec![receiver.run(event, ctx).await],
+                None => Vec::new(),
+            }
+        } else {
+            join_all(selected.map(|r| r.run(Arc::clone(&event), Arc::clone(&ctx)))).await
+        };
+        DispatchReport { outcomes }
     }
 }
 

@@ -79,16 +79,18 @@ impl DecodeFailure {
 
 /// A decoded record.
 pub(crate) struct Decoded {
+    /// The event type as the bus names it.
+    pub event_type: &'static str,
     pub metadata: EventMetadata,
     pub event: DecodedEvent,
     pub defaulted: Vec<&'static str>,
 }
 
 /// Decodes records for the types of one bus, caching which writer schemas equal the
-/// local reader schema so the common case needs no resolution.
+/// local reader schema so the common case needs no resolution and no registry lookup.
 pub(crate) struct RecordDecoder {
     registry: Arc<RegistryClient>,
-    same_as_reader: RwLock<HashMap<(u32, String), bool>>,
+    same_as_reader: RwLock<HashMap<(u32, &'static str), bool>>,
 }
 
 impl RecordDecoder {
@@ -113,41 +115,17 @@ impl RecordDecoder {
         record: &RecordView<'_>,
     ) -> Result<Decoded, DecodeFailure> {
         let (metadata, defaulted) = Self::metadata(record)?;
-        let event_type = metadata.event_type.as_str();
-        let Some(reader) = bus.reader_schema(event_type) else {
+        let Some(event_type) = bus.known_type(&metadata.event_type) else {
             return Err(DecodeFailure::UnknownEventType {
-                event_type: event_type.to_owned(),
+                event_type: metadata.event_type,
             });
         };
         let value = record.value.ok_or(DecodeFailure::MissingValue)?;
         let (id, datum) = codec::unframe(value).map_err(DecodeFailure::Framing)?;
-        let writer = self.registry.schema_by_id(id).await.map_err(|e| {
-            if e.is_retryable() {
-                DecodeFailure::RegistryUnavailable(e)
-            } else {
-                DecodeFailure::UnknownSchemaId { id, source: e }
-            }
-        })?;
-        let cache_key = (id, event_type.to_owned());
-        let cached = self
-            .same_as_reader
-            .read()
-            .ok()
-            .and_then(|c| c.get(&cache_key).copied());
-        let same = match cached {
-            Some(same) => same,
-            None => {
-                let same = *writer == *reader;
-                if let Ok(mut cache) = self.same_as_reader.write() {
-                    cache.insert(cache_key, same);
-                }
-                same
-            }
-        };
-        let decoded = if same {
+        let decoded = if self.known_same_as_reader(id, event_type) {
             bus.decode_as_reader(event_type, datum)
         } else {
-            bus.decode(event_type, datum, &writer)
+            self.decode_with_writer(bus, event_type, id, datum).await?
         };
         let event = decoded
             .ok_or_else(|| DecodeFailure::UnknownEventType {
@@ -155,9 +133,47 @@ impl RecordDecoder {
             })?
             .map_err(DecodeFailure::Undecodable)?;
         Ok(Decoded {
+            event_type,
             metadata,
             event,
             defaulted,
+        })
+    }
+
+    fn known_same_as_reader(&self, id: u32, event_type: &'static str) -> bool {
+        self.same_as_reader
+            .read()
+            .ok()
+            .and_then(|c| c.get(&(id, event_type)).copied())
+            .unwrap_or(false)
+    }
+
+    /// Fetches the writer schema (cached by the registry client), remembers whether it
+    /// equals the reader schema, and decodes with it.
+    async fn decode_with_writer(
+        &self,
+        bus: &EventBus,
+        event_type: &'static str,
+        id: u32,
+        datum: &[u8],
+    ) -> Result<Option<Result<DecodedEvent, CodecError>>, DecodeFailure> {
+        let writer = self.registry.schema_by_id(id).await.map_err(|e| {
+            if e.is_retryable() {
+                DecodeFailure::RegistryUnavailable(e)
+            } else {
+                DecodeFailure::UnknownSchemaId { id, source: e }
+            }
+        })?;
+        let same = bus
+            .reader_schema(event_type)
+            .is_some_and(|reader| *writer == *reader);
+        if let Ok(mut cache) = self.same_as_reader.write() {
+            cache.insert((id, event_type), same);
+        }
+        Ok(if same {
+            bus.decode_as_reader(event_type, datum)
+        } else {
+            bus.decode(event_type, datum, &writer)
         })
     }
 }

@@ -25,7 +25,8 @@ use std::collections::BTreeMap;
 /// ```
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
-    partitions: BTreeMap<(String, i32), PartitionState>,
+    /// By topic, then partition: looked up by `&str`, so a record costs no allocation.
+    partitions: BTreeMap<String, BTreeMap<i32, PartitionState>>,
     /// Resume timestamps of partitions this consumer no longer owns (revoked, or the
     /// loop stopped), so a resume token taken after `run` still covers them.
     released: BTreeMap<(String, i32), i64>,
@@ -91,9 +92,11 @@ impl OffsetTracker {
     /// See [`OffsetTracker::started_at`].
     pub fn resume_timestamps(&self) -> Vec<(String, i32, i64)> {
         let mut all = self.released.clone();
-        for ((topic, partition), state) in &self.partitions {
-            if let Some(ts) = state.resume_timestamp() {
-                all.insert((topic.clone(), *partition), ts);
+        for (topic, partitions) in &self.partitions {
+            for (partition, state) in partitions {
+                if let Some(ts) = state.resume_timestamp() {
+                    all.insert((topic.clone(), *partition), ts);
+                }
             }
         }
         all.into_iter()
@@ -137,9 +140,12 @@ impl OffsetTracker {
     pub fn to_commit(&self) -> Vec<(String, i32, i64)> {
         self.partitions
             .iter()
-            .filter_map(|((topic, partition), state)| {
-                let position = state.position()?;
-                (Some(position) > state.committed).then(|| (topic.clone(), *partition, position))
+            .flat_map(|(topic, partitions)| {
+                partitions.iter().filter_map(move |(partition, state)| {
+                    let position = state.position()?;
+                    (Some(position) > state.committed)
+                        .then(|| (topic.clone(), *partition, position))
+                })
             })
             .collect()
     }
@@ -167,19 +173,22 @@ impl OffsetTracker {
     /// assert_eq!(t.resume_timestamps(), vec![("t".to_string(), 1, 500)]);
     /// ```
     pub fn forget(&mut self, topic: &str, partition: i32) {
-        let key = (topic.to_owned(), partition);
-        if let Some(ts) = self
+        let removed = self
             .partitions
-            .remove(&key)
-            .and_then(|s| s.resume_timestamp())
-        {
-            self.released.insert(key, ts);
+            .get_mut(topic)
+            .and_then(|partitions| partitions.remove(&partition));
+        if let Some(ts) = removed.and_then(|s| s.resume_timestamp()) {
+            self.released.insert((topic.to_owned(), partition), ts);
         }
     }
 
     fn state(&mut self, topic: &str, partition: i32) -> &mut PartitionState {
+        if !self.partitions.contains_key(topic) {
+            self.partitions.insert(topic.to_owned(), BTreeMap::new());
+        }
         self.partitions
-            .entry((topic.to_owned(), partition))
-            .or_default()
+            .get_mut(topic)
+            .map(|partitions| partitions.entry(partition).or_default())
+            .unwrap_or_else(|| unreachable!("the topic was inserted just above"))
     }
 }

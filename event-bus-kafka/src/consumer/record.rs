@@ -18,7 +18,12 @@ impl<'a> RecordView<'a> {
     pub fn of(message: &'a BorrowedMessage<'a>) -> Self {
         let headers = message
             .headers()
-            .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
+            .map(|h| {
+                // Sized up front: the header iterator gives no size hint.
+                let mut headers = Vec::with_capacity(h.count());
+                headers.extend(h.iter().map(|h| (h.key, h.value)));
+                headers
+            })
             .unwrap_or_default();
         Self {
             topic: message.topic(),

@@ -1,6 +1,7 @@
 //! Dispatch with retries of the receivers that failed, and only those.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use event_bus_core::dispatch::{DecodedEvent, DeliveryContext};
@@ -30,6 +31,8 @@ pub(crate) struct RetryRun<'a> {
     pub policy: &'a RetryPolicy,
     pub shutdown: &'a Shutdown,
     pub record: &'a RecordView<'a>,
+    /// The event's type, as the bus names it.
+    pub event_type: &'a str,
 }
 
 impl RetryRun<'_> {
@@ -37,25 +40,35 @@ impl RetryRun<'_> {
     pub async fn run(
         &self,
         event: DecodedEvent,
-        mut ctx: DeliveryContext,
+        ctx: DeliveryContext,
         only: Option<Vec<String>>,
     ) -> RetryOutcome {
-        let event_type = ctx.metadata.event_type.clone();
+        let event_type = self.event_type;
+        let mut ctx = Arc::new(ctx);
         let started = Instant::now();
-        let mut delays = jittered(self.policy.initial_delay, self.policy.max_delay);
+        // Built on the first retry only: most events never need it.
+        let mut delays = None;
         let mut pending = only;
         let mut failures: BTreeMap<String, ReceiverError> = BTreeMap::new();
         let mut attempt = 1;
         loop {
-            ctx.attempt = attempt;
+            if ctx.attempt != attempt {
+                // Copies the context only when a receiver still holds the last one.
+                Arc::make_mut(&mut ctx).attempt = attempt;
+            }
             let report = self
                 .bus
-                .dispatch_decoded(&event_type, event.clone(), ctx.clone(), pending.as_deref())
+                .dispatch_decoded(
+                    event_type,
+                    event.clone(),
+                    Arc::clone(&ctx),
+                    pending.as_deref(),
+                )
                 .await;
             for outcome in &report.outcomes {
                 metrics::record_receiver_call(
                     &outcome.receiver,
-                    &event_type,
+                    event_type,
                     attempt,
                     outcome.result.is_ok(),
                 );
@@ -69,14 +82,14 @@ impl RetryRun<'_> {
                     }
                 }
             }
+            if failures.is_empty() {
+                return RetryOutcome::Succeeded;
+            }
             let retryable: Vec<String> = failures
                 .iter()
                 .filter(|(_, e)| e.is_retryable())
                 .map(|(name, _)| name.clone())
                 .collect();
-            if failures.is_empty() {
-                return RetryOutcome::Succeeded;
-            }
             let out_of_time = started.elapsed() >= self.policy.max_elapsed;
             if retryable.is_empty() || attempt >= self.policy.max_attempts || out_of_time {
                 return RetryOutcome::Exhausted {
@@ -84,7 +97,10 @@ impl RetryRun<'_> {
                     attempts: attempt,
                 };
             }
-            let delay = delays.next().unwrap_or(self.policy.max_delay);
+            let delay = delays
+                .get_or_insert_with(|| jittered(self.policy.initial_delay, self.policy.max_delay))
+                .next()
+                .unwrap_or(self.policy.max_delay);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.shutdown.triggered() => return RetryOutcome::Abandoned,

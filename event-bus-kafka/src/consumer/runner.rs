@@ -222,6 +222,9 @@ impl EventConsumer {
         let max_in_flight = this.config.max_in_flight.max(1);
         let mut running = FuturesUnordered::new();
         let mut lanes: Lanes<Lane, BorrowedMessage<'_>> = Lanes::default();
+        // One stream for the whole loop: `recv()` would register and drop a waker
+        // slot (two lock round trips) per record.
+        let mut messages = consumer.stream();
         let mut stopping = false;
         loop {
             this.stats.polled();
@@ -248,14 +251,22 @@ impl EventConsumer {
                 // Before `recv`: with a backlog `recv` is always ready, and a timer
                 // checked after it would never fire.
                 _ = commit_timer.tick() => this.commit(CommitMode::Async),
-                message = consumer.recv(), if has_room => match message {
+                Some(message) = messages.next(), if has_room => match message {
                     Ok(message) => {
                         this.with_tracker(|t| {
                             t.started_at(message.topic(), message.partition(), message.offset(), message.timestamp().to_millis())
                         });
-                        let lane = Lane::of(&message, max_in_flight);
-                        if let Some(message) = lanes.admit(lane.clone(), message) {
-                            running.push(this.handle_in_lane(lane, message, shutdown));
+                        if max_in_flight == 1 {
+                            // Strict order: run the record right here, with no lane
+                            // bookkeeping; shutdown is still heard while it waits.
+                            if let Handled::Abandoned = this.handle(&message, shutdown).await {
+                                stopping = true;
+                            }
+                        } else {
+                            let lane = Lane::of(&message, max_in_flight);
+                            if let Some(message) = lanes.admit(lane.clone(), message) {
+                                running.push(this.handle_in_lane(lane, message, shutdown));
+                            }
                         }
                     }
                     Err(error) => this.recover_from_poll_failure(error, &mut client_errors, shutdown).await?,
@@ -426,15 +437,19 @@ impl EventConsumer {
     }
 
     async fn process(&self, record: &RecordView<'_>, shutdown: &Shutdown) -> Handled {
-        let mut registry_backoff = jittered(
-            self.config.poll.initial_backoff,
-            self.config.poll.max_backoff,
-        );
+        // Built on the first transient failure only: most records never need it.
+        let mut registry_backoff: Option<ExponentialBackoff> = None;
         let decoded = loop {
             match self.decoder.decode(&self.bus, record).await {
                 Ok(decoded) => break decoded,
                 Err(failure) if failure.is_transient() => {
                     let delay = registry_backoff
+                        .get_or_insert_with(|| {
+                            jittered(
+                                self.config.poll.initial_backoff,
+                                self.config.poll.max_backoff,
+                            )
+                        })
                         .next()
                         .unwrap_or(self.config.poll.max_backoff);
                     tracing::warn!(
@@ -490,6 +505,7 @@ impl EventConsumer {
             policy: &self.config.retry,
             shutdown,
             record,
+            event_type: decoded.event_type,
         };
         match run.run(decoded.event, ctx, only).await {
             RetryOutcome::Succeeded => {
