@@ -225,13 +225,17 @@ impl EventConsumer {
         // One stream for the whole loop: `recv()` would register and drop a waker
         // slot (two lock round trips) per record.
         let mut messages = consumer.stream();
+        // Made once: a fresh wait per iteration would register and drop a watcher on
+        // the shutdown channel for every record.
+        let shutdown_signal = shutdown.triggered();
+        tokio::pin!(shutdown_signal);
         let mut stopping = false;
         loop {
             this.stats.polled();
             let has_room = !stopping && running.len() + lanes.waiting() < max_in_flight;
             tokio::select! {
                 biased;
-                _ = shutdown.triggered(), if !stopping => {
+                _ = &mut shutdown_signal, if !stopping => {
                     // Finish what is running; what waits stays uncommitted.
                     stopping = true;
                 }
