@@ -5,6 +5,8 @@
 //! `ce_minorversion`, `sourcehost`, `sourcelib`; then `traceparent` and `tracestate`
 //! when a trace is active. All values are UTF-8.
 
+use std::fmt::Write as _;
+
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
@@ -159,10 +161,15 @@ impl EventMetadata {
         add(names::TYPE, &self.event_type);
         add(names::ID, self.id.hyphenated().encode_lower(&mut id_text));
         add(names::SOURCE, &self.source);
-        add(names::TIME, &format_time(&self.time));
-        match self.minorversion {
-            0 => add(names::MINORVERSION, "0"),
-            n => add(names::MINORVERSION, &n.to_string()),
+        match TimeText::of(&self.time) {
+            Some(text) => add(names::TIME, text.as_str()),
+            // A year beyond four digits: chrono's own RFC 3339 writer copes.
+            None => add(names::TIME, &format_time(&self.time)),
+        }
+        let mut text = StackText::default();
+        match write!(text, "{}", self.minorversion) {
+            Ok(()) => add(names::MINORVERSION, text.as_str()),
+            Err(_) => add(names::MINORVERSION, &self.minorversion.to_string()),
         }
         add(names::SOURCEHOST, &self.sourcehost);
         add(names::SOURCELIB, &self.sourcelib);
@@ -172,6 +179,66 @@ impl EventMetadata {
         if let Some(state) = &self.tracestate {
             add(names::TRACESTATE, state);
         }
+    }
+}
+
+/// `ce_time` text written on the stack, exactly as [`format_time`] writes it, for
+/// years 0 to 9999 (chrono's formatter allocates, and this runs for every event).
+struct TimeText;
+
+impl TimeText {
+    fn of(time: &DateTime<Utc>) -> Option<StackText> {
+        use chrono::{Datelike, Timelike};
+        let year = u32::try_from(time.year()).ok().filter(|y| *y <= 9999)?;
+        // A leap second (nanoseconds past one second) is written as second 60: leave
+        // it to chrono.
+        let nanos = Some(time.nanosecond()).filter(|n| *n < 1_000_000_000)?;
+        let mut text = StackText::default();
+        write!(
+            text,
+            "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+            time.month(),
+            time.day(),
+            time.hour(),
+            time.minute(),
+            time.second(),
+            nanos / 1_000,
+        )
+        .ok()?;
+        Some(text)
+    }
+}
+
+/// A short text written on the stack (header values formatted per event); writing
+/// more than fits fails instead of growing.
+struct StackText {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        Self {
+            bytes: [0; 32],
+            len: 0,
+        }
+    }
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in, so the bytes are UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let end = self.len + text.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -314,6 +381,58 @@ impl<'a> HeaderReader<'a> {
                 .map(Some)
                 .map_err(|_| HeaderError::NotUtf8 { header }),
             (count, Some(_)) => Err(HeaderError::Duplicated { header, count }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn header_value(meta: &EventMetadata, wanted: &str) -> String {
+        let mut found = String::new();
+        meta.for_each_header(|name, value| {
+            if name == wanted {
+                found = value.to_owned();
+            }
+        });
+        found
+    }
+
+    #[test]
+    fn time_written_on_the_stack_matches_format_time() {
+        let times = [
+            Utc.timestamp_opt(1_700_000_000, 5_000).single(),
+            Utc.timestamp_opt(0, 0).single(),
+            Utc.timestamp_opt(1_700_000_000, 123_456_789).single(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).single(),
+            Utc.with_ymd_and_hms(12345, 1, 2, 3, 4, 5).single(),
+            Utc.with_ymd_and_hms(-44, 3, 15, 12, 0, 0).single(),
+            chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 1_500_000))
+                .map(|t| t.and_utc()),
+        ];
+        for time in times.into_iter().flatten() {
+            let meta = EventMetadata::new("org.example.a.b.created.v1").with_time(time);
+            assert_eq!(
+                header_value(&meta, names::TIME),
+                format_time(&time),
+                "{time:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn minor_version_is_written_in_decimal() {
+        for version in [0, 7, u32::MAX] {
+            let mut meta = EventMetadata::new("org.example.a.b.created.v1");
+            meta.minorversion = version;
+            assert_eq!(
+                header_value(&meta, names::MINORVERSION),
+                version.to_string()
+            );
         }
     }
 }

@@ -125,7 +125,9 @@ impl RecordDecoder {
         let decoded = if self.known_same_as_reader(id, event_type) {
             bus.decode_as_reader(event_type, datum)
         } else {
-            self.decode_with_writer(bus, event_type, id, datum).await?
+            // Boxed: the registry call makes a large future that the per-record
+            // future would otherwise carry (and copy) for every record.
+            Box::pin(self.decode_with_writer(bus, event_type, id, datum)).await?
         };
         let event = decoded
             .ok_or_else(|| DecodeFailure::UnknownEventType {

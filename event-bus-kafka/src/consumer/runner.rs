@@ -489,7 +489,7 @@ impl EventConsumer {
                         failed_receivers: Vec::new(),
                         attempts: 0,
                     };
-                    return self.dead_letter(&letter, shutdown).await;
+                    return Box::pin(self.dead_letter(&letter, shutdown)).await;
                 }
             }
         };
@@ -526,7 +526,7 @@ impl EventConsumer {
                     failed_receivers: failures.keys().cloned().collect(),
                     attempts,
                 };
-                self.dead_letter(&letter, shutdown).await
+                Box::pin(self.dead_letter(&letter, shutdown)).await
             }
         }
     }

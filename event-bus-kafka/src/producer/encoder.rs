@@ -156,9 +156,15 @@ impl EventEncoder {
         &self,
         topic: &str,
     ) -> Result<Arc<Registered>, ProducerError> {
-        if let Some(found) = self.cached::<E>(topic) {
-            return Ok(found);
+        match self.cached::<E>(topic) {
+            Some(found) => Ok(found),
+            // Boxed: the registry calls make a large future, which would otherwise be
+            // part of (and copied with) every send's future.
+            None => Box::pin(self.register_now::<E>(topic)).await,
         }
+    }
+
+    async fn register_now<E: Event>(&self, topic: &str) -> Result<Arc<Registered>, ProducerError> {
         let full_topic = self.full_topic(topic);
         let value_subject = topic::value_subject(&full_topic, E::EVENT_TYPE);
         let value_id = self
