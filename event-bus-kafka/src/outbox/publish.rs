@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::future::join_all;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::lane::Lane;
 use super::row::{BatchOutcome, OutboxRow, RowFailure};
+use crate::producer::KafkaProducer;
 
 /// What happened to one row of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +94,7 @@ const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 /// partition's records and the idempotent producer keeps it across retries, so rows of
 /// one key reach the partition in id order.
 pub(crate) async fn publish(
-    kafka: &FutureProducer,
+    kafka: &KafkaProducer,
     rows: &[OutboxRow],
     queue_timeout: Duration,
 ) -> Vec<RowResult> {
@@ -107,11 +107,7 @@ pub(crate) async fn publish(
         }
         let started = Instant::now();
         loop {
-            // The refused record borrows the row and is not `Send`: drop it before waiting.
-            let queued = kafka
-                .send_result(row.record.to_future_record())
-                .map_err(|(error, _record)| error);
-            match queued {
+            match kafka.queue(&row.record) {
                 Ok(delivery) => {
                     in_flight.push((index, delivery));
                     break;
@@ -132,12 +128,12 @@ pub(crate) async fn publish(
     let (indexes, deliveries): (Vec<usize>, Vec<_>) = in_flight.into_iter().unzip();
     for (index, report) in indexes.into_iter().zip(join_all(deliveries).await) {
         results[index] = match report {
-            Ok(Ok(_)) => RowResult::Delivered,
-            Ok(Err((error, _))) => RowResult::Failed(RowError::from_kafka(&error)),
-            Err(_canceled) => RowResult::Failed(RowError {
+            Ok(_) => RowResult::Delivered,
+            Err(KafkaError::Canceled) => RowResult::Failed(RowError {
                 message: "the producer shut down before the broker acknowledged".to_owned(),
                 broker_unavailable: false,
             }),
+            Err(error) => RowResult::Failed(RowError::from_kafka(&error)),
         };
     }
     results

@@ -5,6 +5,7 @@ mod delivery;
 mod encoder;
 mod error;
 mod json;
+mod kafka_client;
 mod outgoing;
 mod record;
 mod reporter;
@@ -14,6 +15,7 @@ pub use delivery::Delivery;
 pub use encoder::{EventEncoder, RegisteredIds};
 pub use error::ProducerError;
 pub use json::{JsonEvent, JsonInputError, KeyFieldProblem};
+pub use kafka_client::{KafkaProducer, Placement};
 pub use record::EncodedRecord;
 pub use sender::Producer;
 

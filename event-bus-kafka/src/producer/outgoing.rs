@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use event_bus_core::{EventKey, EventMetadata};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::BaseRecord;
 
+use super::kafka_client::{Ticket, TicketedRecord};
 use super::record::EncodedRecord;
 
 /// Key, value and metadata of one event, encoded for `topic`.
@@ -24,8 +25,8 @@ pub(crate) struct OutgoingRecord {
 }
 
 impl OutgoingRecord {
-    /// The rdkafka record, its headers written from the metadata.
-    pub fn future_record(&self) -> FutureRecord<'_, [u8], [u8]> {
+    /// The rdkafka record carrying `ticket`, its headers written from the metadata.
+    pub fn ticketed(&self, ticket: Ticket) -> TicketedRecord<'_> {
         let mut headers = Some(OwnedHeaders::new_with_capacity(12));
         self.metadata.for_each_header(|name, value| {
             headers = headers.take().map(|h| {
@@ -35,7 +36,7 @@ impl OutgoingRecord {
                 })
             });
         });
-        let record = FutureRecord::to(&self.topic).payload(self.value.as_slice());
+        let record = BaseRecord::with_opaque_to(&self.topic, ticket).payload(self.value.as_slice());
         let record = match headers {
             Some(headers) => record.headers(headers),
             None => record,

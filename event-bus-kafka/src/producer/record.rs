@@ -1,7 +1,9 @@
 //! An event encoded for Kafka: what the producer sends and what the outbox stores.
 
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::BaseRecord;
+
+use super::kafka_client::{Ticket, TicketedRecord};
 use uuid::Uuid;
 
 /// One event, ready for the broker: topic, framed key and value, headers.
@@ -48,8 +50,8 @@ impl EncodedRecord {
             .map(|(_, v)| v.as_slice())
     }
 
-    /// The rdkafka record borrowing this one's bytes.
-    pub(crate) fn to_future_record(&self) -> FutureRecord<'_, [u8], [u8]> {
+    /// The rdkafka record borrowing this one's bytes, carrying `ticket`.
+    pub(crate) fn ticketed(&self, ticket: Ticket) -> TicketedRecord<'_> {
         let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
         for (name, value) in &self.headers {
             headers = headers.insert(Header {
@@ -57,7 +59,7 @@ impl EncodedRecord {
                 value: Some(value.as_slice()),
             });
         }
-        let record = FutureRecord::to(&self.topic)
+        let record = BaseRecord::with_opaque_to(&self.topic, ticket)
             .payload(self.value.as_slice())
             .headers(headers);
         match &self.key {

@@ -1,22 +1,20 @@
-//! Delivery reports of enqueued events: one task per producer awaits them in queue
-//! order, so `enqueue` spawns nothing and keeps no event bytes once librdkafka has them.
+//! Delivery reports of enqueued events, written by librdkafka's delivery callback:
+//! `enqueue` spawns nothing, and no channel or task sits between the broker's answer
+//! and the log.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use apache_avro::Schema;
 use event_bus_core::{codec, EventKey};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::producer::DeliveryFuture;
-use tokio::sync::mpsc;
+use rdkafka::message::{DeliveryResult, Message};
 use uuid::Uuid;
 
 use super::{KeyText, RecordLabels};
 use crate::observability::{metrics, trace};
 
-/// What is kept of an enqueued event until its delivery report arrives.
-pub(crate) struct Pending {
-    pub future: DeliveryFuture,
+/// What the delivery log of an enqueued event needs, carried by its record through
+/// librdkafka and logged by the delivery callback.
+pub(crate) struct ReportedEvent {
     pub topic: Arc<str>,
     pub event_type: &'static str,
     pub event_id: Uuid,
@@ -25,34 +23,45 @@ pub(crate) struct Pending {
     pub schema: &'static Schema,
 }
 
-/// The sending side of a producer's report task, started on first use.
-#[derive(Debug, Default)]
-pub(crate) struct Reporter {
-    tx: OnceLock<mpsc::UnboundedSender<Pending>>,
-}
-
-impl Reporter {
-    /// Hands a pending report to the task (starting it the first time).
-    pub fn report(&self, pending: Pending) {
-        let tx = self.tx.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run(rx));
-            tx
-        });
-        if let Err(mpsc::error::SendError(pending)) = tx.send(pending) {
-            // The task is gone (runtime shutting down): report inline instead.
-            tokio::spawn(report(pending));
-        }
+impl ReportedEvent {
+    /// Logs and counts the broker's answer: the placement, or the failure with the
+    /// whole event as JSON.
+    pub fn report(self, result: &DeliveryResult<'_>) {
+        let labels = RecordLabels {
+            topic: &self.topic,
+            event_type: self.event_type,
+            event_id: self.event_id,
+            key: KeyText::Key(self.key.as_ref()),
+            traceparent: None,
+        };
+        let (error, message) = match result {
+            Ok(message) => {
+                metrics::record_delivered(self.event_type, &self.topic);
+                trace::record_delivery(&self.span, message.partition(), message.offset());
+                let _entered = self.span.enter();
+                log_delivery(labels, message.partition(), message.offset());
+                return;
+            }
+            Err((error, message)) => (error, message),
+        };
+        metrics::record_failed(self.event_type, &self.topic);
+        let event_json = message.payload().map_or_else(
+            || "(the record came back without its value)".to_owned(),
+            |value| value_as_json(value, self.schema),
+        );
+        let _entered = self.span.enter();
+        tracing::error!(
+            topic = %self.topic,
+            ce_id = %self.event_id,
+            ce_type = self.event_type,
+            key = %labels.key,
+            error = %error,
+            event = %event_json,
+            "event NOT delivered; replay it by hand from the logged event"
+        );
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Pending>) {
-    while let Some(pending) = rx.recv().await {
-        report(pending).await;
-    }
-}
-
-/// Logs where an event landed.
 pub(crate) fn log_delivery(labels: RecordLabels<'_>, partition: i32, offset: i64) {
     tracing::info!(
         topic = labels.topic,
@@ -62,53 +71,6 @@ pub(crate) fn log_delivery(labels: RecordLabels<'_>, partition: i32, offset: i64
         ce_type = labels.event_type,
         key = %labels.key,
         "event delivered"
-    );
-}
-
-async fn report(pending: Pending) {
-    let Pending {
-        future,
-        topic,
-        event_type,
-        event_id,
-        key,
-        span,
-        schema,
-    } = pending;
-    let labels = RecordLabels {
-        topic: &topic,
-        event_type,
-        event_id,
-        key: KeyText::Key(key.as_ref()),
-        traceparent: None,
-    };
-    let (error, payload): (KafkaError, Option<Vec<u8>>) = match future.await {
-        Ok(Ok(delivery)) => {
-            metrics::record_delivered(event_type, &topic);
-            trace::record_delivery(&span, delivery.partition, delivery.offset);
-            let _entered = span.enter();
-            log_delivery(labels, delivery.partition, delivery.offset);
-            return;
-        }
-        Ok(Err((error, message))) => (error, message.payload().map(<[u8]>::to_vec)),
-        Err(_) => (KafkaError::Canceled, None),
-    };
-    metrics::record_failed(event_type, &topic);
-    let event_json = payload
-        .as_deref()
-        .map(|value| value_as_json(value, schema))
-        .unwrap_or_else(|| {
-            "(the producer shut down before librdkafka returned the event)".to_owned()
-        });
-    let _entered = span.enter();
-    tracing::error!(
-        topic = %topic,
-        ce_id = %event_id,
-        ce_type = event_type,
-        key = %labels.key,
-        error = %error,
-        event = %event_json,
-        "event NOT delivered; replay it by hand from the logged event"
     );
 }
 

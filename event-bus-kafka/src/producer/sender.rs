@@ -4,17 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use event_bus_core::{Event, EventMetadata};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
-use rdkafka::util::Timeout;
+
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::delivery::Delivery;
 use super::encoder::{EventEncoder, RegisteredIds};
 use super::error::ProducerError;
+use super::kafka_client::{KafkaProducer, Ticket, TicketedRecord};
 use super::record::EncodedRecord;
-use super::reporter::{log_delivery, Pending, Reporter};
-use super::RecordLabels;
+use super::reporter::{log_delivery, ReportedEvent};
+use super::{KeyText, RecordLabels};
 use crate::config::ProducerConfig;
 use crate::observability::{metrics, trace};
 use crate::registry::RegistryClient;
@@ -43,10 +43,9 @@ use crate::registry::RegistryClient;
 /// ```
 #[derive(Clone)]
 pub struct Producer {
-    kafka: FutureProducer,
+    kafka: KafkaProducer,
     encoder: Arc<EventEncoder>,
     config: Arc<ProducerConfig>,
-    reporter: Arc<Reporter>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -88,16 +87,13 @@ impl Producer {
         registry: Arc<RegistryClient>,
     ) -> Result<Self, ProducerError> {
         let timeout_ms = config.delivery_timeout.as_millis().max(1).to_string();
-        let kafka: FutureProducer = config
-            .kafka
-            .client_config(&[
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("message.timeout.ms", &timeout_ms),
-                ("client.id", &config.service_name),
-            ])
-            .create()
-            .map_err(ProducerError::Client)?;
+        let client_config = config.kafka.client_config(&[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("message.timeout.ms", &timeout_ms),
+            ("client.id", &config.service_name),
+        ]);
+        let kafka = KafkaProducer::create(&client_config).map_err(ProducerError::Client)?;
         let encoder = EventEncoder::new(
             registry,
             config.topic_prefix.clone(),
@@ -107,7 +103,6 @@ impl Producer {
             kafka,
             encoder: Arc::new(encoder),
             config: Arc::new(config),
-            reporter: Arc::new(Reporter::default()),
         })
     }
 
@@ -121,8 +116,8 @@ impl Producer {
         &self.encoder
     }
 
-    /// The underlying rdkafka producer.
-    pub fn kafka(&self) -> &FutureProducer {
+    /// The underlying Kafka client (shared with the outbox relay).
+    pub fn kafka(&self) -> &KafkaProducer {
         &self.kafka
     }
 
@@ -139,7 +134,8 @@ impl Producer {
     /// See the type's example.
     pub async fn send<E: Event>(&self, event: &E) -> Result<Delivery, ProducerError> {
         let record = self.encoder.encode_outgoing(event, None, None).await?;
-        self.deliver(record.future_record(), record.labels()).await
+        self.deliver(|ticket| record.ticketed(ticket), record.labels())
+            .await
     }
 
     /// Sends `event` with the caller's metadata (id, time, source, trace context…).
@@ -164,7 +160,8 @@ impl Producer {
             .encoder
             .encode_outgoing(event, Some(metadata), None)
             .await?;
-        self.deliver(record.future_record(), record.labels()).await
+        self.deliver(|ticket| record.ticketed(ticket), record.labels())
+            .await
     }
 
     /// Sends `event` to `topic` (prefix applied) instead of its type's topic.
@@ -189,7 +186,8 @@ impl Producer {
             .encoder
             .encode_outgoing(event, metadata, Some(topic))
             .await?;
-        self.deliver(record.future_record(), record.labels()).await
+        self.deliver(|ticket| record.ticketed(ticket), record.labels())
+            .await
     }
 
     /// Sends an already encoded record (from the outbox, a DLQ redrive, or the CLI)
@@ -203,37 +201,37 @@ impl Producer {
     /// # Ok(()) }
     /// ```
     pub async fn send_encoded(&self, record: &EncodedRecord) -> Result<Delivery, ProducerError> {
-        self.deliver(record.to_future_record(), record.labels())
+        self.deliver(|ticket| record.ticketed(ticket), record.labels())
             .await
     }
 
     /// Sends one record and waits for the broker's answer, with its span, metrics and
     /// delivery log.
-    async fn deliver(
+    async fn deliver<'a>(
         &self,
-        future_record: FutureRecord<'_, [u8], [u8]>,
+        build: impl Fn(Ticket) -> TicketedRecord<'a>,
         labels: RecordLabels<'_>,
     ) -> Result<Delivery, ProducerError> {
         let span = trace::produce_span(labels);
         metrics::record_produced(labels.event_type, labels.topic);
         let result = self
             .kafka
-            .send(future_record, Timeout::After(self.config.delivery_timeout))
+            .send(build, self.config.delivery_timeout)
             .instrument(span.clone())
             .await;
         match result {
-            Ok(delivery) => {
+            Ok((partition, offset)) => {
                 metrics::record_delivered(labels.event_type, labels.topic);
-                trace::record_delivery(&span, delivery.partition, delivery.offset);
-                span.in_scope(|| log_delivery(labels, delivery.partition, delivery.offset));
+                trace::record_delivery(&span, partition, offset);
+                span.in_scope(|| log_delivery(labels, partition, offset));
                 Ok(Delivery {
                     topic: labels.topic.to_owned(),
-                    partition: delivery.partition,
-                    offset: delivery.offset,
+                    partition,
+                    offset,
                     event_id: labels.event_id,
                 })
             }
-            Err((source, _)) => {
+            Err(source) => {
                 metrics::record_failed(labels.event_type, labels.topic);
                 Err(ProducerError::Delivery {
                     topic: labels.topic.to_owned(),
@@ -252,31 +250,34 @@ impl Producer {
     ///
     /// See the type's example.
     pub async fn enqueue<E: Event>(&self, event: &E) -> Result<Uuid, ProducerError> {
-        let record = self.encoder.encode_outgoing(event, None, None).await?;
-        let labels = record.labels();
+        let mut record = self.encoder.encode_outgoing(event, None, None).await?;
+        // The key moves on with the delivery report; the span borrows it first.
+        let key = record.key_value.take();
+        let labels = RecordLabels {
+            key: KeyText::Key(key.as_ref()),
+            ..record.labels()
+        };
         let event_id = labels.event_id;
         let span = trace::produce_span(labels);
-        metrics::record_produced(labels.event_type, labels.topic);
-        let future = self
-            .kafka
-            .send_result(record.future_record())
-            .map_err(|(source, _)| {
-                metrics::record_failed(labels.event_type, labels.topic);
+        metrics::record_produced(E::EVENT_TYPE, &record.topic);
+        let reported = ReportedEvent {
+            topic: Arc::clone(&record.topic),
+            event_type: E::EVENT_TYPE,
+            event_id,
+            key,
+            span,
+            schema: E::schema(),
+        };
+        self.kafka
+            .queue_reported(|ticket| record.ticketed(ticket), reported)
+            .map_err(|source| {
+                metrics::record_failed(E::EVENT_TYPE, &record.topic);
                 ProducerError::Delivery {
-                    topic: labels.topic.to_owned(),
+                    topic: record.topic.as_ref().to_owned(),
                     event_id,
                     source,
                 }
             })?;
-        self.reporter.report(Pending {
-            future,
-            topic: record.topic,
-            event_type: E::EVENT_TYPE,
-            event_id,
-            key: record.key_value,
-            span,
-            schema: E::schema(),
-        });
         Ok(event_id)
     }
 
@@ -285,7 +286,7 @@ impl Producer {
     /// See the type's example.
     pub async fn flush(&self, timeout: Duration) -> Result<(), ProducerError> {
         let kafka = self.kafka.clone();
-        tokio::task::spawn_blocking(move || kafka.flush(Timeout::After(timeout)))
+        tokio::task::spawn_blocking(move || kafka.flush(timeout))
             .await
             .map_err(|_| ProducerError::Cancelled {
                 event_id: Uuid::nil(),
