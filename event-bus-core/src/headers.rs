@@ -211,18 +211,10 @@ impl TimeText {
 
 /// A short text written on the stack (header values formatted per event); writing
 /// more than fits fails instead of growing.
+#[derive(Default)]
 struct StackText {
     bytes: [u8; 32],
     len: usize,
-}
-
-impl Default for StackText {
-    fn default() -> Self {
-        Self {
-            bytes: [0; 32],
-            len: 0,
-        }
-    }
 }
 
 impl StackText {
