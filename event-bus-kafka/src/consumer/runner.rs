@@ -230,8 +230,11 @@ impl EventConsumer {
         let shutdown_signal = shutdown.triggered();
         tokio::pin!(shutdown_signal);
         let mut stopping = false;
+        // The heartbeat health probes read: set now and on every commit tick, which
+        // fires while records flow and while the loop idles, rather than reading the
+        // clock for every record.
+        this.stats.polled();
         loop {
-            this.stats.polled();
             let has_room = !stopping && running.len() + lanes.waiting() < max_in_flight;
             tokio::select! {
                 biased;
@@ -254,7 +257,10 @@ impl EventConsumer {
                 }
                 // Before `recv`: with a backlog `recv` is always ready, and a timer
                 // checked after it would never fire.
-                _ = commit_timer.tick() => this.commit(CommitMode::Async),
+                _ = commit_timer.tick() => {
+                    this.stats.polled();
+                    this.commit(CommitMode::Async);
+                }
                 Some(message) = messages.next(), if has_room => match message {
                     Ok(message) => {
                         this.with_tracker(|t| {
@@ -263,7 +269,8 @@ impl EventConsumer {
                         if max_in_flight == 1 {
                             // Strict order: run the record right here, with no lane
                             // bookkeeping; shutdown is still heard while it waits.
-                            if let Handled::Abandoned = this.handle(&message, shutdown).await {
+                            let handled = this.handle_inline(&message, shutdown, &mut commit_timer).await;
+                            if let Handled::Abandoned = handled {
                                 stopping = true;
                             }
                         } else {
@@ -278,6 +285,29 @@ impl EventConsumer {
             }
             if stopping && running.is_empty() {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Handles one record in the loop itself. While it runs long (retries, a DLQ write
+    /// waiting for the broker) the commit ticks still beat the heartbeat and commit
+    /// what finished before it.
+    async fn handle_inline(
+        &self,
+        message: &BorrowedMessage<'_>,
+        shutdown: &Shutdown,
+        commit_timer: &mut tokio::time::Interval,
+    ) -> Handled {
+        let handling = self.handle(message, shutdown);
+        tokio::pin!(handling);
+        loop {
+            tokio::select! {
+                biased;
+                handled = &mut handling => return handled,
+                _ = commit_timer.tick() => {
+                    self.stats.polled();
+                    self.commit(CommitMode::Async);
+                }
             }
         }
     }
