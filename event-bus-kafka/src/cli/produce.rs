@@ -61,7 +61,7 @@ use crate::producer::{Delivery, JsonEvent, JsonInputError, Producer, ProducerErr
 pub struct ConnectionArgs {
     /// Kafka brokers, `host:port,…` [default: $EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS].
     ///
-    /// Other librdkafka options come from EVENT_BUS_KAFKA_<OPTION> variables, e.g.
+    /// Other librdkafka options come from `EVENT_BUS_KAFKA_<OPTION>` variables, e.g.
     /// EVENT_BUS_KAFKA_SECURITY_PROTOCOL=SASL_SSL.
     #[arg(long, value_name = "HOSTS")]
     pub bootstrap_servers: Option<String>,

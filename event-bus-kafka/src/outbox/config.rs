@@ -66,7 +66,7 @@ impl OutboxConfig {
         self
     }
 
-    /// From `EVENT_BUS_OUTBOX_*` variables (see the [module table](self)).
+    /// From `EVENT_BUS_OUTBOX_*` variables (listed in `docs/configuration.md`).
     ///
     /// ```
     /// use event_bus_kafka::config::EnvSource;
@@ -194,7 +194,7 @@ impl RelayConfig {
         self
     }
 
-    /// From `EVENT_BUS_OUTBOX_*` variables (see the [module table](self)).
+    /// From `EVENT_BUS_OUTBOX_*` variables (listed in `docs/configuration.md`).
     ///
     /// ```
     /// use event_bus_kafka::config::EnvSource;

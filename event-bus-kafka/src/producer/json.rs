@@ -291,7 +291,7 @@ impl EventEncoder {
     /// [`encode`](Self::encode) does for a typed event, on every call (it is meant for
     /// one-off sends; typed events cache their ids).
     ///
-    /// See the [module example](self).
+    /// See [`JsonEvent`]'s example.
     pub async fn encode_json(
         &self,
         event: &JsonEvent,
