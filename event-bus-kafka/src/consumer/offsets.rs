@@ -125,13 +125,24 @@ impl OffsetTracker {
     /// t.started("t", 0, 5);
     /// t.abandoned("t", 0, 5);
     /// assert!(t.to_commit().is_empty());
+    ///
+    /// // Abandoning a record never releases an earlier one that is still running.
+    /// t.started("t", 1, 9);
+    /// t.finished("t", 1, 9);
+    /// t.started("t", 1, 10); // still running (another key)
+    /// t.started("t", 1, 11);
+    /// t.abandoned("t", 1, 11);
+    /// assert_eq!(t.to_commit(), vec![("t".to_string(), 1, 10)]);
+    /// t.finished("t", 1, 10);
+    /// assert_eq!(t.to_commit(), vec![("t".to_string(), 1, 11)]);
     /// ```
     pub fn abandoned(&mut self, topic: &str, partition: i32, offset: i64) {
-        let state = self.state(topic, partition);
-        // Nothing at or past this offset may be committed any more.
-        let timestamp = state.in_progress.get(&offset).copied().flatten();
-        state.in_progress.clear();
-        state.in_progress.insert(offset, timestamp);
+        // The record stays in progress for good, so no commit reaches it; records
+        // below it that are still running keep holding the position too.
+        self.state(topic, partition)
+            .in_progress
+            .entry(offset)
+            .or_insert(None);
     }
 
     /// Positions (next offset to read) that are ahead of what was committed.
