@@ -55,21 +55,22 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn key_schema_json() -> Option<Value>;
 
     /// The event's schema prepared for encoding and decoding (resolved once, then
-    /// cached). The derive keeps it in a static of the type's own.
-    fn prepared_schema() -> &'static PreparedSchema {
+    /// cached); an error when the schema references a name it does not define. The
+    /// derive keeps it in a static of the type's own.
+    fn prepared_schema() -> Result<&'static PreparedSchema, CodecError> {
         PreparedSchema::for_type::<Self>(Self::schema)
     }
 
     /// The event as an Avro binary datum (no framing) in its own schema.
     fn to_avro_datum(&self) -> Result<Vec<u8>, CodecError> {
-        Self::prepared_schema().encode(self)
+        Self::prepared_schema()?.encode(self)
     }
 
     /// Reads a datum written with `writer`, resolved against this type's schema.
     fn from_avro_datum(bytes: &[u8], writer: &Schema) -> Result<Self, CodecError> {
         let own = Self::schema();
         if std::ptr::eq(writer, own) || writer == own {
-            return Self::prepared_schema().decode(bytes);
+            return Self::prepared_schema()?.decode(bytes);
         }
         codec::decode_datum(bytes, writer, own)
     }

@@ -142,9 +142,10 @@ impl EventMetadata {
     }
 
     /// Calls `add` with every header of this metadata, in the order of
-    /// [`to_headers`](Self::to_headers), without building owned strings: the event id
-    /// is formatted on the stack and only `ce_time` and `ce_minorversion` allocate.
-    /// Producers use it to hand headers straight to the Kafka client.
+    /// [`to_headers`](Self::to_headers), without building owned strings: `ce_id`,
+    /// `ce_time` and `ce_minorversion` are formatted on the stack (chrono writes
+    /// `ce_time` only for a leap second or a year beyond four digits). Producers use
+    /// it to hand headers straight to the Kafka client.
     ///
     /// ```
     /// let meta = event_bus_core::EventMetadata::new("org.example.a.b.created.v1");

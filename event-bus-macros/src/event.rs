@@ -63,11 +63,11 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 })
             }
 
-            fn prepared_schema() -> &'static #core::codec::PreparedSchema {
+            fn prepared_schema() -> ::std::result::Result<&'static #core::codec::PreparedSchema, #core::codec::CodecError> {
                 static PREPARED: ::std::sync::OnceLock<#core::codec::PreparedSchema> = ::std::sync::OnceLock::new();
-                PREPARED.get_or_init(|| {
+                ::std::result::Result::Ok(PREPARED.get_or_init(|| {
                     #core::codec::PreparedSchema::prepare_or_panic(<Self as #core::Event>::schema())
-                })
+                }))
             }
 
             #key_fn

@@ -134,9 +134,10 @@ impl PreparedSchema {
         Ok(value)
     }
 
-    /// The prepared schema of the type `T`, made by `make` on the first call and kept
-    /// for the life of the program (for `Event` implementations written by hand;
-    /// derived events keep theirs in a static of their own).
+    /// The prepared schema of the type `T`, made from `schema()` on the first call and
+    /// kept for the life of the program (for `Event` implementations written by hand;
+    /// derived events keep theirs in a static of their own). A schema that does not
+    /// resolve is an error, returned on every call.
     ///
     /// ```
     /// use event_bus_core::codec::PreparedSchema;
@@ -145,24 +146,29 @@ impl PreparedSchema {
     ///     S.get_or_init(|| apache_avro::Schema::parse_str(r#""int""#).unwrap())
     /// }
     /// struct Marker;
-    /// let first = PreparedSchema::for_type::<Marker>(schema);
-    /// let again = PreparedSchema::for_type::<Marker>(schema);
+    /// let first = PreparedSchema::for_type::<Marker>(schema)?;
+    /// let again = PreparedSchema::for_type::<Marker>(schema)?;
     /// assert!(std::ptr::eq(first, again));
+    /// # Ok::<(), event_bus_core::codec::CodecError>(())
     /// ```
-    pub fn for_type<T: 'static>(schema: fn() -> &'static Schema) -> &'static PreparedSchema {
+    pub fn for_type<T: 'static>(
+        schema: fn() -> &'static Schema,
+    ) -> Result<&'static PreparedSchema, CodecError> {
         type Cache = RwLock<HashMap<TypeId, &'static PreparedSchema>>;
         static CACHE: OnceLock<Cache> = OnceLock::new();
         let cache = CACHE.get_or_init(Cache::default);
         let id = TypeId::of::<T>();
         if let Some(found) = cache.read().ok().and_then(|c| c.get(&id).copied()) {
-            return found;
+            return Ok(found);
         }
+        // Prepared outside the lock: `schema()` is the implementor's code.
+        let prepared = Self::new(schema())?;
         let mut cache = cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache
+        Ok(*cache
             .entry(id)
-            .or_insert_with(|| Box::leak(Box::new(Self::prepare_or_panic(schema()))))
+            .or_insert_with(|| Box::leak(Box::new(prepared))))
     }
 
     /// Prepares a schema the program itself defines (a derived event's); such a schema
@@ -172,5 +178,83 @@ impl PreparedSchema {
         Self::new(schema).unwrap_or_else(|e| {
             panic!("an event's own schema does not resolve ({e}); this is a signal-bridge bug, please report it")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use apache_avro::Schema;
+    use serde::{Deserialize, Serialize};
+
+    use crate::codec::CodecError;
+    use crate::{Event, EventKey};
+
+    /// An event written by hand whose schema names a record it does not define (it
+    /// came from `Schema::parse_list` with a sibling schema).
+    #[derive(Serialize, Deserialize)]
+    struct HandWritten {
+        inner: Inner,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Inner {
+        n: i32,
+    }
+
+    impl Event for HandWritten {
+        const EVENT_TYPE: &'static str = "org.example.tests.hand.written.v1";
+        const TOPIC: &'static str = "hand";
+        const KEY_FIELD: Option<&'static str> = None;
+        const MINOR_VERSION: u32 = 0;
+
+        fn schema_json() -> serde_json::Value {
+            serde_json::json!({"type": "record", "name": "CloudEvent", "fields": [
+                {"name": "inner", "type": "Inner"}
+            ]})
+        }
+
+        fn schema() -> &'static Schema {
+            static SCHEMA: OnceLock<Schema> = OnceLock::new();
+            SCHEMA.get_or_init(|| {
+                let inner = r#"{"type": "record", "name": "Inner", "fields": [{"name": "n", "type": "int"}]}"#;
+                let outer = Self::schema_json().to_string();
+                Schema::parse_list([inner, outer.as_str()])
+                    .ok()
+                    .and_then(|mut all| all.pop())
+                    .unwrap_or(Schema::Null)
+            })
+        }
+
+        fn key(&self) -> Option<EventKey> {
+            None
+        }
+
+        fn key_schema_json() -> Option<serde_json::Value> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_hand_written_schema_that_does_not_resolve_is_an_error_not_a_panic() {
+        assert!(matches!(HandWritten::schema(), Schema::Record(_)));
+        let event = HandWritten {
+            inner: Inner { n: 1 },
+        };
+        for _ in 0..2 {
+            let err = event.to_avro_datum().expect_err("unresolvable schema");
+            assert!(
+                matches!(
+                    err,
+                    CodecError::Avro {
+                        operation: "preparing",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert!(HandWritten::from_avro_datum(&[2], HandWritten::schema()).is_err());
+        }
     }
 }

@@ -122,12 +122,11 @@ impl RecordDecoder {
         };
         let value = record.value.ok_or(DecodeFailure::MissingValue)?;
         let (id, datum) = codec::unframe(value).map_err(DecodeFailure::Framing)?;
-        let decoded = if self.known_same_as_reader(id, event_type) {
-            bus.decode_as_reader(event_type, datum)
-        } else {
+        let decoded = match self.cached_same_as_reader(id, event_type) {
+            Some(true) => bus.decode_as_reader(event_type, datum),
             // Boxed: the registry call makes a large future that the per-record
             // future would otherwise carry (and copy) for every record.
-            Box::pin(self.decode_with_writer(bus, event_type, id, datum)).await?
+            known => Box::pin(self.decode_with_writer(bus, event_type, id, datum, known)).await?,
         };
         let event = decoded
             .ok_or_else(|| DecodeFailure::UnknownEventType {
@@ -142,22 +141,24 @@ impl RecordDecoder {
         })
     }
 
-    fn known_same_as_reader(&self, id: u32, event_type: &'static str) -> bool {
+    /// Whether the writer schema `id` is known to equal the reader schema of
+    /// `event_type` (`None`: not compared yet).
+    fn cached_same_as_reader(&self, id: u32, event_type: &'static str) -> Option<bool> {
         self.same_as_reader
             .read()
             .ok()
             .and_then(|c| c.get(&(id, event_type)).copied())
-            .unwrap_or(false)
     }
 
-    /// Fetches the writer schema (cached by the registry client), remembers whether it
-    /// equals the reader schema, and decodes with it.
+    /// Fetches the writer schema (cached by the registry client) and decodes with it;
+    /// the first time, remembers whether it equals the reader schema.
     async fn decode_with_writer(
         &self,
         bus: &EventBus,
         event_type: &'static str,
         id: u32,
         datum: &[u8],
+        known: Option<bool>,
     ) -> Result<Option<Result<DecodedEvent, CodecError>>, DecodeFailure> {
         let writer = self.registry.schema_by_id(id).await.map_err(|e| {
             if e.is_retryable() {
@@ -166,12 +167,18 @@ impl RecordDecoder {
                 DecodeFailure::UnknownSchemaId { id, source: e }
             }
         })?;
-        let same = bus
-            .reader_schema(event_type)
-            .is_some_and(|reader| *writer == *reader);
-        if let Ok(mut cache) = self.same_as_reader.write() {
-            cache.insert((id, event_type), same);
-        }
+        let same = match known {
+            Some(same) => same,
+            None => {
+                let same = bus
+                    .reader_schema(event_type)
+                    .is_some_and(|reader| *writer == *reader);
+                if let Ok(mut cache) = self.same_as_reader.write() {
+                    cache.insert((id, event_type), same);
+                }
+                same
+            }
+        };
         Ok(if same {
             bus.decode_as_reader(event_type, datum)
         } else {

@@ -75,6 +75,9 @@ impl Lane {
     }
 }
 
+/// Records between two heartbeats when commit ticks are far apart.
+const HEARTBEAT_RECORDS: u32 = 1024;
+
 /// Whether a record is done (commit past it) or must be read again.
 enum Handled {
     Finished,
@@ -230,10 +233,11 @@ impl EventConsumer {
         let shutdown_signal = shutdown.triggered();
         tokio::pin!(shutdown_signal);
         let mut stopping = false;
-        // The heartbeat health probes read: set now and on every commit tick, which
-        // fires while records flow and while the loop idles, rather than reading the
-        // clock for every record.
+        // The heartbeat health probes read: set now, on every commit tick (which fires
+        // while records flow, while the loop idles and while a long record runs) and
+        // every `HEARTBEAT_RECORDS` records, rather than reading the clock per record.
         this.stats.polled();
+        let mut since_heartbeat: u32 = 0;
         loop {
             let has_room = !stopping && running.len() + lanes.waiting() < max_in_flight;
             tokio::select! {
@@ -255,7 +259,7 @@ impl EventConsumer {
                 Some(error) = client_errors.recv(), if !stopping => {
                     this.recover_from_poll_failure(error, &mut client_errors, shutdown).await?;
                 }
-                // Before `recv`: with a backlog `recv` is always ready, and a timer
+                // Before the message stream: with a backlog it is always ready, and a timer
                 // checked after it would never fire.
                 _ = commit_timer.tick() => {
                     this.stats.polled();
@@ -263,12 +267,18 @@ impl EventConsumer {
                 }
                 Some(message) = messages.next(), if has_room => match message {
                     Ok(message) => {
+                        since_heartbeat += 1;
+                        if since_heartbeat >= HEARTBEAT_RECORDS {
+                            since_heartbeat = 0;
+                            this.stats.polled();
+                        }
                         this.with_tracker(|t| {
                             t.started_at(message.topic(), message.partition(), message.offset(), message.timestamp().to_millis())
                         });
                         if max_in_flight == 1 {
                             // Strict order: run the record right here, with no lane
-                            // bookkeeping; shutdown is still heard while it waits.
+                            // bookkeeping; shutdown is heard in its retry, registry
+                            // and dead-letter waits.
                             let handled = this.handle_inline(&message, shutdown, &mut commit_timer).await;
                             if let Handled::Abandoned = handled {
                                 stopping = true;

@@ -43,7 +43,9 @@ pub struct StatsSnapshot {
     pub poll_errors: u64,
     /// Offset commits made.
     pub commits: u64,
-    /// When the loop last polled (milliseconds since the epoch; 0 = never).
+    /// When the loop last showed it is alive (milliseconds since the epoch; 0 = never):
+    /// at start, on every commit tick (idle or not, and while a long record runs) and
+    /// every 1024 records.
     pub last_poll_millis: u64,
     /// Whether the loop is running.
     pub running: bool,
@@ -88,7 +90,9 @@ impl ConsumerStats {
         self.running.load(Ordering::Relaxed) == 1
     }
 
-    /// How long ago the loop last polled, or `None` if it never did (for health probes).
+    /// How long ago the loop last showed it is alive (see
+    /// [`StatsSnapshot::last_poll_millis`]), or `None` if it never did (for health
+    /// probes). Set health probes' gap well above the commit interval.
     ///
     /// ```
     /// let stats = event_bus_kafka::consumer::ConsumerStats::default();

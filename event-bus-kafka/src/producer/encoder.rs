@@ -251,7 +251,7 @@ impl EventEncoder {
             source,
         };
         let value = E::prepared_schema()
-            .encode_framed(registered.ids.value_id, event)
+            .and_then(|prepared| prepared.encode_framed(registered.ids.value_id, event))
             .map_err(encode_error)?;
         let key_value = event.key();
         let key = match (&key_value, registered.ids.key_id, &registered.key_schema) {

@@ -8,6 +8,7 @@
 //! written by the callback itself with no channel and no task.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,17 +50,27 @@ impl ProducerContext for DeliveryReports {
     type DeliveryOpaque = Ticket;
 
     fn delivery(&self, result: &DeliveryResult<'_>, ticket: Ticket) {
-        match *ticket {
-            DeliveryTicket::Awaited(reply) => {
-                let answer = match result {
-                    Ok(message) => Ok((message.partition(), message.offset())),
-                    Err((error, _)) => Err(error.clone()),
-                };
-                // The waiter may have given up (its future dropped): nothing to tell.
-                let _ = reply.send(answer);
-            }
-            DeliveryTicket::Reported(event) => event.report(result),
+        // This runs on librdkafka's polling thread: a panic (say, in a tracing layer or
+        // a metrics recorder) must not end that thread, or every later report is lost.
+        let reported = std::panic::catch_unwind(AssertUnwindSafe(|| deliver(result, *ticket)));
+        if reported.is_err() {
+            eprintln!("signal-bridge: a delivery report panicked; the producer goes on");
         }
+    }
+}
+
+/// Hands one delivery report to its ticket.
+fn deliver(result: &DeliveryResult<'_>, ticket: DeliveryTicket) {
+    match ticket {
+        DeliveryTicket::Awaited(reply) => {
+            let answer = match result {
+                Ok(message) => Ok((message.partition(), message.offset())),
+                Err((error, _)) => Err(error.clone()),
+            };
+            // The waiter may have given up (its future dropped): nothing to tell.
+            let _ = reply.send(answer);
+        }
+        DeliveryTicket::Reported(event) => event.report(result),
     }
 }
 
@@ -68,8 +79,9 @@ const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 
 /// The Kafka producer client of a [`Producer`](super::Producer) (cheap to clone).
 ///
-/// `queue` and `send` take an [`EncodedRecord`]; `flush` and `in_flight_count` look at
-/// everything the producer has queued, whichever way it was sent.
+/// `queue` sends an [`EncodedRecord`] and hands back a future of the broker's answer;
+/// `flush` and `in_flight_count` look at everything the producer has queued, whichever
+/// way it was sent.
 ///
 /// ```no_run
 /// # use event_bus_kafka::prelude::*;

@@ -53,7 +53,7 @@ impl ReportedEvent {
         tracing::error!(
             topic = %self.topic,
             ce_id = %self.event_id,
-            ce_type = self.event_type,
+            ce_type = %self.event_type,
             key = %labels.key,
             error = %error,
             event = %event_json,
@@ -64,11 +64,11 @@ impl ReportedEvent {
 
 pub(crate) fn log_delivery(labels: RecordLabels<'_>, partition: i32, offset: i64) {
     tracing::info!(
-        topic = labels.topic,
+        topic = %labels.topic,
         partition,
         offset,
         ce_id = %labels.event_id,
-        ce_type = labels.event_type,
+        ce_type = %labels.event_type,
         key = %labels.key,
         "event delivered"
     );
