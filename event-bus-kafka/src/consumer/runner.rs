@@ -261,10 +261,7 @@ impl EventConsumer {
                 }
                 // Before the message stream: with a backlog it is always ready, and a timer
                 // checked after it would never fire.
-                _ = commit_timer.tick() => {
-                    this.stats.polled();
-                    this.commit(CommitMode::Async);
-                }
+                _ = commit_timer.tick() => this.on_commit_tick(),
                 Some(message) = messages.next(), if has_room => match message {
                     Ok(message) => {
                         since_heartbeat += 1;
@@ -314,12 +311,15 @@ impl EventConsumer {
             tokio::select! {
                 biased;
                 handled = &mut handling => return handled,
-                _ = commit_timer.tick() => {
-                    self.stats.polled();
-                    self.commit(CommitMode::Async);
-                }
+                _ = commit_timer.tick() => self.on_commit_tick(),
             }
         }
+    }
+
+    /// A commit tick: the heartbeat, then an async commit of what finished.
+    fn on_commit_tick(&self) {
+        self.stats.polled();
+        self.commit(CommitMode::Async);
     }
 
     async fn handle_in_lane<'m>(

@@ -7,12 +7,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::encoder::record_headers;
+use super::kafka_client::{Ticket, TicketedRecord};
+use super::record::{ticketed_record, EncodedRecord};
 use event_bus_core::{EventKey, EventMetadata};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::BaseRecord;
-
-use super::kafka_client::{Ticket, TicketedRecord};
-use super::record::EncodedRecord;
 
 /// Key, value and metadata of one event, encoded for `topic`.
 pub(crate) struct OutgoingRecord {
@@ -36,15 +35,14 @@ impl OutgoingRecord {
                 })
             });
         });
-        let record = BaseRecord::with_opaque_to(&self.topic, ticket).payload(self.value.as_slice());
-        let record = match headers {
-            Some(headers) => record.headers(headers),
-            None => record,
-        };
-        match &self.key {
-            Some(key) => record.key(key.as_slice()),
-            None => record,
-        }
+        ticketed_record(
+            &self.topic,
+            self.key.as_deref(),
+            &self.value,
+            // Always `Some`: the option only lets the closure move the headers along.
+            headers.unwrap_or_default(),
+            ticket,
+        )
     }
 
     /// The labels logs, spans and metrics use.
@@ -60,12 +58,7 @@ impl OutgoingRecord {
 
     /// The self-contained record, with owned header strings.
     pub fn into_encoded(self) -> EncodedRecord {
-        let headers = self
-            .metadata
-            .to_headers()
-            .into_iter()
-            .map(|(name, value)| (name.to_owned(), value.into_bytes()))
-            .collect();
+        let headers = record_headers(&self.metadata);
         EncodedRecord {
             topic: self.topic.as_ref().to_owned(),
             key: self.key,

@@ -59,12 +59,29 @@ impl EncodedRecord {
                 value: Some(value.as_slice()),
             });
         }
-        let record = BaseRecord::with_opaque_to(&self.topic, ticket)
-            .payload(self.value.as_slice())
-            .headers(headers);
-        match &self.key {
-            Some(key) => record.key(key.as_slice()),
-            None => record,
-        }
+        ticketed_record(
+            &self.topic,
+            self.key.as_deref(),
+            &self.value,
+            headers,
+            ticket,
+        )
+    }
+}
+
+/// The rdkafka record of `topic`, `key`, `value` and `headers`, carrying `ticket`.
+pub(super) fn ticketed_record<'a>(
+    topic: &'a str,
+    key: Option<&'a [u8]>,
+    value: &'a [u8],
+    headers: OwnedHeaders,
+    ticket: Ticket,
+) -> TicketedRecord<'a> {
+    let record = BaseRecord::with_opaque_to(topic, ticket)
+        .payload(value)
+        .headers(headers);
+    match key {
+        Some(key) => record.key(key),
+        None => record,
     }
 }
