@@ -10,6 +10,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::by_reading::BrokerAnswer;
 use super::error::ReplayError;
 use crate::config::KafkaConfig;
 
@@ -420,45 +421,41 @@ impl Blocking {
             .collect()
     }
 
-    /// The broker's answer to a by-time lookup: an offset at or before the first
-    /// record at or after the time (`None`: no such record yet).
+    /// The broker's answer to a by-time lookup, per partition: an offset (at or before
+    /// the first record at or after the time, on a broker with a time index), "end",
+    /// or the partition's error. Fails as a whole when the request does.
     pub fn offsets_for_times(
         &self,
         wanted: &[(String, i32, i64)],
-    ) -> Result<BTreeMap<(String, i32), Option<i64>>, ReplayError> {
+    ) -> Result<BTreeMap<(String, i32), BrokerAnswer>, ReplayError> {
         if wanted.is_empty() {
             return Ok(BTreeMap::new());
         }
+        let lookup_failed = |source| ReplayError::TimestampLookup {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            source: Box::new(source),
+        };
         let mut tpl = TopicPartitionList::new();
         for (topic, partition, millis) in wanted {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(*millis))
-                .map_err(|source| ReplayError::TimestampLookup {
-                    bootstrap_servers: self.bootstrap_servers.clone(),
-                    source: Box::new(source),
-                })?;
+                .map_err(lookup_failed)?;
         }
         let answer = self
             .consumer
             .offsets_for_times(tpl, self.timeout)
-            .map_err(|source| ReplayError::TimestampLookup {
-                bootstrap_servers: self.bootstrap_servers.clone(),
-                source: Box::new(source),
-            })?;
-        let mut found = BTreeMap::new();
-        for element in answer.elements() {
-            if let Err(source) = element.error() {
-                return Err(ReplayError::TimestampLookup {
-                    bootstrap_servers: self.bootstrap_servers.clone(),
-                    source: Box::new(source),
-                });
-            }
-            let offset = match element.offset() {
-                Offset::Offset(o) if o >= 0 => Some(o),
-                _ => None,
-            };
-            found.insert((element.topic().to_owned(), element.partition()), offset);
-        }
-        Ok(found)
+            .map_err(lookup_failed)?;
+        Ok(answer
+            .elements()
+            .iter()
+            .map(|element| {
+                let found = match (element.error(), element.offset()) {
+                    (Err(error), _) => BrokerAnswer::Failed(error.to_string()),
+                    (Ok(()), Offset::Offset(o)) if o >= 0 => BrokerAnswer::Offset(o),
+                    (Ok(()), _) => BrokerAnswer::End,
+                };
+                ((element.topic().to_owned(), element.partition()), found)
+            })
+            .collect())
     }
 
     /// The group's state. A group missing from the broker's answer is asked for again

@@ -1,11 +1,17 @@
-//! Time → offset, exactly: the broker's `offsets_for_times` answer, refined by
-//! reading forward to the first record whose timestamp is at or after the time.
+//! Time → offset, exactly: the broker's `offsets_for_times` answer, checked, then
+//! refined by reading forward to the first record whose timestamp is at or after the
+//! time.
 //!
-//! Kafka answers exactly. Other brokers answer coarser — Tansu at batch granularity,
-//! or with the earliest offset for any time — which is safe (nothing is skipped) but
-//! may replay far more than asked. Reading forward from the broker's answer and
-//! skipping only records *seen* to be older than the time keeps it safe and makes it
-//! exact. On Kafka that reads one record per partition.
+//! Kafka answers exactly. Other brokers answer coarser — at batch granularity, or
+//! with the earliest offset for any time — which is safe (nothing is skipped) but may
+//! replay far more than asked. Reading forward from the broker's answer and skipping
+//! only records *seen* to be older than the time keeps it safe and makes it exact. On
+//! Kafka that reads one record per partition.
+//!
+//! Some brokers have no time index at all (librdkafka's mock cluster answers "end"
+//! for every time) or fail the lookup. The answer is checked against the records
+//! around it first, and when it cannot be trusted the offset is found by reading:
+//! see `by_reading`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,6 +20,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::admin::Blocking;
+use super::by_reading::{self, BrokerAnswer, RecordReader};
 use super::error::ReplayError;
 
 /// At most this many records are read per partition; past it, the offset reached so
@@ -37,38 +44,88 @@ impl Blocking {
         &self,
         wanted: &[(String, i32, i64)],
     ) -> Result<BTreeMap<(String, i32), Option<i64>>, ReplayError> {
-        let mut found = self.offsets_for_times(wanted)?;
+        if wanted.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let answers = match self.offsets_for_times(wanted) {
+            Ok(answers) => answers,
+            Err(error) => {
+                tracing::warn!(
+                    bootstrap_servers = %self.bootstrap_servers,
+                    error = %error,
+                    partitions = wanted.len(),
+                    "the broker cannot look up offsets by time; finding them by reading records"
+                );
+                let reason = match &error {
+                    ReplayError::TimestampLookup { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
+                wanted
+                    .iter()
+                    .map(|(t, p, _)| ((t.clone(), *p), BrokerAnswer::Failed(reason.clone())))
+                    .collect()
+            }
+        };
+        let mut reader = RecordReader::new(self);
+        let mut found = BTreeMap::new();
         let mut scans: BTreeMap<(String, i32), Scan> = BTreeMap::new();
         for (topic, partition, millis) in wanted {
             let key = (topic.clone(), *partition);
-            if let Some(Some(offset)) = found.get(&key) {
-                let (_, end) = self.watermarks(topic, *partition)?;
-                if *offset < end {
+            let answer = answers.get(&key).cloned().unwrap_or_else(|| {
+                BrokerAnswer::Failed("the broker's answer left this partition out".to_owned())
+            });
+            let (low, high) = self.watermarks(topic, *partition)?;
+            let resolved = by_reading::resolve(
+                &mut reader,
+                topic,
+                *partition,
+                *millis,
+                (low, high),
+                &answer,
+            )?;
+            if let Some(reason) = &resolved.fallback {
+                tracing::info!(
+                    topic = %topic,
+                    partition = *partition,
+                    time_ms = *millis,
+                    broker_answer = %answer,
+                    reason = %reason,
+                    low_watermark = low,
+                    high_watermark = high,
+                    found = ?resolved.offset,
+                    records_read = resolved.reads,
+                    "found the offset of a time by reading records: the broker's by-time answer cannot be trusted"
+                );
+            }
+            if let Some(offset) = resolved.offset {
+                if offset < high {
                     scans.insert(
-                        key,
+                        key.clone(),
                         Scan {
                             millis: *millis,
-                            position: *offset,
-                            end,
+                            position: offset,
+                            end: high,
                             read: 0,
                         },
                     );
                 }
             }
+            found.insert(key, resolved.offset);
         }
         if scans.is_empty() {
             return Ok(found);
         }
         for (key, scan) in self.scan(scans)? {
             let refined = (scan.position < scan.end).then_some(scan.position);
-            if found.get(&key).copied().flatten() != refined {
+            let before = found.get(&key).copied().flatten();
+            if before != refined {
                 tracing::debug!(
                     topic = %key.0,
                     partition = key.1,
-                    broker = ?found.get(&key).copied().flatten(),
+                    before = ?before,
                     refined = ?refined,
                     records_read = scan.read,
-                    "refined the broker's offset-by-time answer"
+                    "refined the offset of a time by reading forward"
                 );
             }
             found.insert(key, refined);

@@ -82,10 +82,11 @@ pub enum ReplayError {
     /// The token does not parse.
     #[error(transparent)]
     Token(#[from] TokenError),
-    /// Looking up offsets by timestamp failed.
+    /// Looking up offsets by timestamp failed. Resets by time do not fail with it: they
+    /// find the offsets by reading records instead (and log this error).
     #[error(
         "cannot look up offsets by timestamp on {bootstrap_servers}: {source}; the cluster must \
-         answer ListOffsets by timestamp (Kafka ≥ 0.10.1; librdkafka's mock cluster does not)"
+         answer ListOffsets by timestamp (Kafka ≥ 0.10.1)"
     )]
     TimestampLookup {
         /// The brokers.
@@ -136,6 +137,36 @@ pub enum ReplayError {
         #[source]
         source: Box<KafkaError>,
     },
+    /// On brokers that cannot list a group's members, the reset joins the group to
+    /// commit, and other members hold partitions it would change.
+    #[error(
+        "consumer group `{group}` has active members: they hold {}; its offsets can only \
+         be changed while nobody consumes: stop every consumer of group `{group}`, wait \
+         for the session timeout if one crashed, then run the reset again. Nothing was changed",
+        partitions.join(", ")
+    )]
+    PartitionsHeldByOthers {
+        /// The group.
+        group: String,
+        /// `topic[partition]` of each partition another member holds.
+        partitions: Vec<String>,
+    },
+    /// On brokers that cannot list a group's members, the reset joins the group to
+    /// commit, and no assignment came in time.
+    #[error(
+        "could not join consumer group `{group}` on {bootstrap_servers} within {waited:?} to \
+         commit its new offsets (these brokers cannot list a group's members, so the reset \
+         commits as a member); check that the brokers are reachable, wait for the session \
+         timeout if a consumer of the group crashed, then run the reset again. Nothing was changed"
+    )]
+    JoinTimedOut {
+        /// The group.
+        group: String,
+        /// The brokers.
+        bootstrap_servers: String,
+        /// How long the join was waited for.
+        waited: std::time::Duration,
+    },
     /// The commit was acknowledged but reading back shows other offsets.
     #[error(
         "the new offsets of group `{group}` did not stick: {}; a consumer of the group \
@@ -147,6 +178,26 @@ pub enum ReplayError {
         group: String,
         /// `topic[partition]: wanted X, found Y` for each partition that differs.
         mismatches: Vec<String>,
+    },
+    /// Reading a record to find an offset by time got neither a record nor the end of
+    /// the partition in time.
+    #[error(
+        "reading `{topic}` partition {partition} at offset {offset} on {bootstrap_servers} \
+         gave no record within {timeout:?}; the offset of a time is found by reading records \
+         when the broker cannot look it up: check that the partition's leader is reachable \
+         and the credentials allow reading the topic, then run the command again"
+    )]
+    ReadTimedOut {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset read from.
+        offset: i64,
+        /// The brokers.
+        bootstrap_servers: String,
+        /// How long the read waited.
+        timeout: std::time::Duration,
     },
     /// A background task running a blocking client call died.
     #[error("a Kafka client call was interrupted ({0}); run the command again")]
@@ -161,7 +212,10 @@ impl ReplayError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            Self::GroupActive { .. } | Self::CommitRefused { .. } | Self::NotApplied { .. }
+            Self::GroupActive { .. }
+                | Self::CommitRefused { .. }
+                | Self::PartitionsHeldByOthers { .. }
+                | Self::NotApplied { .. }
         )
     }
 

@@ -11,6 +11,11 @@
 //! - [`reset_group_to_datetime`] and [`reset_group_to_token`] do it all in one call,
 //!   for a consumer binary to run before [`EventConsumer::run`](crate::consumer::EventConsumer::run).
 //!
+//! Both work on brokers without a time index or without group listing (librdkafka's
+//! mock cluster, the embedded dev default): offsets of a time are then found by
+//! reading records (a binary search by timestamp), and the new offsets are committed
+//! by joining the group as the owner of the partitions to change.
+//!
 //! ```no_run
 //! use event_bus_kafka::config::KafkaConfig;
 //! use event_bus_kafka::replay::{self, ResumeToken};
@@ -26,9 +31,12 @@
 
 mod admin;
 mod apply;
+mod by_reading;
 mod by_time;
 mod error;
 mod lag;
+#[cfg(test)]
+mod mock_cluster_tests;
 mod plan;
 mod token;
 
@@ -49,8 +57,13 @@ use crate::consumer::ConsumerConfig;
 ///
 /// The offset is exactly that of the first record whose timestamp is at or after
 /// `time`: the broker's by-time answer (exact on Kafka, coarser on some brokers) is
-/// refined by reading forward, skipping only records seen to be older. A partition
-/// without a record since `time` moves to its end.
+/// refined by reading forward, skipping only records seen to be older. Where the
+/// broker cannot answer (librdkafka's mock cluster has no time index) or its answer
+/// disagrees with the records around it, the offset is found by a binary search over
+/// the partition's records by timestamp instead, which assumes timestamps do not
+/// decrease along a partition (always true of `LogAppendTime`, true in practice of
+/// producer-assigned `CreateTime`) and never skips a record it read at or after the
+/// time. A partition without a record since `time` moves to its end.
 ///
 /// ```no_run
 /// use event_bus_kafka::config::KafkaConfig;
@@ -165,7 +178,7 @@ pub async fn reset_group(
 ) -> Result<ResetPlan, ReplayError> {
     let admin = OffsetAdmin::new(kafka, group)?;
     // Refuse before planning so an active group is reported as such.
-    admin.ensure_inactive().await?;
+    admin.refuse_if_active().await?;
     let plan = admin.plan(topics, target).await?;
     admin.apply(&plan).await?;
     Ok(plan)

@@ -8,7 +8,9 @@
 //! [`OffsetTracker::resume_timestamps`](crate::consumer::OffsetTracker::resume_timestamps)).
 //! Mapping it back with `offsets_for_times` gives the first offset at or after that
 //! time, so resuming from a token never skips a record the consumer had not finished;
-//! it may deliver some again (at-least-once: deduplicate on `ce_id`).
+//! it may deliver some again (at-least-once: deduplicate on `ce_id`). On a cluster
+//! without a time index (librdkafka's mock cluster) the offsets are found by reading
+//! records instead, with the same result.
 //!
 //! # Format
 //!
