@@ -788,7 +788,7 @@ mod tests {
         let bootstrap = stack.bootstrap_servers().to_owned();
         let metadata = tokio::task::spawn_blocking(move || {
             let consumer: rdkafka::consumer::BaseConsumer =
-                crate::broker::consumer_config(&bootstrap, "dev-forwarder-test").create()?;
+                crate::kafka::consumer_config(&bootstrap, "dev-forwarder-test").create()?;
             use rdkafka::consumer::Consumer;
             consumer.fetch_metadata(Some("dev-forwarded"), Duration::from_secs(10))
         })

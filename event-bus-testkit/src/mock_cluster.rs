@@ -6,7 +6,7 @@
 //! `Sync` and can be held across `.await` and shared between tasks.
 //!
 //! What the mock cluster cannot do (so tests needing it use
-//! [`TansuBroker`](crate::broker::TansuBroker)): look up offsets by timestamp,
+//! [`KafkaCluster`](crate::kafka::KafkaCluster)): look up offsets by timestamp,
 //! CreateTopics (use [`MockKafkaCluster::create_topic`], which goes through the
 //! mock API), ListGroups and DescribeGroups.
 //!
@@ -413,7 +413,7 @@ impl MockKafkaCluster {
         )
     }
 
-    /// [`consumer_config`](crate::broker::consumer_config) for this cluster.
+    /// [`consumer_config`](crate::kafka::consumer_config) for this cluster.
     ///
     /// # Example
     ///
@@ -425,10 +425,10 @@ impl MockKafkaCluster {
     /// # Ok::<(), event_bus_testkit::mock_cluster::MockClusterError>(())
     /// ```
     pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
-        crate::broker::consumer_config(&self.bootstrap_servers, group_id)
+        crate::kafka::consumer_config(&self.bootstrap_servers, group_id)
     }
 
-    /// [`producer_config`](crate::broker::producer_config) for this cluster.
+    /// [`producer_config`](crate::kafka::producer_config) for this cluster.
     ///
     /// # Example
     ///
@@ -440,7 +440,7 @@ impl MockKafkaCluster {
     /// # Ok::<(), event_bus_testkit::mock_cluster::MockClusterError>(())
     /// ```
     pub fn producer_config(&self) -> ClientConfig {
-        crate::broker::producer_config(&self.bootstrap_servers)
+        crate::kafka::producer_config(&self.bootstrap_servers)
     }
 }
 

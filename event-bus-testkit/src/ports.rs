@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, TcpListener};
 ///
 /// The port is released before this returns, so another process could take it
 /// before the caller binds it; callers that start a server on it should retry
-/// with a new port when the bind fails (as [`TansuBroker`](crate::broker::TansuBroker)
+/// with a new port when the bind fails (as [`KafkaCluster`](crate::kafka::KafkaCluster)
 /// does).
 ///
 /// # Errors

@@ -6,17 +6,16 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::broker::consumer_config;
+use crate::kafka::consumer_config;
 
 /// Reads up to `expected` records from every partition of `topic` from the beginning,
 /// without joining a group, for at most `timeout`; returns what it found, ordered by
-/// partition then offset. Counting records this way is reliable where Tansu's high
-/// watermark is not.
+/// partition then offset.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// let broker = event_bus_testkit::broker::TansuBroker::shared()?;
-/// let records = event_bus_testkit::records::read_topic(broker.bootstrap_servers(), "orders", 10, std::time::Duration::from_secs(20))?;
+/// let cluster = event_bus_testkit::kafka::KafkaCluster::shared()?;
+/// let records = event_bus_testkit::records::read_topic(cluster.bootstrap_servers(), "orders", 10, std::time::Duration::from_secs(20))?;
 /// # Ok(()) }
 /// ```
 pub fn read_topic(
