@@ -285,16 +285,18 @@ fn a_started_cluster_is_killed_on_drop() {
 fn nodes_die_with_a_killed_parent_process() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ready = dir.path().join("ready");
-    let mut parent = Command::new(env!("CARGO_BIN_EXE_kafka-cluster"))
-        .args(["--heap-mb", "256", "--ready-file"])
-        .arg(&ready)
-        .env_remove("EVENT_BUS_TEST_KEEP_LOGS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run kafka-cluster");
-    let stdout = parent.stdout.take().expect("stdout");
+    let mut parent = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_kafka-cluster"))
+            .args(["--heap-mb", "256", "--ready-file"])
+            .arg(&ready)
+            .env_remove("EVENT_BUS_TEST_KEEP_LOGS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run kafka-cluster"),
+    );
+    let stdout = parent.0.stdout.take().expect("stdout");
     let lines: Vec<String> = BufReader::new(stdout)
         .lines()
         .take(2)
@@ -316,8 +318,8 @@ fn nodes_die_with_a_killed_parent_process() {
         "listens on {address}"
     );
 
-    parent.kill().expect("SIGKILL kafka-cluster");
-    parent.wait().expect("reap");
+    parent.0.kill().expect("SIGKILL kafka-cluster");
+    parent.0.wait().expect("reap");
     let started = Instant::now();
     while std::net::TcpStream::connect(&address).is_ok() {
         assert!(
@@ -325,6 +327,16 @@ fn nodes_die_with_a_killed_parent_process() {
             "the broker on {address} outlived its killed parent"
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A child process killed when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `produce_event` binary against a real broker process (Tansu) and the embedded
+//! The `produce_event` binary against a real Apache Kafka broker and the embedded
 //! registry: good JSON lands on the topic framed exactly like `Producer::send` frames
 //! it; bad input exits with code 2 and sends nothing.
 
@@ -12,7 +12,7 @@ use event_bus_examples::openedx::{CourseEnrollmentCreated, SessionLoginCompleted
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::registry::RegistryClient;
 use event_bus_kafka::topic;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
@@ -24,7 +24,7 @@ const LOGIN: &str = SessionLoginCompleted::EVENT_TYPE;
 const ENROLLMENT: &str = CourseEnrollmentCreated::EVENT_TYPE;
 
 struct Stack {
-    broker: &'static TansuBroker,
+    broker: &'static KafkaCluster,
     registry: EmbeddedRegistry,
     prefix: String,
 }
@@ -40,7 +40,7 @@ struct Run {
 impl Stack {
     async fn start() -> Self {
         Self {
-            broker: TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)"),
+            broker: KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)"),
             registry: EmbeddedRegistry::start().await.expect("embedded registry"),
             prefix: unique_topic("cli"),
         }

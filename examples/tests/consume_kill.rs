@@ -4,7 +4,7 @@
 //! are counted and printed.
 //!
 //! The consumer is the example binary, run as a child process against the shared
-//! Tansu broker and an embedded registry served by this test process; its receivers
+//! Apache Kafka cluster and an embedded registry served by this test process; its receivers
 //! append `receiver<TAB>ce_id` to a file, which survives the kills.
 
 use std::collections::{BTreeMap, HashSet};
@@ -17,7 +17,7 @@ use event_bus_core::Event;
 use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
 use event_bus_examples::receivers::{AuditReceiver, CountingReceiver, RECEIVED_LOG_ENV};
 use event_bus_kafka::prelude::*;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
 use tokio::task::JoinSet;
@@ -40,7 +40,7 @@ struct Consumer {
 }
 
 struct Setup {
-    broker: &'static TansuBroker,
+    broker: &'static KafkaCluster,
     registry_url: String,
     prefix: String,
     group: String,
@@ -166,7 +166,7 @@ fn stop_gracefully(consumer: &mut Consumer) -> Option<i32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_three_times_while_5000_events_flow_loses_nothing() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let setup = Setup {
         broker,

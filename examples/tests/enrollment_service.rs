@@ -5,7 +5,7 @@ use std::time::Duration;
 use event_bus_examples::enrollment_service::{router, EnrollmentService};
 use event_bus_examples::openedx::CourseEnrollmentCreated;
 use event_bus_kafka::prelude::*;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
@@ -14,7 +14,7 @@ use rdkafka::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enrollment_and_its_event_commit_together_and_a_duplicate_stores_neither() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let db = TestDatabase::create().await.expect("database");
     let prefix = unique_topic("enroll");

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::topics::{unique_group, unique_topic};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
@@ -64,7 +64,7 @@ fn reset_help_lists_every_target_and_the_exit_codes() {
 
 #[tokio::test]
 async fn the_binary_refuses_to_reset_an_active_group_with_exit_code_1() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let topic = unique_topic("bin-offsets");
     broker.create_topic(&topic, 1).await.expect("topic");
     let group = unique_group("bin-offsets");

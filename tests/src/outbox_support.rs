@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use event_bus_kafka::outbox::{OutboxStore, PostgresOutbox};
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::producer::EncodedRecord;
-use event_bus_testkit::broker::consumer_config;
+use event_bus_testkit::kafka::consumer_config;
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use rdkafka::consumer::{BaseConsumer, Consumer};

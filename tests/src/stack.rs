@@ -1,5 +1,5 @@
 //! The broker stack shared by the consumer, replay, DLQ and observability tests: the
-//! shared Tansu broker, an embedded registry, a unique topic prefix, the
+//! shared Apache Kafka cluster, an embedded registry, a unique topic prefix, the
 //! `SessionLoginCompleted` topic (and its `.dlq` topic) and a unique consumer group.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use event_bus_kafka::cli::{run_with, Cli, CliContext, CliError};
 use event_bus_kafka::consumer::{ConsumerConfig, RetryPolicy};
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::replay::OffsetAdmin;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -21,8 +21,8 @@ pub const WAIT: Duration = Duration::from_secs(60);
 
 /// A broker, a registry and a fresh topic (with its dead-letter topic) and group.
 pub struct Stack {
-    /// The shared Tansu broker.
-    pub broker: &'static TansuBroker,
+    /// The shared Apache Kafka cluster.
+    pub broker: &'static KafkaCluster,
     /// This test's registry.
     pub registry: EmbeddedRegistry,
     /// The topic prefix of producers and consumers.
@@ -42,7 +42,7 @@ impl Stack {
     /// Creates the topics under a prefix made from `prefix_name`, with a group made from
     /// `group_name`.
     pub async fn start(prefix_name: &str, group_name: &str) -> Self {
-        let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+        let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
         let registry = EmbeddedRegistry::start().await.expect("registry");
         let prefix = unique_topic(prefix_name);
         let topic = format!("{prefix}-{}", SessionLoginCompleted::TOPIC);

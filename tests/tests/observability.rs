@@ -1,4 +1,4 @@
-//! Observability against a real broker process (Tansu) and the embedded registry:
+//! Observability against a real Apache Kafka broker and the embedded registry:
 //! `/metrics` scraped over HTTP moves by exactly what the test caused, `/healthz`
 //! follows the consumer loop, and the W3C trace context produced in one place is the
 //! parent of the consumer's span.

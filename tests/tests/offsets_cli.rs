@@ -1,5 +1,5 @@
 //! `event-bus offsets show` and the command line's checks, against a real broker
-//! process (Tansu).
+//! process (Apache Kafka).
 
 use std::time::Duration;
 
@@ -7,41 +7,48 @@ use clap::Parser;
 use event_bus_kafka::cli::{exit_code, run_with, Cli, CliContext, CliError};
 use event_bus_kafka::config::KafkaConfig;
 use event_bus_kafka::replay::{OffsetAdmin, ResetTarget};
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::topics::{unique_group, unique_topic};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 struct Topic {
-    broker: &'static TansuBroker,
+    broker: &'static KafkaCluster,
     topic: String,
     group: String,
 }
 
 impl Topic {
-    /// A topic with `counts[p]` records in partition `p`, one record per batch (so the
-    /// broker's end offsets are exact).
+    /// A topic with `counts[p]` records in partition `p`, enqueued at once so they go
+    /// in multi-record batches (end offsets and lag must be exact all the same).
     async fn with_records(counts: &[usize]) -> Self {
-        let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+        let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
         let topic = unique_topic("offsets-cli");
         broker
             .create_topic(&topic, counts.len() as i32)
             .await
             .expect("topic");
         let producer: FutureProducer = broker.producer_config().create().expect("producer");
+        let mut deliveries = Vec::new();
         for (partition, count) in counts.iter().enumerate() {
             for i in 0..*count {
                 let value = format!("{partition}-{i}");
-                producer
-                    .send(
+                let delivery = producer
+                    .send_result(
                         FutureRecord::<(), str>::to(&topic)
                             .partition(partition as i32)
                             .payload(&value),
-                        Duration::from_secs(10),
                     )
-                    .await
                     .map_err(|(e, _)| e)
-                    .expect("delivered");
+                    .expect("enqueued");
+                deliveries.push(delivery);
             }
+        }
+        for delivery in deliveries {
+            delivery
+                .await
+                .expect("delivery report")
+                .map_err(|(e, _)| e)
+                .expect("delivered");
         }
         Self {
             broker,
@@ -334,7 +341,7 @@ mod tail {
     }
 
     async fn tail(
-        broker: &TansuBroker,
+        broker: &KafkaCluster,
         registry: &EmbeddedRegistry,
         args: &[&str],
     ) -> Vec<serde_json::Value> {
@@ -361,7 +368,7 @@ mod tail {
 
     #[tokio::test]
     async fn tail_decodes_any_event_type_through_the_registry_as_json_lines() {
-        let broker = TansuBroker::shared().expect("Tansu broker");
+        let broker = KafkaCluster::shared().expect("Apache Kafka");
         let registry = EmbeddedRegistry::start().await.expect("registry");
         let prefix = unique_topic("tail");
         let topic = format!("{prefix}-{}", SessionLoginCompleted::TOPIC);

@@ -16,7 +16,7 @@ use event_bus_kafka::consumer::{ConsumerConfig, EventConsumer, Shutdown};
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::registry::RegistryClient;
 use event_bus_kafka::topic;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -66,7 +66,7 @@ type Seen = Arc<Mutex<Vec<(SessionLoginCompleted, DeliveryContext)>>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_framed_by_openedx_is_dispatched_into_the_rust_type() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let prefix = unique_topic("openedx");
     let full_topic = topic::full_topic(Some(&prefix), SessionLoginCompleted::TOPIC);

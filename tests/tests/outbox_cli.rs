@@ -8,7 +8,7 @@ use clap::Parser;
 use event_bus_kafka::cli::{run_with, Cli, CliContext};
 use event_bus_kafka::outbox::{SqliteOutbox, TransactionalOutbox};
 use event_bus_kafka::prelude::*;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
@@ -37,7 +37,7 @@ async fn cli(args: &[&str]) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_the_backlog_and_relay_drain_publishes_it() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let prefix = unique_topic("ocli");
     let topic = format!("{prefix}-{}", InvoicePaid::TOPIC);

@@ -1,5 +1,5 @@
 //! Emergency mode: the producer sends directly and defers to the outbox when the broker
-//! cannot take the event; against real PostgreSQL, Tansu and librdkafka's mock cluster
+//! cannot take the event; against real PostgreSQL, Apache Kafka and librdkafka's mock cluster
 //! (for the outage).
 
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use event_bus_kafka::outbox::{
     RelayConfig, SendOutcome,
 };
 use event_bus_kafka::prelude::*;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::mock_cluster::{MockKafkaCluster, ALL_BROKERS};
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::registry::EmbeddedRegistry;
@@ -280,7 +280,7 @@ async fn a_failing_broker_is_not_tried_for_every_send() {
 /// the key in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_event_queues_behind_its_waiting_key() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let db = TestDatabase::create().await.expect("database");
     let prefix = unique_topic("behind");
@@ -405,7 +405,7 @@ async fn outbox_full_is_an_error_and_nothing_is_dropped() {
 /// stored: retrying it from the outbox would block its key forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_error_is_returned_not_deferred() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let db = TestDatabase::create().await.expect("database");
     let prefix = unique_topic("too-large");

@@ -1,4 +1,4 @@
-//! The outbox relay against real PostgreSQL, SQLite, a real broker (Tansu) and
+//! The outbox relay against real PostgreSQL, SQLite, a real Apache Kafka broker and
 //! librdkafka's mock cluster: the claim contract, two relays at once, a failing key,
 //! a relay killed mid-batch.
 
@@ -12,7 +12,7 @@ use event_bus_kafka::outbox::{
 };
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::producer::EncodedRecord;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::mock_cluster::MockKafkaCluster;
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::registry::EmbeddedRegistry;
@@ -254,7 +254,7 @@ async fn a_deep_failing_key_does_not_hide_the_keys_behind_it() {
 /// batches of few keys: every event is published exactly once, each key in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relays_at_once_keep_each_keys_order() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let db = TestDatabase::create().await.expect("database");
     let prefix = unique_topic("two-relays");
@@ -304,7 +304,7 @@ async fn two_relays_at_once_keep_each_keys_order() {
 /// by `status`) while other keys flow; once the topic exists it is published, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_key_holds_back_only_itself_and_recovers() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let db = TestDatabase::create().await.expect("database");
     let prefix = unique_topic("failing-key");
@@ -509,7 +509,7 @@ async fn first_records(bootstrap: &str, topic: &str) -> usize {
 /// The SQLite store: store, inspect, claim with backoff per key, relay to the broker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_store_round_trip_and_relay() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let prefix = unique_topic("sqlite");
     let config = producer_config(broker.bootstrap_servers(), &registry, &prefix);

@@ -1,5 +1,5 @@
 //! Transactional mode: events stored in the caller's own transaction are published if
-//! and only if it commits; against real PostgreSQL, SQLite and a real broker (Tansu).
+//! and only if it commits; against real PostgreSQL, SQLite and a real Apache Kafka broker.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use event_bus_kafka::outbox::{
     OutboxError, OutboxStore, Relay, RelayConfig, SqliteOutbox, TransactionalOutbox,
 };
 use event_bus_kafka::prelude::*;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
@@ -40,7 +40,7 @@ fn order(id: &str) -> OrderPlaced {
 }
 
 fn producer_config(
-    broker: &TansuBroker,
+    broker: &KafkaCluster,
     registry: &EmbeddedRegistry,
     prefix: &str,
 ) -> ProducerConfig {
@@ -89,7 +89,7 @@ async fn ce_ids_on(bootstrap: &str, topic: &str, expected: usize, quiet: Duratio
 /// interval, so only the commit's NOTIFY can wake it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolled_back_publishes_nothing_committed_publishes_on_notify() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let db = TestDatabase::create().await.expect("database");
     let prefix = unique_topic("tx");
@@ -176,7 +176,7 @@ async fn rolled_back_publishes_nothing_committed_publishes_on_notify() {
 /// usable and the caller decides (here: commit without the refused event).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enqueue_beyond_the_backlog_is_outbox_full() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let db = TestDatabase::create().await.expect("database");
     let producer = Producer::new(producer_config(broker, &registry, &unique_topic("tx-full")))
@@ -208,7 +208,7 @@ async fn enqueue_beyond_the_backlog_is_outbox_full() {
 /// The SQLite store in transactional mode (a file): rollback → nothing, commit → published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_transactional_enqueue_publishes_only_committed_events() {
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let prefix = unique_topic("tx-sqlite");
     let config = producer_config(broker, &registry, &prefix);

@@ -1,4 +1,4 @@
-//! The producer against a real broker process (Tansu) and the embedded registry.
+//! The producer against a real Apache Kafka broker and the embedded registry.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use event_bus_kafka::prelude::*;
 use event_bus_kafka::producer::ProducerError;
 use event_bus_kafka::registry::{RegistryClient, RegistryError};
 use event_bus_kafka::topic;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
@@ -19,14 +19,14 @@ use rdkafka::message::{Headers, Message};
 const WAIT: Duration = Duration::from_secs(30);
 
 struct Stack {
-    broker: &'static TansuBroker,
+    broker: &'static KafkaCluster,
     registry: EmbeddedRegistry,
     prefix: String,
 }
 
 impl Stack {
     async fn start() -> Self {
-        let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+        let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
         let registry = EmbeddedRegistry::start().await.expect("embedded registry");
         Self {
             broker,

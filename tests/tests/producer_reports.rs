@@ -12,7 +12,7 @@ use std::time::Duration;
 use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::topic;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
 
@@ -63,7 +63,7 @@ async fn enqueue_logs_each_delivery_and_each_failure_with_the_event() {
         .with_max_level(tracing::Level::INFO)
         .with_writer(move || writer.clone())
         .init();
-    let broker = TansuBroker::shared().expect("Tansu broker (run scripts/install-test-deps)");
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
     let registry = EmbeddedRegistry::start().await.expect("embedded registry");
     let config = |prefix: &str| {
         ProducerConfig::new(

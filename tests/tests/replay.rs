@@ -1,4 +1,4 @@
-//! Offset resets against a real broker process (Tansu): replay from a datetime, dry
+//! Offset resets against a real Apache Kafka broker: replay from a datetime, dry
 //! runs, refusal while the group is active, and every reset mode.
 
 use std::sync::{Arc, Mutex};

@@ -11,7 +11,7 @@ use event_bus_kafka::cli::{run_with, Cli, CliContext};
 use event_bus_kafka::consumer::{ConsumerConfig, EventConsumer, RetryPolicy, Shutdown};
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::replay::{self, OffsetAdmin, ResumeToken, TokenError};
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
@@ -27,14 +27,14 @@ fn login(n: i64) -> SessionLoginCompleted {
     SessionLoginCompleted { user }
 }
 
-fn kafka(broker: &TansuBroker) -> KafkaConfig {
+fn kafka(broker: &KafkaCluster) -> KafkaConfig {
     KafkaConfig::new(broker.bootstrap_servers())
         .with_option("session.timeout.ms", "6000")
         .with_option("linger.ms", "0")
 }
 
 fn consumer_config(
-    broker: &TansuBroker,
+    broker: &KafkaCluster,
     registry: &EmbeddedRegistry,
     prefix: &str,
     group: &str,
@@ -86,7 +86,7 @@ async fn consume_until(
 
 /// Copies every record of `topic` from one broker to the other with its key, value,
 /// headers and timestamp, one record per batch (as a mirror would).
-async fn mirror(from: &TansuBroker, to: &TansuBroker, topic: &str, count: usize) {
+async fn mirror(from: &KafkaCluster, to: &KafkaCluster, topic: &str, count: usize) {
     let records = read_topic(from.bootstrap_servers(), topic, count, WAIT).expect("read A");
     assert_eq!(records.len(), count);
     let producer: FutureProducer = to.producer_config().create().expect("producer B");
@@ -122,8 +122,8 @@ async fn mirror(from: &TansuBroker, to: &TansuBroker, topic: &str, count: usize)
 
 #[tokio::test]
 async fn a_group_resumes_on_another_cluster_from_a_token_missing_nothing() {
-    let broker_a = TansuBroker::shared().expect("Tansu broker A (run scripts/install-test-deps)");
-    let broker_b = TansuBroker::start().expect("Tansu broker B");
+    let broker_a = KafkaCluster::shared().expect("Apache Kafka A (run scripts/install-test-deps)");
+    let broker_b = KafkaCluster::start(1).expect("Apache Kafka B");
     let registry = EmbeddedRegistry::start().await.expect("registry");
     let prefix = unique_topic("failover");
     let topic = format!("{prefix}-{}", SessionLoginCompleted::TOPIC);
@@ -225,7 +225,7 @@ async fn a_group_resumes_on_another_cluster_from_a_token_missing_nothing() {
 
 #[tokio::test]
 async fn offsets_reset_to_token_maps_times_to_offsets_on_any_cluster() {
-    let broker = TansuBroker::shared().expect("Tansu broker");
+    let broker = KafkaCluster::shared().expect("Apache Kafka");
     let topic = unique_topic("token-cli");
     broker.create_topic(&topic, 1).await.expect("topic");
     let producer: FutureProducer = broker.producer_config().create().expect("producer");

@@ -458,20 +458,10 @@ impl Blocking {
             .collect())
     }
 
-    /// The group's state. A group missing from the broker's answer is asked for again
-    /// a few times: some brokers (Tansu) leave a live group out of an answer now and
-    /// then, and "unknown" must not pass for "inactive" too easily.
+    /// The group's state, from the broker's own group listing (DescribeGroups): a
+    /// group it does not know is [`UNKNOWN_STATE`] with no members.
     pub fn group_state(&self) -> Result<GroupState, ReplayError> {
-        const TRIES: u32 = 3;
-        let mut state = self.group_state_once()?;
-        for _ in 1..TRIES {
-            if state.state != UNKNOWN_STATE {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-            state = self.group_state_once()?;
-        }
-        Ok(state)
+        self.group_state_once()
     }
 
     fn group_state_once(&self) -> Result<GroupState, ReplayError> {

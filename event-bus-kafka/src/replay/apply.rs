@@ -56,6 +56,9 @@ struct AssignmentWatch {
     assigned: Mutex<Option<Vec<(String, i32)>>>,
 }
 
+/// Offsets to commit, and the partitions they are for.
+type CommitList = (TopicPartitionList, Vec<(String, i32)>);
+
 impl ClientContext for AssignmentWatch {}
 
 impl ConsumerContext for AssignmentWatch {
@@ -111,7 +114,9 @@ impl Blocking {
         Ok(())
     }
 
-    fn commit_plan(&self, plan: &ResetPlan) -> Result<(), ReplayError> {
+    /// The plan's changes as a list to commit, with their partitions; `None` when it
+    /// changes nothing.
+    fn offsets_to_commit(&self, plan: &ResetPlan) -> Result<Option<CommitList>, ReplayError> {
         let mut tpl = TopicPartitionList::new();
         let mut keys = Vec::new();
         for (topic, partition, offset) in plan.changes() {
@@ -119,9 +124,13 @@ impl Blocking {
                 .map_err(self.kafka_error("building the list of offsets to commit"))?;
             keys.push((topic.to_owned(), partition));
         }
-        if keys.is_empty() {
+        Ok((!keys.is_empty()).then_some((tpl, keys)))
+    }
+
+    fn commit_plan(&self, plan: &ResetPlan) -> Result<(), ReplayError> {
+        let Some((tpl, keys)) = self.offsets_to_commit(plan)? else {
             return Ok(());
-        }
+        };
         self.consumer
             .assign(&tpl)
             .map_err(self.kafka_error("assigning the partitions to commit"))?;
@@ -187,16 +196,9 @@ impl Blocking {
     /// Commits `plan` as a member of the group that owns every partition it changes
     /// (see the module docs), then leaves the group and reads the offsets back.
     fn commit_plan_as_member(&self, plan: &ResetPlan) -> Result<(), ReplayError> {
-        let mut tpl = TopicPartitionList::new();
-        let mut keys = Vec::new();
-        for (topic, partition, offset) in plan.changes() {
-            tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
-                .map_err(self.kafka_error("building the list of offsets to commit"))?;
-            keys.push((topic.to_owned(), partition));
-        }
-        if keys.is_empty() {
+        let Some((tpl, keys)) = self.offsets_to_commit(plan)? else {
             return Ok(());
-        }
+        };
         let topics: BTreeSet<&str> = keys.iter().map(|(topic, _)| topic.as_str()).collect();
         let topics: Vec<&str> = topics.into_iter().collect();
         let mut config = self.kafka.client_config(&[]);

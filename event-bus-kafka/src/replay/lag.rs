@@ -22,8 +22,7 @@ impl OffsetAdmin {
     /// Per partition of `topics`: committed offset, end offset and lag
     /// ([`PartitionOffsets::lag`]); partitions the group never committed have no lag.
     ///
-    /// Lag is computed from the high watermark; Tansu (a test broker) can report it
-    /// too low right after a batched produce.
+    /// Lag is the high watermark minus the committed offset.
     ///
     /// ```no_run
     /// # async fn demo(admin: &event_bus_kafka::replay::OffsetAdmin) -> Result<(), event_bus_kafka::replay::ReplayError> {

@@ -46,6 +46,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The ready file first: whoever reads the printed lines may look for it at once.
+    if let Some(path) = &args.ready_file {
+        let tmp = path.with_extension("tmp");
+        let written = std::fs::write(&tmp, format!("{}\n", cluster.bootstrap_servers()))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(error) = written {
+            eprintln!("kafka-cluster: cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     println!(
         "Apache Kafka {} (KRaft, {} node(s)) in {}",
         cluster.version(),
@@ -56,15 +66,6 @@ fn main() -> ExitCode {
             .unwrap_or_default()
     );
     println!("{SHARED_CLUSTER_ENV}={}", cluster.bootstrap_servers());
-    if let Some(path) = &args.ready_file {
-        let tmp = path.with_extension("tmp");
-        let written = std::fs::write(&tmp, format!("{}\n", cluster.bootstrap_servers()))
-            .and_then(|()| std::fs::rename(&tmp, path));
-        if let Err(error) = written {
-            eprintln!("kafka-cluster: cannot write {}: {error}", path.display());
-            return ExitCode::FAILURE;
-        }
-    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
