@@ -77,6 +77,8 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(wait_for_stop(args.stop_on_stdin_eof));
+    // The standard-input reader is a blocking task that may never end; do not wait for it.
+    runtime.shutdown_background();
     drop(cluster);
     println!("kafka-cluster: stopped");
     ExitCode::SUCCESS
