@@ -4,7 +4,8 @@
 //!
 //! # What it measures
 //!
-//! One Tansu broker process (started here, in-memory storage) and the embedded schema
+//! One Apache Kafka node (KRaft, broker and controller in one JVM, started here with a
+//! heap of 1024 MiB, on the same cores as the benchmark) and the embedded schema
 //! registry serve every run. For each partition count in `BENCH_PARTITIONS` a fresh
 //! topic is filled once with `BENCH_EVENTS` `SessionLoginCompleted` events (the Open edX
 //! login event, one username per event so keys spread over partitions) through the
@@ -32,7 +33,7 @@
 //!
 //! The receiver stand-in is the same on every side: it stamps the time and counts the
 //! record. A run's throughput is `(records − 1) / (last stamp − first stamp)`, so the
-//! group join (about 3 s on Tansu with `session.timeout.ms=6000`, set on every side)
+//! group join (about 0.2 s: the broker runs with `group.initial.rebalance.delay.ms=0`)
 //! and the first record's one-off costs (the registry lookup of its schema) are not
 //! in it; the join time is shown apart. The final synchronous commit and leaving the
 //! group come after the last record and are not timed (on any side). After every run
@@ -58,7 +59,7 @@
 //! # Running it
 //!
 //! ```text
-//! scripts/install-test-deps            # once: the Tansu broker binary
+//! scripts/install-test-deps            # once: Apache Kafka's jars (and Java)
 //! cargo bench -p event-bus-tests --bench consumer_throughput
 //! BENCH_EVENTS=20000 BENCH_PARTITIONS=1 BENCH_SIDES=raw,sdk cargo bench -p event-bus-tests --bench consumer_throughput
 //! ```
@@ -72,7 +73,7 @@
 //! | `BENCH_COMMIT_MS` | async commit interval of every side | 1000 |
 //! | `BENCH_WARMUP` | `0`: no discarded warm-up run of each side on the first topic | 1 |
 //! | `BENCH_BREAKDOWN` | `0`: skip the in-process breakdown | 1 |
-//! | `TANSU_BIN` | the Tansu executable (default: where `install-test-deps` puts it) | — |
+//! | `EVENT_BUS_TEST_KAFKA_LIBS` | the folder of Kafka's jars (default: where `install-test-deps` puts them) | — |
 //!
 //! With the defaults it takes about 2 minutes on two cores, mostly group joins.
 //! `cargo test`/`cargo nextest` build this target but do not run it: without cargo
@@ -97,7 +98,7 @@ use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig};
 use event_bus_kafka::consumer::{ConsumerConfig, EventConsumer, OffsetTracker, Shutdown};
 use event_bus_kafka::producer::Producer;
 use event_bus_kafka::registry::RegistryClient;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
@@ -146,6 +147,8 @@ fn allocations() -> u64 {
 
 /// The ratio SDK/raw the issue asks for.
 const TARGET_RATIO: f64 = 0.80;
+/// Maximum heap of the broker's JVM.
+const BROKER_HEAP_MB: u32 = 1024;
 /// How long one run may take to see every record (group join included).
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long filling a topic may wait for the broker's acknowledgements.
@@ -207,7 +210,8 @@ impl Settings {
 
     /// The librdkafka options every side uses, on top of `bootstrap.servers` and
     /// `group.id`: the SDK's own defaults, spelled out for the raw side, and the
-    /// session timeout that makes Tansu's group joins quick.
+    /// broker's minimum session timeout (as the testkit's `consumer_config`), so a
+    /// member of a failed run leaves its group within seconds.
     fn consumer_options() -> [(&'static str, &'static str); 5] {
         [
             ("enable.auto.commit", "false"),
@@ -356,7 +360,7 @@ struct Topic {
 
 struct Bench {
     settings: Settings,
-    broker: TansuBroker,
+    broker: KafkaCluster,
     registry: EmbeddedRegistry,
 }
 
@@ -385,7 +389,8 @@ fn main() -> ExitCode {
 
 fn bench_main() -> BenchResult<()> {
     let settings = Settings::from_env()?;
-    let broker = TansuBroker::start()?;
+    let broker =
+        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -480,16 +485,19 @@ impl Bench {
         format!(
             "consumer throughput: SDK EventConsumer vs raw rdkafka StreamConsumer\n\
              {} events per topic, partitions {:?}, {} rounds{}, async commit every {} ms + final sync commit\n\
-             broker: Tansu at {} (memory storage); registry: embedded; load average {} on {} CPUs\n\
-             librdkafka (every side): {}",
+             broker: Apache Kafka {} (KRaft, 1 node, heap {BROKER_HEAP_MB} MiB) at {}; \
+             registry: embedded; load average {} on {} CPUs\n\
+             librdkafka {} (every side): {}",
             s.events,
             s.partitions,
             s.rounds,
             if s.warm_up { " (+1 warm-up)" } else { "" },
             s.commit_interval.as_millis(),
+            self.broker.version(),
             self.broker.bootstrap_servers(),
             Self::load_average(),
             std::thread::available_parallelism().map_or(0, usize::from),
+            rdkafka::util::get_rdkafka_version().1,
             options.join(" "),
         )
     }

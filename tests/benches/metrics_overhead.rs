@@ -9,7 +9,10 @@
 //! without a recorder; the SDK caches its per-event handles, so the switch is checked
 //! at each increment, not at registration). Runs alternate between on and off, the
 //! order flipping every round, after a discarded warm-up round of each; the table
-//! shows the median throughput per side and the ratio on/off.
+//! shows the median throughput per side and the ratio on/off. One Apache Kafka node
+//! (KRaft, broker and controller in one JVM, started here with a heap of 1024 MiB, on
+//! the same cores as the benchmark) and the embedded schema registry serve every run;
+//! each producer run writes to a fresh one-partition topic.
 //!
 //! - **producer, enqueue + flush**: `Producer::enqueue` of `BENCH_EVENTS` events, then
 //!   `flush` (the SDK's cheapest path per event, so the metric calls weigh most here).
@@ -29,7 +32,7 @@
 //! # Running it
 //!
 //! ```text
-//! scripts/install-test-deps            # once: the Tansu broker binary
+//! scripts/install-test-deps            # once: Apache Kafka's jars (and Java)
 //! cargo bench -p event-bus-tests --bench metrics_overhead
 //! BENCH_EVENTS=50000 BENCH_ROUNDS=5 cargo bench -p event-bus-tests --bench metrics_overhead
 //! ```
@@ -39,6 +42,7 @@
 //! | `BENCH_EVENTS` | events per run | 20000 |
 //! | `BENCH_ROUNDS` | measured runs per side and workload | 3 |
 //! | `BENCH_WINDOW` | sends in flight in the send workload | 1000 |
+//! | `EVENT_BUS_TEST_KAFKA_LIBS` | the folder of Kafka's jars (default: where `install-test-deps` puts them) | — |
 //!
 //! `cargo test`/`cargo nextest` build this target but do not run it: without cargo
 //! bench's `--bench` argument it prints a note and exits, and it lists no tests.
@@ -56,7 +60,7 @@ use event_bus_kafka::consumer::{ConsumerConfig, EventConsumer, Shutdown};
 use event_bus_kafka::observability::metrics as bus_metrics;
 use event_bus_kafka::observability::{PrometheusMetrics, PrometheusRecorder};
 use event_bus_kafka::producer::Producer;
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
 use metrics::{
@@ -68,6 +72,9 @@ use tokio::task::JoinSet;
 type BenchResult<T> = Result<T, Box<dyn Error>>;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Maximum heap of the broker's JVM.
+const BROKER_HEAP_MB: u32 = 1024;
 
 /// Whether the switch forwards to the Prometheus recorder.
 static METRICS_ON: AtomicBool = AtomicBool::new(true);
@@ -180,7 +187,7 @@ impl Workload {
 
 struct Bench {
     settings: Settings,
-    broker: TansuBroker,
+    broker: KafkaCluster,
     registry: EmbeddedRegistry,
     prometheus: PrometheusMetrics,
     /// The topic (prefix, topic) holding `settings.events` events for the consumer runs.
@@ -220,7 +227,8 @@ fn bench_main() -> BenchResult<()> {
     metrics::set_global_recorder(Switch { inner: recorder })
         .map_err(|_| "a metrics recorder was already installed")?;
     bus_metrics::describe_all();
-    let broker = TansuBroker::start()?;
+    let broker =
+        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -238,7 +246,7 @@ fn bench_main() -> BenchResult<()> {
     })
 }
 
-fn kafka(broker: &TansuBroker, settings: &Settings) -> KafkaConfig {
+fn kafka(broker: &KafkaCluster, settings: &Settings) -> KafkaConfig {
     KafkaConfig::new(broker.bootstrap_servers())
         .with_option("linger.ms", "5")
         .with_option("batch.num.messages", "10000")
@@ -294,11 +302,13 @@ impl Bench {
     async fn run(&self) -> BenchResult<()> {
         let s = self.settings;
         println!(
-            "metrics overhead: Prometheus recorder on vs off, {} events per run, {} rounds (+1 warm-up); \
-             broker: Tansu at {} (memory storage)",
+            "metrics overhead: Prometheus recorder on vs off, {} events per run, {} rounds (+1 warm-up)\n\
+             broker: Apache Kafka {} (KRaft, 1 node, heap {BROKER_HEAP_MB} MiB) at {}; librdkafka {}",
             s.events,
             s.rounds,
-            self.broker.bootstrap_servers()
+            self.broker.version(),
+            self.broker.bootstrap_servers(),
+            rdkafka::util::get_rdkafka_version().1,
         );
         let workloads = [
             Workload::EnqueueFlush,

@@ -3,7 +3,8 @@
 //!
 //! # What it measures
 //!
-//! One Tansu broker process (started here, in-memory storage) and the embedded schema
+//! One Apache Kafka node (KRaft, broker and controller in one JVM, started here with a
+//! heap of 1024 MiB, on the same cores as the benchmark) and the embedded schema
 //! registry serve every run. Each run gets a fresh one-partition topic and a fresh
 //! producer, warmed up with one acknowledged send (metadata, idempotent producer id,
 //! and for the SDK the schema registration); then it produces `BENCH_EVENTS` events of
@@ -51,7 +52,7 @@
 //! # Running it
 //!
 //! ```text
-//! scripts/install-test-deps            # once: the Tansu broker binary
+//! scripts/install-test-deps            # once: Apache Kafka's jars (and Java)
 //! cargo bench -p event-bus-tests --bench producer_throughput
 //! BENCH_EVENTS=20000 BENCH_ROUNDS=3 BENCH_MODE=send cargo bench -p event-bus-tests --bench producer_throughput
 //! ```
@@ -64,7 +65,7 @@
 //! | `BENCH_WINDOW` | sends in flight in mode (b) | 1000 |
 //! | `BENCH_LINGER_MS` | librdkafka `linger.ms`, both sides | 5 |
 //! | `BENCH_VERIFY` | `1`: read every run's topic back and count its records | off |
-//! | `TANSU_BIN` | the Tansu executable (default: where `install-test-deps` puts it) | — |
+//! | `EVENT_BUS_TEST_KAFKA_LIBS` | the folder of Kafka's jars (default: where `install-test-deps` puts them) | — |
 //!
 //! With the defaults the runs take about a minute on two cores (plus the build).
 //! `cargo test` and `cargo nextest` build this target but never run it: it lists no
@@ -81,7 +82,7 @@ use event_bus_core::{Event, EventMetadata};
 use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
 use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig};
 use event_bus_kafka::producer::{EncodedRecord, Producer};
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
@@ -99,6 +100,9 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The SDK's service name, `client.id` and `ce_source`.
 const SERVICE: &str = "producer-bench";
+
+/// Maximum heap of the broker's JVM.
+const BROKER_HEAP_MB: u32 = 1024;
 
 /// What the benchmark is asked to do (from `BENCH_*` variables).
 #[derive(Debug, Clone, Copy)]
@@ -228,7 +232,7 @@ struct PieceTimes {
 /// Shared state: broker, registry, the event and its pre-encoded records.
 struct Bench {
     settings: Settings,
-    broker: TansuBroker,
+    broker: KafkaCluster,
     registry: EmbeddedRegistry,
     event: Arc<SessionLoginCompleted>,
     /// `settings.events` records encoded by the SDK before any run: the raw side's input.
@@ -264,7 +268,8 @@ fn main() -> ExitCode {
 
 fn bench_main() -> BenchResult<()> {
     let settings = Settings::from_env()?;
-    let broker = TansuBroker::start()?;
+    let broker =
+        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -275,7 +280,7 @@ fn bench_main() -> BenchResult<()> {
 }
 
 impl Bench {
-    async fn prepare(settings: Settings, broker: TansuBroker) -> BenchResult<Self> {
+    async fn prepare(settings: Settings, broker: KafkaCluster) -> BenchResult<Self> {
         let registry = EmbeddedRegistry::start().await?;
         let event = Arc::new(SessionLoginCompleted {
             user: UserData::example(),
@@ -359,18 +364,21 @@ impl Bench {
         format!(
             "producer throughput: SDK vs raw rdkafka, {} events per run, {} rounds (+1 warm-up), \
              window {} in mode (b)\n\
-             broker: Tansu at {} (memory storage), a fresh 1-partition topic per run\n\
+             broker: Apache Kafka {} (KRaft, 1 node, heap {BROKER_HEAP_MB} MiB) at {}, \
+             a fresh 1-partition topic per run\n\
              record: key {} B, value {} B, {} headers {} B\n\
-             librdkafka, both sides: {}\n\
+             librdkafka {}, both sides: {}\n\
              load average at start: {}",
             s.events,
             s.rounds,
             s.window,
+            self.broker.version(),
             self.broker.bootstrap_servers(),
             record.key.as_ref().map_or(0, Vec::len),
             record.value.len(),
             record.headers.len(),
             header_bytes,
+            rdkafka::util::get_rdkafka_version().1,
             options.join(" "),
             load_average(),
         )
@@ -390,7 +398,8 @@ impl Bench {
         }
         // Let the SDK's delivery-report tasks end before the next run starts.
         self.settle().await;
-        // Keep the in-memory broker small; if Tansu cannot delete, nothing is lost.
+        // Every run writes a new topic to the broker's disk: delete it, so a run leaves
+        // nothing behind (best effort: a failed deletion loses nothing).
         let _ = self
             .broker
             .admin()

@@ -4,8 +4,9 @@
 //!
 //! # What it measures
 //!
-//! A Tansu broker process (in-memory storage), the embedded schema registry and a fresh
-//! PostgreSQL database. Per scenario: `BENCH_EVENTS` events are encoded once (the SDK's
+//! One Apache Kafka node (KRaft, broker and controller in one JVM, started here with a
+//! heap of 1024 MiB, on the same cores as the benchmark), the embedded schema registry
+//! and a fresh PostgreSQL database per scenario. Per scenario: `BENCH_EVENTS` events are encoded once (the SDK's
 //! encoder: Avro, Confluent framing, CloudEvents headers) and stored in the outbox with
 //! `insert_many` (not timed); then one relay drains the outbox and the clock stops when
 //! it finds nothing left to claim. Every row went through claim (`FOR UPDATE SKIP
@@ -24,7 +25,7 @@
 //! # Running it
 //!
 //! ```text
-//! scripts/install-test-deps   # once: the Tansu broker binary
+//! scripts/install-test-deps   # once: Apache Kafka's jars (and Java), PostgreSQL
 //! cargo bench -p event-bus-tests --bench relay_throughput
 //! BENCH_EVENTS=100000 BENCH_BATCH=2000 cargo bench -p event-bus-tests --bench relay_throughput
 //! ```
@@ -34,6 +35,7 @@
 //! | `BENCH_EVENTS` | events per scenario | 50000 |
 //! | `BENCH_BATCH` | relay batch size (rows and keys per batch) | 1000 |
 //! | `EVENT_BUS_TEST_POSTGRES_URL` | administrative PostgreSQL URL | `postgres://postgres@127.0.0.1:5432/postgres` |
+//! | `EVENT_BUS_TEST_KAFKA_LIBS` | the folder of Kafka's jars (default: where `install-test-deps` puts them) | — |
 //!
 //! With the defaults it takes about 20 s on two cores (plus the build). `cargo test`
 //! and `cargo nextest` build this target but never run it: without `--bench` it prints a
@@ -48,7 +50,7 @@ use event_bus_core::prelude::*;
 use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig};
 use event_bus_kafka::outbox::{OutboxStore, PostgresOutbox, Relay, RelayConfig, RelayStats};
 use event_bus_kafka::producer::{EncodedRecord, Producer};
-use event_bus_testkit::broker::TansuBroker;
+use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
@@ -56,6 +58,9 @@ use event_bus_testkit::topics::unique_topic;
 use serde::{Deserialize, Serialize};
 
 type BenchResult<T> = Result<T, Box<dyn Error>>;
+
+/// Maximum heap of the broker's JVM.
+const BROKER_HEAP_MB: u32 = 1024;
 
 /// A typical small event: a key and a few fields.
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
@@ -114,10 +119,21 @@ fn main() -> ExitCode {
 async fn bench_main() -> BenchResult<()> {
     let events = env_number("BENCH_EVENTS", 50_000)?.max(10);
     let batch = env_number("BENCH_BATCH", 1_000)?.max(1);
-    let broker = TansuBroker::shared()?;
+    // A broker of its own (not the test run's shared one), started off the async workers.
+    let broker = tokio::task::spawn_blocking(|| {
+        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))
+    })
+    .await??;
+    let broker = &broker;
     let registry = EmbeddedRegistry::start().await?;
     println!(
-        "relay throughput: {events} events per scenario, batches of {batch}, PostgreSQL → Tansu"
+        "relay throughput: {events} events per scenario, batches of {batch}, PostgreSQL → Kafka"
+    );
+    println!(
+        "broker: Apache Kafka {} (KRaft, 1 node, heap {BROKER_HEAP_MB} MiB) at {}; librdkafka {}",
+        broker.version(),
+        broker.bootstrap_servers(),
+        rdkafka::util::get_rdkafka_version().1,
     );
     println!();
     println!(
@@ -152,7 +168,7 @@ async fn bench_main() -> BenchResult<()> {
 }
 
 async fn scenario(
-    broker: &TansuBroker,
+    broker: &KafkaCluster,
     registry: &EmbeddedRegistry,
     db: &TestDatabase,
     events: usize,
