@@ -6,9 +6,10 @@
 //! `Sync` and can be held across `.await` and shared between tasks.
 //!
 //! What the mock cluster cannot do (so tests needing it use
-//! [`KafkaCluster`](crate::kafka::KafkaCluster)): look up offsets by timestamp,
-//! CreateTopics (use [`MockKafkaCluster::create_topic`], which goes through the
-//! mock API), ListGroups and DescribeGroups.
+//! [`KafkaCluster`](crate::kafka::KafkaCluster)): CreateTopics (use
+//! [`MockKafkaCluster::create_topic`], which goes through the mock API), ListGroups
+//! and DescribeGroups. It has no time index either: `offsets_for_times` answers the
+//! end for every time, and the SDK's replay finds offsets by reading records instead.
 //!
 //! # Example
 //!
