@@ -42,10 +42,11 @@
 //! the heap allocations per record (a counting global allocator: the whole process,
 //! Rust allocations only; librdkafka's own `malloc`s are not counted).
 //!
-//! Mind `BENCH_EVENTS`: librdkafka fetches ahead, so with a small topic the raw side
-//! mostly drains records already fetched (20 000 events: about 2 M events/s) rather
-//! than measuring the broker; from about 100 000 events its rate approaches what the
-//! broker serves. The SDK is far slower than either, so it is hardly affected.
+//! Mind `BENCH_EVENTS`: librdkafka fetches ahead, so on a small topic the raw side may
+//! drain records already fetched rather than measure the broker. Against the one-node
+//! Kafka here the topic size hardly changed raw's rate (20 000 to 200 000 events, see
+//! `docs/benchmarks.md`). The SDK is far slower than raw, so it is hardly affected
+//! either.
 //!
 //! A breakdown follows: the SDK's per-record CPU outside librdkafka, stage by stage,
 //! measured in one thread on the topic's records (no broker): the headers view,
@@ -75,7 +76,7 @@
 //! | `BENCH_BREAKDOWN` | `0`: skip the in-process breakdown | 1 |
 //! | `EVENT_BUS_TEST_KAFKA_LIBS` | the folder of Kafka's jars (default: where `install-test-deps` puts them) | — |
 //!
-//! With the defaults it takes about 2 minutes on two cores, mostly group joins.
+//! With the defaults it takes under a minute on two cores (plus the build).
 //! `cargo test`/`cargo nextest` build this target but do not run it: without cargo
 //! bench's `--bench` argument it prints a note and exits, and it lists no tests.
 

@@ -67,7 +67,8 @@
 //! | `BENCH_VERIFY` | `1`: read every run's topic back and count its records | off |
 //! | `EVENT_BUS_TEST_KAFKA_LIBS` | the folder of Kafka's jars (default: where `install-test-deps` puts them) | — |
 //!
-//! With the defaults the runs take about a minute on two cores (plus the build).
+//! With the defaults it takes about 75 s on two cores (plus the build), the broker's
+//! start included.
 //! `cargo test` and `cargo nextest` build this target but never run it: it lists no
 //! tests, and without cargo bench's `--bench` argument it prints a note and exits.
 

@@ -6,13 +6,14 @@
 //!
 //! One Apache Kafka node (KRaft, broker and controller in one JVM, started here with a
 //! heap of 1024 MiB, on the same cores as the benchmark), the embedded schema registry
-//! and a fresh PostgreSQL database per scenario. Per scenario: `BENCH_EVENTS` events are encoded once (the SDK's
-//! encoder: Avro, Confluent framing, CloudEvents headers) and stored in the outbox with
-//! `insert_many` (not timed); then one relay drains the outbox and the clock stops when
-//! it finds nothing left to claim. Every row went through claim (`FOR UPDATE SKIP
-//! LOCKED` on the lane heads), publish (all rows of a batch queued to librdkafka at
-//! once, then every acknowledgement awaited) and complete (one `DELETE … = ANY`, then
-//! commit). The relay's own timers split the time between these three phases.
+//! and a fresh PostgreSQL database per scenario. Per scenario: `BENCH_EVENTS` events
+//! are encoded once (the SDK's encoder: Avro, Confluent framing, CloudEvents headers)
+//! and stored in the outbox with `insert_many` (not timed); then one relay drains the
+//! outbox and the clock stops when it finds nothing left to claim. Every row went
+//! through claim (`FOR UPDATE SKIP LOCKED` on the lane heads), publish (all rows of a
+//! batch queued to librdkafka at once, then every acknowledgement awaited) and complete
+//! (one `DELETE … = ANY`, then commit). The relay's own timers split the time between
+//! these three phases.
 //!
 //! Scenarios: many keys (one event per key and batch, so each batch locks
 //! `BENCH_BATCH` heads) and few keys (`BENCH_EVENTS / 10` events per key: deep lanes).
@@ -37,9 +38,9 @@
 //! | `EVENT_BUS_TEST_POSTGRES_URL` | administrative PostgreSQL URL | `postgres://postgres@127.0.0.1:5432/postgres` |
 //! | `EVENT_BUS_TEST_KAFKA_LIBS` | the folder of Kafka's jars (default: where `install-test-deps` puts them) | — |
 //!
-//! With the defaults it takes about 20 s on two cores (plus the build). `cargo test`
-//! and `cargo nextest` build this target but never run it: without `--bench` it prints a
-//! note and exits, and it lists no tests.
+//! With the defaults it takes about 30 s on two cores (plus the build), the broker's
+//! start included. `cargo test` and `cargo nextest` build this target but never run it:
+//! without `--bench` it prints a note and exits, and it lists no tests.
 
 use std::error::Error;
 use std::process::ExitCode;
