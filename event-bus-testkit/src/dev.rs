@@ -242,7 +242,7 @@ pub enum DevStackError {
 
 impl DevStackError {
     /// The process exit code for this error: always
-    /// [`exit_code::ERROR`](event_bus_kafka::cli::exit_code::ERROR).
+    /// [`exit_code::ERROR`].
     ///
     /// # Example
     ///
