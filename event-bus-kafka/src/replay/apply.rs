@@ -139,28 +139,7 @@ impl Blocking {
         if let Err(error) = self.consumer.unassign() {
             tracing::debug!(error = %error, "unassign after the offset commit failed");
         }
-        match committed {
-            Ok(()) => {}
-            // The broker refuses an outsider's commit while the group has a generation.
-            Err(KafkaError::ConsumerCommit(
-                code @ (RDKafkaErrorCode::UnknownMemberId
-                | RDKafkaErrorCode::IllegalGeneration
-                | RDKafkaErrorCode::RebalanceInProgress
-                | RDKafkaErrorCode::FencedInstanceId),
-            )) => {
-                tracing::warn!(group = %self.group, code = ?code, "offset reset refused by the broker: the group has active members");
-                return Err(ReplayError::CommitRefused {
-                    group: self.group.clone(),
-                    code,
-                });
-            }
-            Err(source) => {
-                let group = self.group.clone();
-                return Err(self.kafka_error(format!(
-                    "committing the new offsets of group `{group}`"
-                ))(source));
-            }
-        }
+        self.commit_outcome(committed, "the group has active members")?;
         self.verify_committed(plan, &keys)
     }
 
@@ -271,16 +250,31 @@ impl Blocking {
                 partitions: held_by_others,
             });
         }
-        match member.commit(tpl, CommitMode::Sync) {
+        // Refused when someone joined between the assignment and the commit.
+        self.commit_outcome(
+            member.commit(tpl, CommitMode::Sync),
+            "the group is rebalancing",
+        )
+    }
+
+    /// Maps a commit's result: the broker's refusals of a commit from a member it
+    /// does not count in the group's generation become [`ReplayError::CommitRefused`]
+    /// (logged with `why` as the likely reason), other errors say what was being
+    /// committed.
+    fn commit_outcome(
+        &self,
+        committed: Result<(), KafkaError>,
+        why: &'static str,
+    ) -> Result<(), ReplayError> {
+        match committed {
             Ok(()) => Ok(()),
-            // Someone joined between the assignment and the commit.
             Err(KafkaError::ConsumerCommit(
                 code @ (RDKafkaErrorCode::UnknownMemberId
                 | RDKafkaErrorCode::IllegalGeneration
                 | RDKafkaErrorCode::RebalanceInProgress
                 | RDKafkaErrorCode::FencedInstanceId),
             )) => {
-                tracing::warn!(group = %self.group, code = ?code, "offset reset refused by the broker: the group is rebalancing");
+                tracing::warn!(group = %self.group, code = ?code, why, "offset reset refused by the broker");
                 Err(ReplayError::CommitRefused {
                     group: self.group.clone(),
                     code,
