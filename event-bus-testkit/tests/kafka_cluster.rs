@@ -191,7 +191,10 @@ async fn three_nodes_survive_a_killed_and_a_paused_leader() {
     let restarted = first_leader;
     tokio::task::block_in_place(|| cluster.start_node(restarted)).expect("start it again");
     assert!(cluster.is_running(restarted).expect("state"));
-    wait_until_in_sync(&cluster, &topic, 3).await;
+    cluster
+        .wait_for_in_sync_replicas(&topic, 0, 3, Duration::from_secs(60))
+        .await
+        .expect("all three replicas in sync again");
 
     cluster.pause_node(second_leader).expect("pause the leader");
     assert!(matches!(
@@ -210,7 +213,10 @@ async fn three_nodes_survive_a_killed_and_a_paused_leader() {
         .expect("producer");
     produce(&fresh, &topic, "k", "while-hung").await;
     cluster.resume_node(second_leader).expect("resume");
-    wait_until_in_sync(&cluster, &topic, 3).await;
+    cluster
+        .wait_for_in_sync_replicas(&topic, 0, 3, Duration::from_secs(60))
+        .await
+        .expect("all three replicas in sync again");
     produce(&producer, &topic, "k", "after").await;
 
     let payloads: Vec<String> = consume(&cluster, &topic, 4)
@@ -226,21 +232,6 @@ async fn three_nodes_survive_a_killed_and_a_paused_leader() {
         "the restarted node's log shows both starts:\n{}",
         cluster.log_tails()
     );
-}
-
-async fn wait_until_in_sync(cluster: &KafkaCluster, topic: &str, replicas: usize) {
-    let started = Instant::now();
-    while cluster
-        .in_sync_replicas(topic, 0)
-        .map_or(true, |isr| isr.len() < replicas)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "fewer than {replicas} replicas in sync:\n{}",
-            cluster.log_tails()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn wait_for_leader_other_than(cluster: &KafkaCluster, topic: &str, old: usize) -> usize {

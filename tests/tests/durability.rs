@@ -162,22 +162,6 @@ impl Durable {
         );
         records
     }
-
-    async fn wait_until_fully_in_sync(&self) {
-        let started = Instant::now();
-        while self
-            .cluster
-            .in_sync_replicas(&self.topic, 0)
-            .map_or(true, |isr| isr.len() < 3)
-        {
-            assert!(
-                started.elapsed() < WAIT,
-                "the partition never got its three replicas back in sync:\n{}",
-                self.cluster.log_tails()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
 }
 
 /// Checks that every acknowledged event is in `records` exactly once, that nothing is
@@ -277,7 +261,11 @@ async fn a_killed_leader_loses_no_acknowledged_event_and_duplicates_none() {
         "no send failed: the cluster kept two replicas in sync"
     );
     assert_eq!(acknowledged.len(), 20_000);
-    durable.wait_until_fully_in_sync().await;
+    durable
+        .cluster
+        .wait_for_in_sync_replicas(&durable.topic, 0, 3, WAIT)
+        .await
+        .expect("the partition gets its three replicas back in sync");
     assert!(durable.cluster.is_running(killed).expect("state"));
 
     let records = durable.read_back();
@@ -299,7 +287,11 @@ async fn a_whole_cluster_restarted_from_its_log_dirs_keeps_every_acknowledged_ev
     }
     tokio::task::block_in_place(|| durable.cluster.start_nodes(&[0, 1, 2]))
         .expect("the cluster starts again from its log dirs");
-    durable.wait_until_fully_in_sync().await;
+    durable
+        .cluster
+        .wait_for_in_sync_replicas(&durable.topic, 0, 3, WAIT)
+        .await
+        .expect("the partition gets its three replicas back in sync");
 
     // The restarted cluster takes new events after the old ones.
     let producer = durable.producer().await;

@@ -197,7 +197,7 @@ impl KafkaCluster {
             options: options.clone(),
             dir: Some(dir),
             admin,
-            replication: i32::try_from(options.nodes.min(3)).unwrap_or(3),
+            replication: i32::try_from(options.replication()).unwrap_or(3),
         };
         for index in 0..cluster.nodes.len() {
             cluster
@@ -609,6 +609,55 @@ impl KafkaCluster {
                     .collect()
             })?
             .unwrap_or_default())
+    }
+
+    /// Waits until at least `replicas` nodes are in sync for `partition` of `topic`
+    /// (after a node restarts, before taking another one down).
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::NotInSync`] after `timeout`, with the last ISR seen and the end
+    /// of every node's log.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// # async fn demo() -> Result<(), event_bus_testkit::kafka::ClusterError> {
+    /// let cluster = event_bus_testkit::kafka::KafkaCluster::start(3)?;
+    /// cluster.kill_node(1)?;
+    /// cluster.start_node(1)?;
+    /// cluster.wait_for_in_sync_replicas("orders", 0, 3, Duration::from_secs(60)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_for_in_sync_replicas(
+        &self,
+        topic: &str,
+        partition: i32,
+        replicas: usize,
+        timeout: Duration,
+    ) -> Result<(), ClusterError> {
+        let started = Instant::now();
+        loop {
+            let isr = self.in_sync_replicas(topic, partition);
+            if isr.as_ref().is_ok_and(|isr| isr.len() >= replicas) {
+                return Ok(());
+            }
+            if started.elapsed() >= timeout {
+                return Err(ClusterError::NotInSync {
+                    topic: topic.to_owned(),
+                    partition,
+                    replicas,
+                    last: match isr {
+                        Ok(isr) => format!("in sync: {isr:?}"),
+                        Err(error) => error.to_string(),
+                    },
+                    waited: started.elapsed(),
+                    log_tails: self.log_tails(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Reads one partition's metadata from the nodes that answer: for a cluster of

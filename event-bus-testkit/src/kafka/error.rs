@@ -130,6 +130,25 @@ pub enum ClusterError {
         /// How long the testkit waited.
         waited: Duration,
     },
+    /// A partition did not get enough replicas in sync in time.
+    #[error(
+        "{topic}[{partition}] did not get {replicas} replicas in sync within {waited:?} \
+         ({last}); logs:\n{log_tails}"
+    )]
+    NotInSync {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// How many replicas were waited for.
+        replicas: usize,
+        /// The last ISR seen, or the last metadata error.
+        last: String,
+        /// How long the testkit waited.
+        waited: Duration,
+        /// The end of each node's log.
+        log_tails: String,
+    },
     /// The cluster was started by another process (`EVENT_BUS_TEST_KAFKA_BOOTSTRAP_SERVERS`),
     /// so this one cannot stop, start or pause its nodes.
     #[error(

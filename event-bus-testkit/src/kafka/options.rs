@@ -87,6 +87,21 @@ impl KafkaClusterOptions {
         self
     }
 
+    /// The replication factor of the internal topics and of topics created without
+    /// one: the number of nodes, at most 3.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use event_bus_testkit::kafka::KafkaClusterOptions;
+    ///
+    /// assert_eq!(KafkaClusterOptions::nodes(1).replication(), 1);
+    /// assert_eq!(KafkaClusterOptions::nodes(5).replication(), 3);
+    /// ```
+    pub fn replication(&self) -> usize {
+        self.nodes.clamp(1, 3)
+    }
+
     /// Every node's broker settings: the test defaults, then [`settings`](Self::settings).
     /// (Listeners, node id, quorum voters and log dir are per node and not listed.)
     ///
@@ -98,7 +113,7 @@ impl KafkaClusterOptions {
     /// assert!(settings.contains(&("offsets.topic.replication.factor".to_owned(), "1".to_owned())));
     /// ```
     pub fn broker_settings(&self) -> Vec<(String, String)> {
-        let replication = self.nodes.clamp(1, 3);
+        let replication = self.replication();
         let min_isr = if self.nodes >= 3 { 2 } else { 1 };
         let defaults: [(&str, String); 17] = [
             ("num.partitions", "1".into()),
