@@ -252,7 +252,7 @@ async fn records_without_an_original_topic_are_reported_not_redriven() {
         .cli(&["dlq", "redrive", "--topic", &stack.dlq_topic, "--execute"])
         .await;
     let err = result.expect_err("nothing to redrive it to");
-    assert_eq!(err.exit_code(), exit_code::CHECK_FAILED);
+    assert_eq!(err.exit_code(), exit_code::CHECK_FAILED, "{err}");
     assert!(err.to_string().contains("dlq_original_topic"), "{err}");
     assert!(out.contains("SKIPPED"), "{out}");
 

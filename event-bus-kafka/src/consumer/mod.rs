@@ -23,7 +23,7 @@
 //! # Ok(()) }
 //! ```
 
-mod backoff;
+pub(crate) mod backoff;
 mod config;
 mod context;
 mod decode;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -376,9 +376,24 @@ impl Blocking {
             tpl.add_partition(topic, *partition);
         }
         let group = self.group.clone();
-        let committed = self.consumer.committed_offsets(tpl, self.timeout).map_err(
-            self.kafka_error(format!("reading the committed offsets of group `{group}`")),
-        )?;
+        // The group's coordinator may be moving or still loading (on a new cluster,
+        // the first group creates the offsets topic): ask again until the timeout.
+        let deadline = Instant::now() + self.timeout;
+        let mut delays =
+            crate::consumer::backoff::jittered(Duration::from_millis(50), Duration::from_secs(1));
+        let committed = loop {
+            match self.consumer.committed_offsets(tpl.clone(), self.timeout) {
+                Err(error) if coordinator_unsettled(&error) && Instant::now() < deadline => {
+                    tracing::debug!(group = %group, error = %error, "group coordinator not ready; asking again");
+                    std::thread::sleep(delays.next().unwrap_or(Duration::from_secs(1)));
+                }
+                answer => {
+                    break answer.map_err(self.kafka_error(format!(
+                        "reading the committed offsets of group `{group}`"
+                    )))?
+                }
+            }
+        };
         Ok(committed
             .elements()
             .iter()
@@ -501,4 +516,17 @@ impl Blocking {
                 .collect(),
         })
     }
+}
+
+/// Whether `error` says the group's coordinator is moving or loading: worth asking
+/// again shortly.
+fn coordinator_unsettled(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotCoordinator
+                | RDKafkaErrorCode::CoordinatorLoadInProgress
+                | RDKafkaErrorCode::CoordinatorNotAvailable
+        )
+    )
 }
