@@ -1026,19 +1026,26 @@ impl Bench {
         );
 
         let tracker = Mutex::new(OffsetTracker::default());
+        if let Ok(mut t) = tracker.lock() {
+            for r in records.iter() {
+                if !t.owns(r.topic(), r.partition()) {
+                    t.assigned(r.topic(), r.partition());
+                }
+            }
+        }
         stage(
             "offset tracker (started_at + finished, two Mutex locks)",
             per_record(records, |r| {
-                if let Ok(mut t) = tracker.lock() {
+                let assignment = tracker.lock().ok().and_then(|mut t| {
                     t.started_at(
                         r.topic(),
                         r.partition(),
                         r.offset(),
                         r.timestamp().to_millis(),
-                    );
-                }
-                if let Ok(mut t) = tracker.lock() {
-                    t.finished(r.topic(), r.partition(), r.offset());
+                    )
+                });
+                if let (Ok(mut t), Some(assignment)) = (tracker.lock(), assignment) {
+                    t.finished(r.topic(), r.partition(), r.offset(), &assignment);
                 }
             }),
             true,

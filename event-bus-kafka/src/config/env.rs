@@ -32,6 +32,16 @@ pub enum ConfigError {
         /// What would be valid.
         expected: &'static str,
     },
+    /// A librdkafka option would break a guarantee of the SDK, so it is refused.
+    #[error("the Kafka option {option}=`{value}` is refused: {reason}; remove it from EVENT_BUS_KAFKA_* and --extra")]
+    Refused {
+        /// The librdkafka option's name.
+        option: String,
+        /// The value given.
+        value: String,
+        /// What it would break.
+        reason: &'static str,
+    },
 }
 
 /// A snapshot of environment variables, so configuration can be read from the process

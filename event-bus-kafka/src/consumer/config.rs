@@ -154,7 +154,24 @@ pub struct ConsumerConfig {
     /// runs different keys of a partition side by side while each key stays in order.
     /// Commits stay contiguous either way.
     pub max_in_flight: usize,
+    /// The longest a record's receivers may run, retries included. Past it, the
+    /// receivers still running are given up as failed and the record is
+    /// dead-lettered. `None` (the default) means four fifths of librdkafka's
+    /// `max.poll.interval.ms` (300 s unless set): see
+    /// [`ConsumerConfig::record_deadline`].
+    pub record_timeout: Option<Duration>,
+    /// After a partition is revoked, how long its records already running may take
+    /// to finish (their offsets are not committed any more, since the partition has a
+    /// new owner) before they are abandoned. Default 5 s, well under the session
+    /// timeout.
+    pub revoke_grace: Duration,
 }
+
+/// librdkafka's default `max.poll.interval.ms`.
+const DEFAULT_MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
+
+/// librdkafka options that would turn commit-after-success into commit-on-poll.
+const AT_LEAST_ONCE_OPTIONS: [&str; 2] = ["enable.auto.commit", "enable.auto.offset.store"];
 
 impl ConsumerConfig {
     /// Settings with the defaults: cooperative-sticky assignment, no auto-commit,
@@ -180,7 +197,45 @@ impl ConsumerConfig {
             unknown_types: UnknownTypePolicy::default(),
             commit_interval: Duration::from_secs(1),
             max_in_flight: 1,
+            record_timeout: None,
+            revoke_grace: Duration::from_secs(5),
         }
+    }
+
+    /// librdkafka's `max.poll.interval.ms` for this consumer: the option when set and
+    /// valid, else its default of 300 s.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use event_bus_kafka::{config::*, consumer::*};
+    /// let c = ConsumerConfig::new(
+    ///     KafkaConfig::new("b").with_option("max.poll.interval.ms", "10000"),
+    ///     RegistryConfig::new("http://r"), "g", ["t"],
+    /// );
+    /// assert_eq!(c.max_poll_interval(), Duration::from_secs(10));
+    /// ```
+    pub fn max_poll_interval(&self) -> Duration {
+        self.kafka
+            .options
+            .get("max.poll.interval.ms")
+            .and_then(|ms| ms.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_MAX_POLL_INTERVAL, Duration::from_millis)
+    }
+
+    /// How long one record's receivers may run: `record_timeout`, or four fifths of
+    /// [`max_poll_interval`](Self::max_poll_interval).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use event_bus_kafka::{config::*, consumer::*};
+    /// let mut c = ConsumerConfig::new(KafkaConfig::new("b"), RegistryConfig::new("http://r"), "g", ["t"]);
+    /// assert_eq!(c.record_deadline(), Duration::from_secs(240));
+    /// c.record_timeout = Some(Duration::from_secs(30));
+    /// assert_eq!(c.record_deadline(), Duration::from_secs(30));
+    /// ```
+    pub fn record_deadline(&self) -> Duration {
+        self.record_timeout
+            .unwrap_or_else(|| self.max_poll_interval().mul_f64(0.8))
     }
 
     /// Sets the topic prefix.
@@ -218,7 +273,8 @@ impl ConsumerConfig {
     /// `EVENT_BUS_CONSUMER_GROUP`, `EVENT_BUS_CONSUMER_TOPICS` (comma-separated),
     /// `EVENT_BUS_TOPIC_PREFIX`, `EVENT_BUS_CONSUMER_MAX_ATTEMPTS`,
     /// `EVENT_BUS_CONSUMER_MAX_POLL_ERRORS`, `EVENT_BUS_CONSUMER_MAX_IN_FLIGHT`,
-    /// `EVENT_BUS_CONSUMER_DLQ_TOPIC`.
+    /// `EVENT_BUS_CONSUMER_DLQ_TOPIC`, `EVENT_BUS_CONSUMER_RECORD_TIMEOUT_MS`,
+    /// `EVENT_BUS_CONSUMER_REVOKE_GRACE_MS`.
     ///
     /// ```
     /// use event_bus_kafka::{config::EnvSource, consumer::ConsumerConfig};
@@ -268,6 +324,12 @@ impl ConsumerConfig {
         if let Some(t) = env.get("EVENT_BUS_CONSUMER_DLQ_TOPIC") {
             config.dlq_topic = DlqTopic::Fixed(t.to_owned());
         }
+        if let Some(timeout) = env.millis("EVENT_BUS_CONSUMER_RECORD_TIMEOUT_MS")? {
+            config.record_timeout = Some(timeout);
+        }
+        if let Some(grace) = env.millis("EVENT_BUS_CONSUMER_REVOKE_GRACE_MS")? {
+            config.revoke_grace = grace;
+        }
         Ok(config)
     }
 
@@ -281,14 +343,40 @@ impl ConsumerConfig {
         Self::from_env_source(&EnvSource::from_process())
     }
 
-    /// Checks the settings a consumer cannot run without.
+    /// Checks the settings a consumer cannot run without, and refuses librdkafka
+    /// options that would commit records before they are handled
+    /// (`enable.auto.commit` or `enable.auto.offset.store` set to true).
     ///
     /// ```
     /// # use event_bus_kafka::{config::*, consumer::*};
     /// let c = ConsumerConfig::new(KafkaConfig::new("b"), RegistryConfig::new("http://r"), "g", Vec::<String>::new());
     /// assert!(c.validate().is_err());
+    ///
+    /// let c = ConsumerConfig::new(
+    ///     KafkaConfig::new("b").with_option("enable.auto.commit", "true"),
+    ///     RegistryConfig::new("http://r"), "g", ["t"],
+    /// );
+    /// assert!(matches!(c.validate(), Err(ConfigError::Refused { .. })));
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
+        for option in AT_LEAST_ONCE_OPTIONS {
+            if let Some(value) = self.kafka.options.get(option) {
+                if !matches!(value.trim().to_ascii_lowercase().as_str(), "false" | "0") {
+                    return Err(ConfigError::Refused {
+                        option: option.to_owned(),
+                        value: value.clone(),
+                        reason: "the consumer commits a record only after it is handled (at-least-once); this option would commit records as soon as they are read, and lose them when a receiver fails or the process dies",
+                    });
+                }
+            }
+        }
+        if self.record_deadline() >= self.max_poll_interval() {
+            return Err(ConfigError::Invalid {
+                variable: "record_timeout".into(),
+                value: format!("{} ms", self.record_deadline().as_millis()),
+                expected: "less than max.poll.interval.ms (librdkafka's limit between polls)",
+            });
+        }
         if self.group_id.trim().is_empty() {
             return Err(ConfigError::Missing {
                 setting: "group_id",

@@ -1,65 +1,143 @@
-//! The rdkafka context: commits on partition revoke, reports client errors.
+//! The rdkafka context: tracks assignments, commits on revoke, confirms commits, and
+//! passes the client errors the loop must act on.
 
 use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use super::offsets::OffsetTracker;
+use super::stats::ConsumerStats;
 
-/// Shared between the loop and librdkafka's callbacks.
+/// Shared between the loop and librdkafka's callbacks, which run on the loop's own
+/// task while it polls the message stream.
 pub(crate) struct LoopContext {
     pub tracker: Arc<Mutex<OffsetTracker>>,
+    pub stats: Arc<ConsumerStats>,
+    /// Client errors the loop reacts to (see [`is_outage`]); the others are logged.
     pub client_errors: mpsc::UnboundedSender<KafkaError>,
+}
+
+/// Whether a client error means the loop cannot go on as it is: every broker is down,
+/// or the client hit a fatal error. librdkafka recovers from the rest (one broker's
+/// transport failing, a coordinator moving) on its own.
+pub(crate) fn is_outage(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::Fatal)
+    )
 }
 
 impl ClientContext for LoopContext {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(error = %error, reason, "Kafka client error");
-        // The loop may be gone during shutdown; then nobody needs to know.
-        let _ = self.client_errors.send(error);
+        if is_outage(&error) {
+            // The loop may be gone during shutdown; then nobody needs to know.
+            let _ = self.client_errors.send(error);
+        }
     }
 }
 
 impl ConsumerContext for LoopContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(revoked) = rebalance else {
-            return;
-        };
         let Ok(mut tracker) = self.tracker.lock() else {
             return;
         };
-        let mut offsets = TopicPartitionList::new();
-        for (topic, partition, position) in tracker.to_commit() {
-            let is_revoked = revoked
-                .elements()
-                .iter()
-                .any(|e| e.topic() == topic && e.partition() == partition);
-            if is_revoked {
-                let _ = offsets.add_partition_offset(&topic, partition, Offset::Offset(position));
-            }
-        }
-        if offsets.count() > 0 {
-            match consumer.commit(&offsets, CommitMode::Sync) {
-                Ok(()) => tracing::info!(
-                    partitions = offsets.count(),
-                    "committed finished offsets of revoked partitions"
-                ),
-                Err(error) => {
-                    tracing::warn!(error = %error, "could not commit revoked partitions; their records may be read again")
+        match rebalance {
+            Rebalance::Assign(assigned) => {
+                for element in assigned.elements() {
+                    tracker.assigned(element.topic(), element.partition());
                 }
+                tracing::info!(
+                    partitions = %describe(assigned),
+                    "partitions assigned"
+                );
             }
-        }
-        for element in revoked.elements() {
-            tracker.forget(element.topic(), element.partition());
+            Rebalance::Revoke(revoked) => {
+                commit_revoked(consumer, &mut tracker, revoked);
+                for element in revoked.elements() {
+                    tracker.revoked(element.topic(), element.partition());
+                }
+                tracing::info!(
+                    partitions = %describe(revoked),
+                    "partitions revoked; their records still in progress finish without committing, and no more of them start"
+                );
+            }
+            Rebalance::Error(error) => {
+                tracing::warn!(error = %error, "rebalance failed");
+            }
         }
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         if let Err(error) = result {
-            tracing::warn!(error = %error, partitions = offsets.count(), "offset commit failed; records after the last commit may be read again");
+            tracing::warn!(error = %error, partitions = offsets.count(), "offset commit failed; it is sent again on the next tick");
+            return;
+        }
+        let Ok(mut tracker) = self.tracker.lock() else {
+            return;
+        };
+        confirm(&mut tracker, offsets);
+        self.stats.committed();
+    }
+}
+
+/// Marks the positions of `offsets` the broker accepted as committed.
+pub(crate) fn confirm(tracker: &mut OffsetTracker, offsets: &TopicPartitionList) {
+    for element in offsets.elements() {
+        match (element.error(), element.offset()) {
+            (Ok(()), Offset::Offset(position)) => {
+                tracker.committed(element.topic(), element.partition(), position);
+            }
+            (Err(error), _) => tracing::warn!(
+                topic = element.topic(),
+                partition = element.partition(),
+                error = %error,
+                "offset commit of a partition failed; it is sent again on the next tick"
+            ),
+            _ => {}
         }
     }
+}
+
+/// Commits, synchronously, what finished in the partitions being revoked, so the next
+/// owner starts right after it.
+fn commit_revoked(
+    consumer: &BaseConsumer<LoopContext>,
+    tracker: &mut OffsetTracker,
+    revoked: &TopicPartitionList,
+) {
+    let mut offsets = TopicPartitionList::new();
+    for (topic, partition, position) in tracker.to_commit() {
+        let is_revoked = revoked
+            .elements()
+            .iter()
+            .any(|e| e.topic() == topic && e.partition() == partition);
+        if is_revoked {
+            let _ = offsets.add_partition_offset(&topic, partition, Offset::Offset(position));
+        }
+    }
+    if offsets.count() == 0 {
+        return;
+    }
+    match consumer.commit(&offsets, CommitMode::Sync) {
+        Ok(()) => tracing::info!(
+            partitions = offsets.count(),
+            "committed finished offsets of revoked partitions"
+        ),
+        Err(error) => {
+            tracing::warn!(error = %error, "could not commit revoked partitions; their records after the last commit will be read again")
+        }
+    }
+}
+
+fn describe(partitions: &TopicPartitionList) -> String {
+    partitions
+        .elements()
+        .iter()
+        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -33,6 +33,10 @@ pub enum ConsumerError {
         #[source]
         source: KafkaError,
     },
+    /// The Kafka client hit an error it cannot recover from (for example the
+    /// group's member id was fenced for good).
+    #[error("the Kafka client hit a fatal error: {0}; stopping so the supervisor can restart the consumer")]
+    Fatal(#[source] KafkaError),
     /// Polling failed too many times in a row.
     #[error("polling failed {count} times in a row (last: {last}); stopping so the supervisor can restart the consumer")]
     TooManyPollFailures {

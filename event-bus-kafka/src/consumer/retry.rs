@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use event_bus_core::dispatch::{DecodedEvent, DeliveryContext};
 use event_bus_core::{EventBus, ReceiverError};
@@ -33,6 +32,10 @@ pub(crate) struct RetryRun<'a> {
     pub record: &'a RecordView<'a>,
     /// The event's type, as the bus names it.
     pub event_type: &'a str,
+    /// When the receivers still running are given up as failed.
+    pub deadline: tokio::time::Instant,
+    /// When the record's handling began.
+    pub started: tokio::time::Instant,
 }
 
 impl RetryRun<'_> {
@@ -45,7 +48,7 @@ impl RetryRun<'_> {
     ) -> RetryOutcome {
         let event_type = self.event_type;
         let mut ctx = Arc::new(ctx);
-        let started = Instant::now();
+        let started = self.started.into_std();
         // Built on the first retry only: most events never need it.
         let mut delays = None;
         let mut pending = only;
@@ -56,15 +59,15 @@ impl RetryRun<'_> {
                 // Copies the context only when a receiver still holds the last one.
                 Arc::make_mut(&mut ctx).attempt = attempt;
             }
-            let report = self
-                .bus
-                .dispatch_decoded(
-                    event_type,
-                    event.clone(),
-                    Arc::clone(&ctx),
-                    pending.as_deref(),
-                )
-                .await;
+            let dispatch = self.bus.dispatch_decoded(
+                event_type,
+                event.clone(),
+                Arc::clone(&ctx),
+                pending.as_deref(),
+            );
+            let Ok(report) = tokio::time::timeout_at(self.deadline, dispatch).await else {
+                return self.timed_out(&ctx, pending, failures, attempt);
+            };
             for outcome in &report.outcomes {
                 metrics::record_receiver_call(
                     &outcome.receiver,
@@ -101,6 +104,13 @@ impl RetryRun<'_> {
                 .get_or_insert_with(|| jittered(self.policy.initial_delay, self.policy.max_delay))
                 .next()
                 .unwrap_or(self.policy.max_delay);
+            if tokio::time::Instant::now() + delay >= self.deadline {
+                // No time left for another try.
+                return RetryOutcome::Exhausted {
+                    failures,
+                    attempts: attempt,
+                };
+            }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.shutdown.triggered() => return RetryOutcome::Abandoned,
@@ -108,6 +118,43 @@ impl RetryRun<'_> {
             pending = Some(retryable);
             attempt += 1;
         }
+    }
+
+    /// The record deadline passed while receivers ran: the ones called in this try
+    /// (whether or not some of them were about to succeed) count as failed, with an
+    /// error that is not retried.
+    fn timed_out(
+        &self,
+        ctx: &DeliveryContext,
+        pending: Option<Vec<String>>,
+        mut failures: BTreeMap<String, ReceiverError>,
+        attempt: u32,
+    ) -> RetryOutcome {
+        let called = pending.unwrap_or_else(|| {
+            self.bus
+                .receiver_names(self.event_type)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        });
+        for receiver in called {
+            let error = ReceiverError::permanent(format!(
+                "did not finish within the record deadline (record_timeout, {} ms)",
+                self.policy_deadline_millis()
+            ));
+            self.log_failure(ctx, &receiver, attempt, &error);
+            failures.insert(receiver, error);
+        }
+        RetryOutcome::Exhausted {
+            failures,
+            attempts: attempt,
+        }
+    }
+
+    fn policy_deadline_millis(&self) -> u128 {
+        self.deadline
+            .saturating_duration_since(self.started)
+            .as_millis()
     }
 
     fn log_failure(

@@ -7,11 +7,15 @@ use std::time::{Duration, Instant};
 use backon::ExponentialBackoff;
 
 use super::backoff::jittered;
+use super::context::confirm;
+use super::flow::FlowControl;
+use super::offsets::Assignment;
+use super::outage::{NextStep, Outage};
 use event_bus_core::dispatch::DeliveryContext;
 use event_bus_core::{EventBus, ReceiverError};
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -81,7 +85,47 @@ const HEARTBEAT_RECORDS: u32 = 1024;
 /// Whether a record is done (commit past it) or must be read again.
 enum Handled {
     Finished,
+    /// Shutdown came in the middle of it: it stays uncommitted.
     Abandoned,
+    /// Its partition was revoked and it did not finish within the grace period.
+    Revoked,
+}
+
+/// A record taken from the stream, with the assignment it was read under.
+type Taken<'m> = (BorrowedMessage<'m>, Assignment);
+
+/// The next record of `lane` to start after one finished, skipping records whose
+/// partition was revoked while they waited (they are not started: the new owner reads
+/// them). `None` when the lane is empty or the loop is stopping.
+fn next_in_lane<'m>(
+    lanes: &mut Lanes<Lane, Taken<'m>>,
+    lane: &Lane,
+    stopping: bool,
+) -> Option<Taken<'m>> {
+    while let Some((message, assignment)) = lanes.finish(lane) {
+        if !stopping && assignment.is_current() {
+            return Some((message, assignment));
+        }
+    }
+    None
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The answer of a running broker probe (never resolves when none runs).
+async fn join_probe(
+    probe: &mut Option<tokio::task::JoinHandle<Result<(), String>>>,
+) -> Result<(), String> {
+    match probe.as_mut() {
+        Some(task) => task.await.unwrap_or_else(|e| Err(e.to_string())),
+        None => std::future::pending().await,
+    }
 }
 
 /// Reads events from Kafka and hands each one to every receiver of its type.
@@ -119,18 +163,25 @@ impl EventConsumer {
         let registry = Arc::new(RegistryClient::new(config.registry.clone())?);
         let tracker = Arc::new(Mutex::new(OffsetTracker::default()));
         let (errors_tx, errors_rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(ConsumerStats::default());
         let context = LoopContext {
             tracker: Arc::clone(&tracker),
+            stats: Arc::clone(&stats),
             client_errors: errors_tx,
         };
+        let mut defaults = vec![
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+        ];
+        // KIP-848's consumer protocol assigns on the broker and refuses a client-side
+        // assignment strategy; the classic protocol gets cooperative rebalances.
+        if !uses_consumer_protocol(&config) {
+            defaults.push(("partition.assignment.strategy", "cooperative-sticky"));
+        }
         let consumer: StreamConsumer<LoopContext> = config
             .kafka
-            .client_config(&[
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", "earliest"),
-                ("partition.assignment.strategy", "cooperative-sticky"),
-            ])
+            .client_config(&defaults)
             .set("group.id", &config.group_id)
             .create_with_context(context)
             .map_err(ConsumerError::Client)?;
@@ -151,7 +202,7 @@ impl EventConsumer {
             dlq,
             config,
             tracker,
-            stats: Arc::new(ConsumerStats::default()),
+            stats,
             client_errors: errors_rx,
         })
     }
@@ -224,22 +275,39 @@ impl EventConsumer {
         let this = &*self;
         let max_in_flight = this.config.max_in_flight.max(1);
         let mut running = FuturesUnordered::new();
-        let mut lanes: Lanes<Lane, BorrowedMessage<'_>> = Lanes::default();
+        let mut lanes: Lanes<Lane, Taken<'_>> = Lanes::default();
         // One stream for the whole loop: `recv()` would register and drop a waker
-        // slot (two lock round trips) per record.
-        let mut messages = consumer.stream();
+        // slot (two lock round trips) per record. A poll that finds nothing waiting
+        // stamps the health heartbeat; with a backlog, every `HEARTBEAT_RECORDS`
+        // records do.
+        let mut stream = consumer.stream();
+        let heartbeat = Arc::clone(&this.stats);
+        let mut messages = futures::stream::poll_fn(move |cx| {
+            let polled = stream.poll_next_unpin(cx);
+            if polled.is_pending() {
+                heartbeat.polled();
+            }
+            polled
+        });
         // Made once: a fresh wait per iteration would register and drop a watcher on
         // the shutdown channel for every record.
         let shutdown_signal = shutdown.triggered();
         tokio::pin!(shutdown_signal);
         let mut stopping = false;
-        // The heartbeat health probes read: set now, on every commit tick (which fires
-        // while records flow, while the loop idles and while a long record runs) and
-        // every `HEARTBEAT_RECORDS` records, rather than reading the clock per record.
         this.stats.polled();
         let mut since_heartbeat: u32 = 0;
+        let mut flow = FlowControl::new(FlowControl::pause_delay(this.config.max_poll_interval()));
+        let mut outage: Option<Outage> = None;
+        let mut probe: Option<tokio::task::JoinHandle<Result<(), String>>> = None;
         loop {
-            let has_room = !stopping && running.len() + lanes.waiting() < max_in_flight;
+            let full = running.len() + lanes.waiting() >= max_in_flight;
+            flow.update(full, &*consumer);
+            let read = !stopping && flow.may_read(full);
+            let pause_at = flow.pause_at().filter(|_| !stopping);
+            let probe_at = outage
+                .as_ref()
+                .filter(|_| probe.is_none())
+                .map(Outage::probe_at);
             tokio::select! {
                 biased;
                 _ = &mut shutdown_signal, if !stopping => {
@@ -250,44 +318,75 @@ impl EventConsumer {
                     if let Handled::Abandoned = handled {
                         stopping = true;
                     }
-                    if let Some(next) = lanes.finish(&lane) {
-                        if !stopping {
-                            running.push(this.handle_in_lane(lane, next, shutdown));
-                        }
+                    if let Some((message, assignment)) = next_in_lane(&mut lanes, &lane, stopping) {
+                        running.push(this.handle_in_lane(lane, message, assignment, shutdown));
                     }
                 }
-                Some(error) = client_errors.recv(), if !stopping => {
-                    this.recover_from_poll_failure(error, &mut client_errors, shutdown).await?;
+                Some(error) = client_errors.recv(), if !stopping && outage.is_none() => {
+                    if matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal)) {
+                        return Err(ConsumerError::Fatal(error));
+                    }
+                    let (begun, step) = Outage::begin(&this.config.poll, error.to_string());
+                    this.back_off(&begun, step)?;
+                    outage = Some(begun);
+                }
+                _ = sleep_until_some(probe_at), if probe_at.is_some() => {
+                    let timeout = this.config.poll.probe_timeout;
+                    probe = Some(this.spawn_probe(timeout));
+                }
+                answer = join_probe(&mut probe), if probe.is_some() => {
+                    probe = None;
+                    match (answer, outage.as_mut()) {
+                        (Ok(()), Some(ended)) => {
+                            // Errors queued while the brokers were away are stale now.
+                            while client_errors.try_recv().is_ok() {}
+                            tracing::info!(consecutive = ended.consecutive(), "brokers answer again; resuming");
+                            outage = None;
+                        }
+                        (Err(error), Some(going_on)) => {
+                            let step = going_on.failed(error);
+                            this.back_off(going_on, step)?;
+                        }
+                        (_, None) => {}
+                    }
                 }
                 // Before the message stream: with a backlog it is always ready, and a timer
                 // checked after it would never fire.
                 _ = commit_timer.tick() => this.on_commit_tick(),
-                Some(message) = messages.next(), if has_room => match message {
+                _ = sleep_until_some(pause_at), if pause_at.is_some() => {
+                    flow.pause_assignment(&*consumer);
+                }
+                Some(message) = messages.next(), if read => match message {
                     Ok(message) => {
                         since_heartbeat += 1;
                         if since_heartbeat >= HEARTBEAT_RECORDS {
                             since_heartbeat = 0;
                             this.stats.polled();
                         }
-                        this.with_tracker(|t| {
+                        if flow.is_paused() {
+                            flow.pause_partition(&*consumer, message.topic(), message.partition());
+                        }
+                        let started = this.with_tracker(|t| {
                             t.started_at(message.topic(), message.partition(), message.offset(), message.timestamp().to_millis())
                         });
-                        if max_in_flight == 1 {
-                            // Strict order: run the record right here, with no lane
-                            // bookkeeping; shutdown is heard in its retry, registry
-                            // and dead-letter waits.
-                            let handled = this.handle_inline(&message, shutdown, &mut commit_timer).await;
-                            if let Handled::Abandoned = handled {
-                                stopping = true;
-                            }
-                        } else {
-                            let lane = Lane::of(&message, max_in_flight);
-                            if let Some(message) = lanes.admit(lane.clone(), message) {
-                                running.push(this.handle_in_lane(lane, message, shutdown));
-                            }
+                        let Some(Some(assignment)) = started else {
+                            tracing::debug!(topic = message.topic(), partition = message.partition(), offset = message.offset(), "record of a partition this member does not own; left to its owner");
+                            continue;
+                        };
+                        let lane = Lane::of(&message, max_in_flight);
+                        if let Some((message, assignment)) = lanes.admit(lane.clone(), (message, assignment)) {
+                            running.push(this.handle_in_lane(lane, message, assignment, shutdown));
                         }
                     }
-                    Err(error) => this.recover_from_poll_failure(error, &mut client_errors, shutdown).await?,
+                    Err(KafkaError::MessageConsumptionFatal(code)) => {
+                        return Err(ConsumerError::Fatal(KafkaError::MessageConsumptionFatal(code)));
+                    }
+                    Err(error) => {
+                        // librdkafka reports it and recovers (a fetch error of one
+                        // partition, a topic not there yet); the loop goes on.
+                        metrics::record_poll_error(&this.config.group_id);
+                        tracing::warn!(error = %error, "consumer error reported by librdkafka");
+                    }
                 },
             }
             if stopping && running.is_empty() {
@@ -296,96 +395,76 @@ impl EventConsumer {
         }
     }
 
-    /// Handles one record in the loop itself. While it runs long (retries, a DLQ write
-    /// waiting for the broker) the commit ticks still beat the heartbeat and commit
-    /// what finished before it.
-    async fn handle_inline(
-        &self,
-        message: &BorrowedMessage<'_>,
-        shutdown: &Shutdown,
-        commit_timer: &mut tokio::time::Interval,
-    ) -> Handled {
-        let handling = self.handle(message, shutdown);
-        tokio::pin!(handling);
-        loop {
-            tokio::select! {
-                biased;
-                handled = &mut handling => return handled,
-                _ = commit_timer.tick() => self.on_commit_tick(),
+    /// Records a failure of an outage and its backoff, or ends the loop after too many.
+    fn back_off(&self, outage: &Outage, step: NextStep) -> Result<(), ConsumerError> {
+        match step {
+            NextStep::BackOff(delay) => {
+                self.stats.poll_error(delay);
+                metrics::record_poll_error(&self.config.group_id);
+                tracing::warn!(
+                    consecutive = outage.consecutive(),
+                    delay_ms = delay.as_millis() as u64,
+                    error = %outage.last(),
+                    "brokers unreachable; probing again after a backoff (receivers and commits go on)"
+                );
+                Ok(())
+            }
+            NextStep::GiveUp(error) => {
+                tracing::error!(error = %error, "too many poll failures in a row; stopping");
+                Err(error)
             }
         }
     }
 
-    /// A commit tick: the heartbeat, then an async commit of what finished.
+    /// A commit tick: an async commit of what finished, and the oldest record in
+    /// progress for health probes.
     fn on_commit_tick(&self) {
-        self.stats.polled();
         self.commit(CommitMode::Async);
+        let oldest = self.with_tracker(|t| t.oldest_in_progress()).flatten();
+        self.stats.set_oldest_in_progress(oldest);
     }
 
+    /// Handles one record; once its partition is revoked it has `revoke_grace` to
+    /// finish before it is abandoned (uncommitted: the new owner reads it again).
     async fn handle_in_lane<'m>(
         &self,
         lane: Lane,
         message: BorrowedMessage<'m>,
+        assignment: Assignment,
         shutdown: &Shutdown,
     ) -> (Lane, Handled) {
-        let handled = self.handle(&message, shutdown).await;
+        let grace = self.config.revoke_grace;
+        let handled = tokio::select! {
+            biased;
+            handled = self.handle(&message, &assignment, shutdown) => handled,
+            _ = async { assignment.ended().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(
+                    topic = message.topic(), partition = message.partition(), offset = message.offset(),
+                    grace_ms = grace.as_millis() as u64,
+                    "record of a revoked partition did not finish within the grace period; abandoned (its new owner reads it again)"
+                );
+                Handled::Revoked
+            }
+        };
         (lane, handled)
     }
 
-    /// Backs off and probes the brokers until they answer; ends the loop after too
-    /// many failures in a row.
-    async fn recover_from_poll_failure(
-        &self,
-        first: KafkaError,
-        client_errors: &mut mpsc::UnboundedReceiver<KafkaError>,
-        shutdown: &Shutdown,
-    ) -> Result<(), ConsumerError> {
-        let policy = self.config.poll.clone();
-        let mut backoff: ExponentialBackoff = jittered(policy.initial_backoff, policy.max_backoff);
-        let mut last = first.to_string();
-        let mut consecutive: u32 = 0;
-        loop {
-            consecutive += 1;
-            if policy.max_consecutive_errors > 0 && consecutive >= policy.max_consecutive_errors {
-                tracing::error!(consecutive, error = %last, "too many poll failures in a row; stopping");
-                return Err(ConsumerError::TooManyPollFailures {
-                    count: consecutive,
-                    last,
-                });
-            }
-            let delay = backoff.next().unwrap_or(policy.max_backoff);
-            self.stats.poll_error(delay);
-            metrics::record_poll_error(&self.config.group_id);
-            tracing::warn!(consecutive, delay_ms = delay.as_millis() as u64, error = %last, "poll failed; backing off");
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.triggered() => return Ok(()),
-            }
-            match self.probe(policy.probe_timeout).await {
-                Ok(()) => {
-                    // Errors queued while the brokers were away are stale now.
-                    while client_errors.try_recv().is_ok() {}
-                    tracing::info!(consecutive, "brokers answer again; resuming");
-                    return Ok(());
-                }
-                Err(error) => last = error,
-            }
-        }
-    }
-
-    async fn probe(&self, timeout: Duration) -> Result<(), String> {
+    /// Probes the brokers in a blocking task, so the loop goes on meanwhile.
+    fn spawn_probe(&self, timeout: Duration) -> tokio::task::JoinHandle<Result<(), String>> {
         let consumer = Arc::clone(&self.consumer);
         let topic = self.config.full_topics().into_iter().next();
-        let answer = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             consumer
                 .fetch_metadata(topic.as_deref(), timeout)
                 .map(drop)
                 .map_err(|e| e.to_string())
         })
-        .await;
-        answer.unwrap_or_else(|e| Err(e.to_string()))
     }
 
+    /// Commits the finished positions not yet confirmed. An async commit counts once
+    /// the broker confirms it (the commit callback); a sync one on return. A commit
+    /// that fails is sent again on the next tick, since its positions stay
+    /// unconfirmed.
     fn commit(&self, mode: CommitMode) {
         let Ok(mut tracker) = self.tracker.lock() else {
             return;
@@ -410,18 +489,24 @@ impl EventConsumer {
             started.elapsed(),
             committed.is_ok(),
         );
-        match committed {
-            Ok(()) => {
-                for (topic, partition, position) in positions {
-                    tracker.committed(&topic, partition, position);
-                }
+        match (committed, mode) {
+            (Ok(()), CommitMode::Sync) => {
+                confirm(&mut tracker, &offsets);
                 self.stats.committed();
             }
-            Err(error) => tracing::warn!(error = %error, "offset commit failed; will try again"),
+            (Ok(()), CommitMode::Async) => {}
+            (Err(error), _) => {
+                tracing::warn!(error = %error, mode = mode_label, "offset commit failed; will try again")
+            }
         }
     }
 
-    async fn handle(&self, message: &BorrowedMessage<'_>, shutdown: &Shutdown) -> Handled {
+    async fn handle(
+        &self,
+        message: &BorrowedMessage<'_>,
+        assignment: &Assignment,
+        shutdown: &Shutdown,
+    ) -> Handled {
         let record = RecordView::of(message);
         let (span, trace_context) = trace::consume_span(
             record.topic,
@@ -449,11 +534,16 @@ impl EventConsumer {
         };
         match handled {
             Handled::Finished => {
-                self.with_tracker(|t| t.finished(record.topic, record.partition, record.offset));
+                self.with_tracker(|t| {
+                    t.finished(record.topic, record.partition, record.offset, assignment)
+                });
                 self.stats.handled();
             }
+            Handled::Revoked => {}
             Handled::Abandoned => {
-                self.with_tracker(|t| t.abandoned(record.topic, record.partition, record.offset));
+                self.with_tracker(|t| {
+                    t.abandoned(record.topic, record.partition, record.offset, assignment)
+                });
                 tracing::info!(
                     topic = record.topic,
                     partition = record.partition,
@@ -474,10 +564,9 @@ impl EventConsumer {
         }
     }
 
-    fn with_tracker(&self, f: impl FnOnce(&mut OffsetTracker)) {
-        if let Ok(mut tracker) = self.tracker.lock() {
-            f(&mut tracker);
-        }
+    /// Runs `f` on the tracker; `None` only if a thread panicked holding it.
+    fn with_tracker<T>(&self, f: impl FnOnce(&mut OffsetTracker) -> T) -> Option<T> {
+        self.tracker.lock().ok().map(|mut tracker| f(&mut tracker))
     }
 
     async fn process(&self, record: &RecordView<'_>, shutdown: &Shutdown) -> Handled {
@@ -544,12 +633,15 @@ impl EventConsumer {
             record.offset,
         );
         let ce_id = ctx.metadata.id;
+        let started = tokio::time::Instant::now();
         let run = RetryRun {
             bus: &self.bus,
             policy: &self.config.retry,
             shutdown,
             record,
             event_type: decoded.event_type,
+            deadline: started + self.config.record_deadline(),
+            started,
         };
         match run.run(decoded.event, ctx, only).await {
             RetryOutcome::Succeeded => {
@@ -614,6 +706,15 @@ impl EventConsumer {
             }
         }
     }
+}
+
+/// Whether the group uses Kafka 4's consumer rebalance protocol (KIP-848).
+fn uses_consumer_protocol(config: &ConsumerConfig) -> bool {
+    config
+        .kafka
+        .options
+        .get("group.protocol")
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("consumer"))
 }
 
 /// Receivers named by a redrive's `redrive_receivers` header, if any.

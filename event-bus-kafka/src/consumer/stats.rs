@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::offsets::OldestRecord;
+
 /// Live counters of one consumer loop. Cheap to read from another task.
 ///
 /// ```
@@ -21,6 +23,7 @@ pub struct ConsumerStats {
     last_poll_millis: AtomicU64,
     running: AtomicU64,
     backoffs: Mutex<Vec<Duration>>,
+    oldest_in_progress: Mutex<Option<OldestRecord>>,
 }
 
 /// A copy of the counters at one moment.
@@ -43,14 +46,17 @@ pub struct StatsSnapshot {
     pub poll_errors: u64,
     /// Offset commits made.
     pub commits: u64,
-    /// When the loop last showed it is alive (milliseconds since the epoch; 0 = never):
-    /// at start, on every commit tick (idle or not, and while a long record runs) and
-    /// every 1024 records.
+    /// When the loop last polled librdkafka (milliseconds since the epoch; 0 =
+    /// never): stamped when a poll finds nothing waiting and every 1024 records. The
+    /// loop polls at least every commit interval, also while receivers run long
+    /// (it pauses its partitions then), so an old stamp means a stuck loop.
     pub last_poll_millis: u64,
     /// Whether the loop is running.
     pub running: bool,
     /// The poll-failure backoff delays taken so far, in order (the last 100).
     pub poll_backoffs: Vec<Duration>,
+    /// The record in progress for the longest time, as of the last commit tick.
+    pub oldest_in_progress: Option<OldestRecord>,
 }
 
 const MAX_BACKOFFS_KEPT: usize = 100;
@@ -77,6 +83,7 @@ impl ConsumerStats {
             last_poll_millis: self.last_poll_millis.load(Ordering::Relaxed),
             running: self.running.load(Ordering::Relaxed) == 1,
             poll_backoffs: self.backoffs.lock().map(|b| b.clone()).unwrap_or_default(),
+            oldest_in_progress: self.oldest_in_progress(),
         }
     }
 
@@ -102,6 +109,26 @@ impl ConsumerStats {
         match self.last_poll_millis.load(Ordering::Relaxed) {
             0 => None,
             last => Some(Duration::from_millis(now_millis().saturating_sub(last))),
+        }
+    }
+
+    /// The record in progress for the longest time, as of the last commit tick (for
+    /// health probes: a record running long shows here while the loop stays healthy).
+    ///
+    /// ```
+    /// let stats = event_bus_kafka::consumer::ConsumerStats::default();
+    /// assert_eq!(stats.oldest_in_progress(), None);
+    /// ```
+    pub fn oldest_in_progress(&self) -> Option<OldestRecord> {
+        self.oldest_in_progress
+            .lock()
+            .map(|o| o.clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn set_oldest_in_progress(&self, oldest: Option<OldestRecord>) {
+        if let Ok(mut slot) = self.oldest_in_progress.lock() {
+            *slot = oldest;
         }
     }
 

@@ -80,6 +80,29 @@ pub struct ConsumerHealthReport {
     pub since_last_poll_ms: Option<u64>,
     /// The bound it is held to, in milliseconds.
     pub max_poll_gap_ms: u64,
+    /// The record in progress for the longest time (as of the loop's last commit
+    /// tick): a receiver running long shows here while the loop itself stays healthy.
+    pub oldest_in_progress: Option<RecordInProgress>,
+}
+
+/// A record in progress, as `/healthz` shows it.
+///
+/// ```
+/// let record = event_bus_kafka::observability::RecordInProgress {
+///     topic: "orders".into(), partition: 2, offset: 41, running_ms: 12_000,
+/// };
+/// assert_eq!(serde_json::to_value(&record).unwrap()["running_ms"], 12_000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordInProgress {
+    /// Its topic.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// How long ago the loop took it, in milliseconds.
+    pub running_ms: u64,
 }
 
 impl ConsumerHealth {
@@ -133,6 +156,15 @@ impl ConsumerHealth {
             running,
             since_last_poll_ms: since_last_poll.map(|d| d.as_millis() as u64),
             max_poll_gap_ms: self.max_poll_gap.as_millis() as u64,
+            oldest_in_progress: self
+                .stats
+                .oldest_in_progress()
+                .map(|oldest| RecordInProgress {
+                    topic: oldest.topic,
+                    partition: oldest.partition,
+                    offset: oldest.offset,
+                    running_ms: oldest.age.as_millis() as u64,
+                }),
         }
     }
 }

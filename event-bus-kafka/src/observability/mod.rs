@@ -42,7 +42,8 @@ pub use exporter::{
     PrometheusMetrics,
 };
 pub use health::{
-    ConsumerHealth, ConsumerHealthReport, HealthReport, HealthStatus, DEFAULT_MAX_POLL_GAP,
+    ConsumerHealth, ConsumerHealthReport, HealthReport, HealthStatus, RecordInProgress,
+    DEFAULT_MAX_POLL_GAP,
 };
 pub use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
 pub use trace::{child_traceparent, TraceContext, TraceContextLayer};
