@@ -213,7 +213,7 @@ async fn bad_flags_exit_2_with_a_clear_message() {
         "--schema-registry-url",
         "http://127.0.0.1:1",
     ];
-    let cases: [(&[&str], &[&str]); 6] = [
+    let cases: [(&[&str], &[&str]); 8] = [
         (&["--extra", "{\"a\": "], &["--extra is not valid JSON"]),
         (&["--extra", "[\"a\"]"], &["JSON object", "an array"]),
         (
@@ -225,6 +225,15 @@ async fn bad_flags_exit_2_with_a_clear_message() {
             &["--offset-time", "RFC 3339"],
         ),
         (&["--max-in-flight", "0"], &["--max-in-flight"]),
+        // Commit-on-read would lose events a receiver failed on: refused by name.
+        (
+            &["--extra", r#"{"enable.auto.commit": "true"}"#],
+            &["enable.auto.commit", "refused", "at-least-once"],
+        ),
+        (
+            &["--extra", r#"{"enable.auto.offset.store": "true"}"#],
+            &["enable.auto.offset.store", "refused"],
+        ),
         (&["--max-attempts", "0"], &["--max-attempts"]),
     ];
     for (extra_args, expected) in cases {

@@ -160,10 +160,11 @@ pub struct ConsumerConfig {
     /// `max.poll.interval.ms` (300 s unless set): see
     /// [`ConsumerConfig::record_deadline`].
     pub record_timeout: Option<Duration>,
-    /// After a partition is revoked, how long its records already running may take
-    /// to finish (their offsets are not committed any more, since the partition has a
-    /// new owner) before they are abandoned. Default 5 s, well under the session
-    /// timeout.
+    /// After a partition is revoked, or shutdown is asked for, how long records
+    /// already running may take to finish before they are abandoned uncommitted (the
+    /// next owner reads them again). Records of a revoked partition that finish in
+    /// time commit nothing either: the partition has a new owner. Default 5 s, well
+    /// under the session timeout and a typical shutdown grace period.
     pub revoke_grace: Duration,
 }
 

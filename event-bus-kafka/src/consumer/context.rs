@@ -1,10 +1,15 @@
-//! The rdkafka context: tracks assignments, commits on revoke, confirms commits, and
-//! passes the client errors the loop must act on.
+//! The rdkafka context: tracks assignments, commits on revoke, and passes the client
+//! errors the loop must act on.
+//!
+//! Commit results do not come through here: rdkafka's `commit_callback` is not called
+//! for manual commits (the crate does not set librdkafka's `offset_commit_cb`), so
+//! the loop commits synchronously on a blocking thread and reads the result itself
+//! (see `commits.rs`).
 
 use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
@@ -50,6 +55,7 @@ impl ConsumerContext for LoopContext {
                 for element in assigned.elements() {
                     tracker.assigned(element.topic(), element.partition());
                 }
+                self.stats.assigned();
                 tracing::info!(
                     partitions = %describe(assigned),
                     "partitions assigned"
@@ -60,6 +66,7 @@ impl ConsumerContext for LoopContext {
                 for element in revoked.elements() {
                     tracker.revoked(element.topic(), element.partition());
                 }
+                self.stats.revoked();
                 tracing::info!(
                     partitions = %describe(revoked),
                     "partitions revoked; their records still in progress finish without committing, and no more of them start"
@@ -68,36 +75,6 @@ impl ConsumerContext for LoopContext {
             Rebalance::Error(error) => {
                 tracing::warn!(error = %error, "rebalance failed");
             }
-        }
-    }
-
-    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        if let Err(error) = result {
-            tracing::warn!(error = %error, partitions = offsets.count(), "offset commit failed; it is sent again on the next tick");
-            return;
-        }
-        let Ok(mut tracker) = self.tracker.lock() else {
-            return;
-        };
-        confirm(&mut tracker, offsets);
-        self.stats.committed();
-    }
-}
-
-/// Marks the positions of `offsets` the broker accepted as committed.
-pub(crate) fn confirm(tracker: &mut OffsetTracker, offsets: &TopicPartitionList) {
-    for element in offsets.elements() {
-        match (element.error(), element.offset()) {
-            (Ok(()), Offset::Offset(position)) => {
-                tracker.committed(element.topic(), element.partition(), position);
-            }
-            (Err(error), _) => tracing::warn!(
-                topic = element.topic(),
-                partition = element.partition(),
-                error = %error,
-                "offset commit of a partition failed; it is sent again on the next tick"
-            ),
-            _ => {}
         }
     }
 }

@@ -24,6 +24,7 @@
 //! ```
 
 pub(crate) mod backoff;
+mod commits;
 mod config;
 mod context;
 mod decode;

@@ -2,23 +2,23 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backon::ExponentialBackoff;
 
 use super::backoff::jittered;
-use super::context::confirm;
+use super::commits;
 use super::flow::FlowControl;
 use super::offsets::Assignment;
 use super::outage::{NextStep, Outage};
 use event_bus_core::dispatch::DeliveryContext;
 use event_bus_core::{EventBus, ReceiverError};
 use futures::stream::{FuturesUnordered, StreamExt};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::FutureProducer;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -118,12 +118,11 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// The answer of a running broker probe (never resolves when none runs).
-async fn join_probe(
-    probe: &mut Option<tokio::task::JoinHandle<Result<(), String>>>,
-) -> Result<(), String> {
-    match probe.as_mut() {
-        Some(task) => task.await.unwrap_or_else(|e| Err(e.to_string())),
+/// The output of a running blocking task (`None` if it panicked); never resolves
+/// when none runs.
+async fn join_task<T>(task: &mut Option<tokio::task::JoinHandle<T>>) -> Option<T> {
+    match task.as_mut() {
+        Some(task) => task.await.ok(),
         None => std::future::pending().await,
     }
 }
@@ -259,7 +258,7 @@ impl EventConsumer {
             LagSampler::spawn(Arc::clone(&self.consumer), self.config.group_id.clone());
         let result = self.poll_loop(&shutdown).await;
         drop(lag_sampler);
-        self.commit(CommitMode::Sync);
+        self.commit_and_wait();
         self.consumer.unsubscribe();
         self.stats.set_running(false);
         tracing::info!(group = %self.config.group_id, "consumer stopped");
@@ -299,6 +298,7 @@ impl EventConsumer {
         let mut flow = FlowControl::new(FlowControl::pause_delay(this.config.max_poll_interval()));
         let mut outage: Option<Outage> = None;
         let mut probe: Option<tokio::task::JoinHandle<Result<(), String>>> = None;
+        let mut commit: Option<tokio::task::JoinHandle<commits::CommitAnswer>> = None;
         loop {
             let full = running.len() + lanes.waiting() >= max_in_flight;
             flow.update(full, &*consumer);
@@ -334,8 +334,9 @@ impl EventConsumer {
                     let timeout = this.config.poll.probe_timeout;
                     probe = Some(this.spawn_probe(timeout));
                 }
-                answer = join_probe(&mut probe), if probe.is_some() => {
+                answer = join_task(&mut probe), if probe.is_some() => {
                     probe = None;
+                    let answer = answer.unwrap_or_else(|| Err("the probe task failed".to_owned()));
                     match (answer, outage.as_mut()) {
                         (Ok(()), Some(ended)) => {
                             // Errors queued while the brokers were away are stale now.
@@ -350,9 +351,21 @@ impl EventConsumer {
                         (_, None) => {}
                     }
                 }
+                answer = join_task(&mut commit), if commit.is_some() => {
+                    commit = None;
+                    if let Some(answer) = answer {
+                        this.on_commit_answer(&answer, "async");
+                    }
+                }
                 // Before the message stream: with a backlog it is always ready, and a timer
                 // checked after it would never fire.
-                _ = commit_timer.tick() => this.on_commit_tick(),
+                _ = commit_timer.tick() => {
+                    if commit.is_none() {
+                        commit = commits::pending(&this.tracker)
+                            .map(|positions| commits::spawn(&this.consumer, positions));
+                    }
+                    this.report_oldest_in_progress();
+                }
                 _ = sleep_until_some(pause_at), if pause_at.is_some() => {
                     flow.pause_assignment(&*consumer);
                 }
@@ -416,16 +429,15 @@ impl EventConsumer {
         }
     }
 
-    /// A commit tick: an async commit of what finished, and the oldest record in
-    /// progress for health probes.
-    fn on_commit_tick(&self) {
-        self.commit(CommitMode::Async);
+    /// Shows the oldest record in progress to health probes.
+    fn report_oldest_in_progress(&self) {
         let oldest = self.with_tracker(|t| t.oldest_in_progress()).flatten();
         self.stats.set_oldest_in_progress(oldest);
     }
 
-    /// Handles one record; once its partition is revoked it has `revoke_grace` to
-    /// finish before it is abandoned (uncommitted: the new owner reads it again).
+    /// Handles one record. Once its partition is revoked, or shutdown is asked for,
+    /// it has `revoke_grace` to finish before it is abandoned, uncommitted (the next
+    /// owner, or this service after a restart, reads it again).
     async fn handle_in_lane<'m>(
         &self,
         lane: Lane,
@@ -434,16 +446,28 @@ impl EventConsumer {
         shutdown: &Shutdown,
     ) -> (Lane, Handled) {
         let grace = self.config.revoke_grace;
+        let cut_short = async {
+            let why = tokio::select! {
+                _ = assignment.ended() => Handled::Revoked,
+                _ = shutdown.triggered() => Handled::Abandoned,
+            };
+            tokio::time::sleep(grace).await;
+            why
+        };
         let handled = tokio::select! {
             biased;
             handled = self.handle(&message, &assignment, shutdown) => handled,
-            _ = async { assignment.ended().await; tokio::time::sleep(grace).await } => {
+            why = cut_short => {
+                let cause = match why {
+                    Handled::Revoked => "its partition was revoked",
+                    _ => "shutdown was asked for",
+                };
                 tracing::warn!(
                     topic = message.topic(), partition = message.partition(), offset = message.offset(),
-                    grace_ms = grace.as_millis() as u64,
-                    "record of a revoked partition did not finish within the grace period; abandoned (its new owner reads it again)"
+                    grace_ms = grace.as_millis() as u64, cause,
+                    "record did not finish within the grace period; abandoned uncommitted (it is read again)"
                 );
-                Handled::Revoked
+                why
             }
         };
         (lane, handled)
@@ -461,43 +485,21 @@ impl EventConsumer {
         })
     }
 
-    /// Commits the finished positions not yet confirmed. An async commit counts once
-    /// the broker confirms it (the commit callback); a sync one on return. A commit
-    /// that fails is sent again on the next tick, since its positions stay
-    /// unconfirmed.
-    fn commit(&self, mode: CommitMode) {
-        let Ok(mut tracker) = self.tracker.lock() else {
-            return;
-        };
-        let positions = tracker.to_commit();
-        if positions.is_empty() {
-            return;
+    /// Commits, and waits for, the finished positions not yet confirmed (on the way
+    /// out of the loop).
+    fn commit_and_wait(&self) {
+        if let Some(positions) = commits::pending(&self.tracker) {
+            let answer = commits::commit_now(&self.consumer, positions);
+            self.on_commit_answer(&answer, "sync");
         }
-        let mut offsets = TopicPartitionList::new();
-        for (topic, partition, position) in &positions {
-            let _ = offsets.add_partition_offset(topic, *partition, Offset::Offset(*position));
-        }
-        let mode_label = match mode {
-            CommitMode::Sync => "sync",
-            CommitMode::Async => "async",
-        };
-        let started = Instant::now();
-        let committed = self.consumer.commit(&offsets, mode);
-        metrics::record_commit(
-            &self.config.group_id,
-            mode_label,
-            started.elapsed(),
-            committed.is_ok(),
-        );
-        match (committed, mode) {
-            (Ok(()), CommitMode::Sync) => {
-                confirm(&mut tracker, &offsets);
-                self.stats.committed();
-            }
-            (Ok(()), CommitMode::Async) => {}
-            (Err(error), _) => {
-                tracing::warn!(error = %error, mode = mode_label, "offset commit failed; will try again")
-            }
+    }
+
+    /// Counts a commit's answer: positions confirmed, or left to send again.
+    fn on_commit_answer(&self, answer: &commits::CommitAnswer, mode: &'static str) {
+        let accepted = commits::confirm(&self.tracker, answer);
+        metrics::record_commit(&self.config.group_id, mode, answer.took, accepted);
+        if accepted {
+            self.stats.committed();
         }
     }
 

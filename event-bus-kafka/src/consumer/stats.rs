@@ -20,6 +20,8 @@ pub struct ConsumerStats {
     receiver_failures: AtomicU64,
     poll_errors: AtomicU64,
     commits: AtomicU64,
+    assignments: AtomicU64,
+    revocations: AtomicU64,
     last_poll_millis: AtomicU64,
     running: AtomicU64,
     backoffs: Mutex<Vec<Duration>>,
@@ -44,8 +46,13 @@ pub struct StatsSnapshot {
     pub receiver_failures: u64,
     /// Poll failures seen.
     pub poll_errors: u64,
-    /// Offset commits made.
+    /// Offset commits the broker confirmed.
     pub commits: u64,
+    /// Rebalances that gave this member partitions (the first join counts).
+    pub assignments: u64,
+    /// Rebalances that took partitions from this member (leaving the group at the
+    /// end counts, and so does being dropped from the group for polling too late).
+    pub revocations: u64,
     /// When the loop last polled librdkafka (milliseconds since the epoch; 0 =
     /// never): stamped when a poll finds nothing waiting and every 1024 records. The
     /// loop polls at least every commit interval, also while receivers run long
@@ -80,6 +87,8 @@ impl ConsumerStats {
             receiver_failures: self.receiver_failures.load(Ordering::Relaxed),
             poll_errors: self.poll_errors.load(Ordering::Relaxed),
             commits: self.commits.load(Ordering::Relaxed),
+            assignments: self.assignments.load(Ordering::Relaxed),
+            revocations: self.revocations.load(Ordering::Relaxed),
             last_poll_millis: self.last_poll_millis.load(Ordering::Relaxed),
             running: self.running.load(Ordering::Relaxed) == 1,
             poll_backoffs: self.backoffs.lock().map(|b| b.clone()).unwrap_or_default(),
@@ -155,6 +164,12 @@ impl ConsumerStats {
     }
     pub(crate) fn committed(&self) {
         self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn assigned(&self) {
+        self.assignments.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn revoked(&self) {
+        self.revocations.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn polled(&self) {
         self.last_poll_millis.store(now_millis(), Ordering::Relaxed);
