@@ -389,3 +389,112 @@ async fn receivers_finish_while_the_loop_backs_off_from_an_outage() {
     assert_eq!(summary.records_handled, 1);
     stack.cluster.broker_up(1).expect("up");
 }
+
+/// A receiver that records the user ids it was given, and holds user 1 until the
+/// gate opens.
+fn recording_bus(seen: &Calls, gate: Option<tokio::sync::watch::Receiver<bool>>) -> EventBus {
+    let mut bus = EventBus::new();
+    let seen = seen.clone();
+    bus.connect_async("recording", move |event: Arc<SessionLoginCompleted>, _| {
+        let (seen, gate) = (seen.clone(), gate.clone());
+        async move {
+            seen.add(event.user.id);
+            if let (1, Some(mut gate)) = (event.user.id, gate) {
+                let _ = gate.wait_for(|open| *open).await;
+            }
+            Ok(())
+        }
+    })
+    .expect("connect");
+    bus
+}
+
+/// A member whose partition is revoked while one record runs and five wait behind it
+/// (one key, `max_in_flight` 16): the waiting records are never started, and the
+/// running one, finishing after the revoke, commits nothing, so the new owner's
+/// committed position never moves back. Before, the revoked member started the
+/// waiting records and committed them for a partition it no longer owned.
+///
+/// The eager `range` assignor revokes every partition on a rebalance, and with
+/// static member ids it gives the partition to the member whose id sorts first, so
+/// the test decides who owns it after the rebalance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_partition_starts_no_waiting_record_and_commits_nothing_more() {
+    let stack = Stack::start("revoke", "revoke")
+        .await
+        .with_kafka_option("partition.assignment.strategy", "range")
+        .with_kafka_option("session.timeout.ms", "6000")
+        .with_kafka_option("heartbeat.interval.ms", "1000");
+    let producer = stack.producer();
+    for id in 1..=6 {
+        producer.send(&login(id)).await.expect("sent"); // one key: one lane
+    }
+    let member = |instance: &str, bus: EventBus| {
+        let mut config = stack.consumer_config();
+        config.max_in_flight = 16;
+        config.revoke_grace = Duration::from_secs(30);
+        config.kafka = config
+            .kafka
+            .with_option("group.instance.id", format!("{}-{instance}", stack.group));
+        EventConsumer::new(config, Arc::new(bus)).expect("consumer")
+    };
+
+    let (open_gate, gate) = tokio::sync::watch::channel(false);
+    let first_seen = Calls::default();
+    let first = member("z-first", recording_bus(&first_seen, Some(gate)));
+    let first_stats = first.stats();
+    let (stop_first, first_shutdown) = Shutdown::new();
+    let first_task = tokio::spawn(first.run(first_shutdown));
+    wait_for("the first member to hold record 1", || {
+        first_seen.of(1) == 1
+    })
+    .await;
+    // Let the five records behind it reach their lane.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let second_seen = Calls::default();
+    let second = member("a-second", recording_bus(&second_seen, None));
+    let second_stats = second.stats();
+    let (stop_second, second_shutdown) = Shutdown::new();
+    let second_task = tokio::spawn(second.run(second_shutdown));
+    wait_for("the second member to handle all six", || {
+        second_stats.snapshot().records_handled == 6
+    })
+    .await;
+    wait_for("the second member's commit", || {
+        stack.committed() == Some(6)
+    })
+    .await;
+    assert!(
+        first_stats.snapshot().revocations >= 1,
+        "the first member was revoked"
+    );
+
+    // The held record finishes now, under its old assignment.
+    open_gate.send_replace(true);
+    let watched_from = Instant::now();
+    let mut lowest = i64::MAX;
+    while watched_from.elapsed() < Duration::from_secs(3) {
+        lowest = lowest.min(stack.committed().unwrap_or(-1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_first.trigger();
+    stop_second.trigger();
+    let first_summary = first_task.await.expect("task").expect("clean stop");
+    second_task.await.expect("task").expect("clean stop");
+
+    assert_eq!(
+        first_seen.all(),
+        BTreeMap::from([(1, 1)]),
+        "the revoked member started none of the records waiting behind the held one"
+    );
+    assert_eq!(
+        lowest, 6,
+        "the committed position never moved back after the revoked member's record finished"
+    );
+    assert_eq!(stack.committed(), Some(6));
+    assert_eq!(
+        first_summary.records_handled, 1,
+        "the held record finished (and committed nothing): {first_summary:?}"
+    );
+}
