@@ -57,18 +57,23 @@ impl Progress {
 }
 
 /// The ordering lane of a record: its partition alone when one record runs at a time,
-/// else its partition and key, so one key's records stay in order.
+/// else its partition and key, so one key's records stay in order. The topic is its
+/// index among the subscribed topics, so a lane of a keyless record costs no
+/// allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Lane {
-    topic: String,
+    topic: usize,
     partition: i32,
     key: Option<Vec<u8>>,
 }
 
 impl Lane {
-    fn of(message: &BorrowedMessage<'_>, max_in_flight: usize) -> Self {
+    fn of(message: &BorrowedMessage<'_>, topics: &[String], max_in_flight: usize) -> Self {
         Self {
-            topic: message.topic().to_owned(),
+            topic: topics
+                .iter()
+                .position(|t| t == message.topic())
+                .unwrap_or(usize::MAX),
             partition: message.partition(),
             key: if max_in_flight > 1 {
                 message.key().map(<[u8]>::to_vec)
@@ -273,6 +278,7 @@ impl EventConsumer {
             std::mem::replace(&mut self.client_errors, mpsc::unbounded_channel().1);
         let this = &*self;
         let max_in_flight = this.config.max_in_flight.max(1);
+        let topics = this.config.full_topics();
         let mut running = FuturesUnordered::new();
         let mut lanes: Lanes<Lane, Taken<'_>> = Lanes::default();
         // One stream for the whole loop: `recv()` would register and drop a waker
@@ -386,7 +392,7 @@ impl EventConsumer {
                             tracing::debug!(topic = message.topic(), partition = message.partition(), offset = message.offset(), "record of a partition this member does not own; left to its owner");
                             continue;
                         };
-                        let lane = Lane::of(&message, max_in_flight);
+                        let lane = Lane::of(&message, &topics, max_in_flight);
                         if let Some((message, assignment)) = lanes.admit(lane.clone(), (message, assignment)) {
                             running.push(this.handle_in_lane(lane, message, assignment, shutdown));
                         }
