@@ -498,3 +498,47 @@ async fn a_revoked_partition_starts_no_waiting_record_and_commits_nothing_more()
         "the held record finished (and committed nothing): {first_summary:?}"
     );
 }
+
+/// A loop working through a backlog with receivers that take a while polls all the
+/// time, so `/healthz` stays healthy with a tight bound. Before, a backlog moved the
+/// heartbeat only every 1 024 records (30 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_stays_green_through_a_backlog_of_slow_records() {
+    let stack = Stack::start("backlog", "backlog").await;
+    let producer = stack.producer();
+    let sends: Vec<_> = (1..=200)
+        .map(|id| {
+            let producer = producer.clone();
+            tokio::spawn(async move { producer.send(&login(id)).await })
+        })
+        .collect();
+    for send in sends {
+        send.await.expect("task").expect("sent");
+    }
+    let mut bus = EventBus::new();
+    bus.connect_async("thirty-ms", |_: Arc<SessionLoginCompleted>, _| async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        Ok(())
+    })
+    .expect("connect");
+    let consumer = EventConsumer::new(stack.consumer_config(), Arc::new(bus)).expect("consumer");
+    let stats = consumer.stats();
+    let health = ConsumerHealth::new("backlog", Arc::clone(&stats))
+        .with_max_poll_gap(Duration::from_secs(2));
+    let (trigger, shutdown) = Shutdown::new();
+    let task = tokio::spawn(consumer.run(shutdown));
+    let started = Instant::now();
+    let mut checks = 0;
+    while stats.snapshot().records_handled < 200 {
+        assert!(started.elapsed() < WAIT, "the backlog was not worked off");
+        let report = health.check();
+        if report.running {
+            checks += 1;
+            assert_eq!(report.status, HealthStatus::Healthy, "{report:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    trigger.trigger();
+    task.await.expect("task").expect("clean stop");
+    assert!(checks > 20, "the backlog took a while: {checks} checks");
+}

@@ -73,7 +73,7 @@ pub(crate) fn confirm(tracker: &Mutex<OffsetTracker>, answer: &CommitAnswer) -> 
             tracing::warn!(
                 error = %error,
                 partitions = answer.positions.len(),
-                "offset commit failed; it is sent again on the next tick"
+                "offset commit failed; its positions stay unconfirmed and are sent again on the next tick (a partition lost meanwhile is read again from its last confirmed position)"
             );
             false
         }

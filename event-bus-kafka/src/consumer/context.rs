@@ -62,7 +62,17 @@ impl ConsumerContext for LoopContext {
                 );
             }
             Rebalance::Revoke(revoked) => {
-                commit_revoked(consumer, &mut tracker, revoked);
+                // A lost assignment (the session expired, or the coordinator is gone)
+                // cannot be committed for: the member is out of the group already, and
+                // a commit would only hold the loop until librdkafka gives up on it.
+                if consumer.assignment_lost() {
+                    tracing::warn!(
+                        partitions = %describe(revoked),
+                        "assignment lost (session expired); records after the last confirmed commit will be read again"
+                    );
+                } else {
+                    commit_revoked(consumer, &mut tracker, revoked);
+                }
                 for element in revoked.elements() {
                     tracker.revoked(element.topic(), element.partition());
                 }

@@ -1,6 +1,7 @@
 //! `EventConsumer`: the loop itself.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -83,9 +84,6 @@ impl Lane {
         }
     }
 }
-
-/// Records between two heartbeats when commit ticks are far apart.
-const HEARTBEAT_RECORDS: u32 = 1024;
 
 /// Whether a record is done (commit past it) or must be read again.
 enum Handled {
@@ -283,14 +281,16 @@ impl EventConsumer {
         let mut lanes: Lanes<Lane, Taken<'_>> = Lanes::default();
         // One stream for the whole loop: `recv()` would register and drop a waker
         // slot (two lock round trips) per record. A poll that finds nothing waiting
-        // stamps the health heartbeat; with a backlog, every `HEARTBEAT_RECORDS`
-        // records do.
+        // stamps the health heartbeat; with a backlog, the next commit tick does.
         let mut stream = consumer.stream();
         let heartbeat = Arc::clone(&this.stats);
-        let mut messages = futures::stream::poll_fn(move |cx| {
+        let polled_since_tick = AtomicBool::new(false);
+        let mut messages = futures::stream::poll_fn(|cx| {
             let polled = stream.poll_next_unpin(cx);
             if polled.is_pending() {
                 heartbeat.polled();
+            } else {
+                polled_since_tick.store(true, Ordering::Relaxed);
             }
             polled
         });
@@ -300,7 +300,6 @@ impl EventConsumer {
         tokio::pin!(shutdown_signal);
         let mut stopping = false;
         this.stats.polled();
-        let mut since_heartbeat: u32 = 0;
         let mut flow = FlowControl::new(FlowControl::pause_delay(this.config.max_poll_interval()));
         let mut outage: Option<Outage> = None;
         let mut probe: Option<tokio::task::JoinHandle<Result<(), String>>> = None;
@@ -366,6 +365,11 @@ impl EventConsumer {
                 // Before the message stream: with a backlog it is always ready, and a timer
                 // checked after it would never fire.
                 _ = commit_timer.tick() => {
+                    // Records taken since the last tick were real polls too: a loop
+                    // working through a backlog with slow receivers stays healthy.
+                    if polled_since_tick.swap(false, Ordering::Relaxed) {
+                        this.stats.polled();
+                    }
                     if commit.is_none() {
                         commit = commits::pending(&this.tracker)
                             .map(|positions| commits::spawn(&this.consumer, positions));
@@ -377,11 +381,6 @@ impl EventConsumer {
                 }
                 Some(message) = messages.next(), if read => match message {
                     Ok(message) => {
-                        since_heartbeat += 1;
-                        if since_heartbeat >= HEARTBEAT_RECORDS {
-                            since_heartbeat = 0;
-                            this.stats.polled();
-                        }
                         if flow.is_paused() {
                             flow.pause_partition(&*consumer, message.topic(), message.partition());
                         }

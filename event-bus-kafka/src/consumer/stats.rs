@@ -54,9 +54,10 @@ pub struct StatsSnapshot {
     /// end counts, and so does being dropped from the group for polling too late).
     pub revocations: u64,
     /// When the loop last polled librdkafka (milliseconds since the epoch; 0 =
-    /// never): stamped when a poll finds nothing waiting and every 1024 records. The
-    /// loop polls at least every commit interval, also while receivers run long
-    /// (it pauses its partitions then), so an old stamp means a stuck loop.
+    /// never): stamped when a poll finds nothing waiting, and on each commit tick
+    /// after a poll that took records. The loop polls at least every commit interval,
+    /// also while receivers run long (it pauses its partitions then), so an old stamp
+    /// means a stuck loop.
     pub last_poll_millis: u64,
     /// Whether the loop is running.
     pub running: bool,
