@@ -96,6 +96,9 @@ struct InProgress {
     timestamp: Option<i64>,
     /// When the loop took it.
     taken: Instant,
+    /// Given up (shutdown in the middle of it): it holds the position for good, even
+    /// if it is reported finished later.
+    abandoned: bool,
 }
 
 /// The record in progress for the longest time, for health reports.
@@ -268,6 +271,7 @@ impl OffsetTracker {
             InProgress {
                 timestamp,
                 taken: Instant::now(),
+                abandoned: false,
             },
         );
         Some(state.assignment())
@@ -299,6 +303,9 @@ impl OffsetTracker {
         let Some(state) = self.current_mut(topic, partition, assignment) else {
             return;
         };
+        if state.in_progress.get(&offset).is_some_and(|r| r.abandoned) {
+            return;
+        }
         if let Some(InProgress {
             timestamp: Some(ts),
             ..
@@ -310,8 +317,9 @@ impl OffsetTracker {
         state.highest_finished = Some(state.highest_finished.map_or(offset, |h| h.max(offset)));
     }
 
-    /// The record at `offset` will not be finished by this consumer (shutdown in the
-    /// middle of it): it stays uncommitted, so it is read again after a restart.
+    /// The record at `offset`, in progress, will not be finished by this consumer
+    /// (shutdown in the middle of it): it stays uncommitted, so it is read again after
+    /// a restart, even if it is reported finished later.
     ///
     /// ```
     /// # use event_bus_kafka::consumer::OffsetTracker;
@@ -335,11 +343,12 @@ impl OffsetTracker {
     pub fn abandoned(&mut self, topic: &str, partition: i32, offset: i64, assignment: &Assignment) {
         // The record stays in progress for good, so no commit reaches it; records
         // below it that are still running keep holding the position too.
-        if let Some(state) = self.current_mut(topic, partition, assignment) {
-            state.in_progress.entry(offset).or_insert(InProgress {
-                timestamp: None,
-                taken: Instant::now(),
-            });
+        // A record that finished already stays finished.
+        if let Some(record) = self
+            .current_mut(topic, partition, assignment)
+            .and_then(|state| state.in_progress.get_mut(&offset))
+        {
+            record.abandoned = true;
         }
     }
 
