@@ -542,3 +542,69 @@ async fn health_stays_green_through_a_backlog_of_slow_records() {
     task.await.expect("task").expect("clean stop");
     assert!(checks > 20, "the backlog took a while: {checks} checks");
 }
+
+/// A partition the loop paused (it was full for a while), then lost in a rebalance,
+/// is fetched again when the group gives it back. librdkafka keeps an application's
+/// pause across an unassignment; before, the loop resumed only the partitions it
+/// still owned, so the one it got back was never read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_paused_then_lost_is_read_again_when_it_comes_back() {
+    let stack = Stack::start("repause", "repause")
+        .await
+        .with_kafka_option("partition.assignment.strategy", "range")
+        .with_kafka_option("session.timeout.ms", "6000")
+        .with_kafka_option("heartbeat.interval.ms", "1000");
+    let producer = stack.producer();
+    producer.send(&login(1)).await.expect("sent");
+    let member = |instance: &str, bus: EventBus| {
+        let mut config = stack.consumer_config();
+        config.kafka = config
+            .kafka
+            .with_option("group.instance.id", format!("{}-{instance}", stack.group));
+        EventConsumer::new(config, Arc::new(bus)).expect("consumer")
+    };
+
+    // The first member holds record 1 long enough to pause its partition.
+    let (open_gate, gate) = tokio::sync::watch::channel(false);
+    let first_seen = Calls::default();
+    let first = member("z-first", recording_bus(&first_seen, Some(gate)));
+    let (stop_first, first_shutdown) = Shutdown::new();
+    let first_task = tokio::spawn(first.run(first_shutdown));
+    wait_for("the first member to hold record 1", || {
+        first_seen.of(1) == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // A second member takes the partition (its id sorts first), then leaves; its
+    // static membership ends with its session, and the partition comes back.
+    let second_seen = Calls::default();
+    let second = member("a-second", recording_bus(&second_seen, None));
+    let second_stats = second.stats();
+    let (stop_second, second_shutdown) = Shutdown::new();
+    let second_task = tokio::spawn(second.run(second_shutdown));
+    wait_for("the second member to take record 1", || {
+        second_stats.snapshot().records_handled == 1
+    })
+    .await;
+    wait_for("the second member's commit", || {
+        stack.committed() == Some(1)
+    })
+    .await;
+    open_gate.send_replace(true);
+    stop_second.trigger();
+    second_task.await.expect("task").expect("clean stop");
+
+    producer.send(&login(2)).await.expect("sent");
+    wait_for("the first member to read record 2", || {
+        first_seen.of(2) == 1
+    })
+    .await;
+    stop_first.trigger();
+    first_task.await.expect("task").expect("clean stop");
+    assert_eq!(
+        first_seen.of(1),
+        1,
+        "record 1 was not read again by the first member"
+    );
+}

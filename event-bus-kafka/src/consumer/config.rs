@@ -371,6 +371,13 @@ impl ConsumerConfig {
                 }
             }
         }
+        if self.record_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(ConfigError::Invalid {
+                variable: "record_timeout".into(),
+                value: "0 ms".into(),
+                expected: "more than 0 (it is the time a record's receivers may run)",
+            });
+        }
         if self.record_deadline() >= self.max_poll_interval() {
             return Err(ConfigError::Invalid {
                 variable: "record_timeout".into(),

@@ -46,6 +46,19 @@ impl ClientContext for LoopContext {
 }
 
 impl ConsumerContext for LoopContext {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // librdkafka keeps an application's pause on a partition across its
+        // unassignment: a partition the loop paused, lost and now got back would
+        // never be fetched. Every assigned partition starts unpaused.
+        if let Rebalance::Assign(assigned) = rebalance {
+            if assigned.count() > 0 {
+                if let Err(error) = consumer.resume(assigned) {
+                    tracing::warn!(error = %error, "could not resume newly assigned partitions");
+                }
+            }
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Ok(mut tracker) = self.tracker.lock() else {
             return;

@@ -48,19 +48,29 @@ impl FlowControl {
         self.is_paused
     }
 
-    /// Whether the loop should read the message stream now.
+    /// Whether the loop should read the message stream now: when it has room, or
+    /// when it is paused (then polling serves the group and newly assigned
+    /// partitions).
     pub fn may_read(&self, full: bool) -> bool {
         !full || self.is_paused
     }
 
-    /// Records whether the loop is full; resumes what it paused once it is not.
-    pub fn update<X: ConsumerContext, C: Consumer<X>>(&mut self, full: bool, consumer: &C) {
-        if full {
+    /// Records how many records the loop holds; once it is paused, resumes when it
+    /// is down to half of `max_in_flight` (so a backlog of slow records does not
+    /// pause and resume, dropping and fetching again what was read ahead, on every
+    /// record).
+    pub fn update<X: ConsumerContext, C: Consumer<X>>(
+        &mut self,
+        in_flight: usize,
+        max_in_flight: usize,
+        consumer: &C,
+    ) {
+        if in_flight >= max_in_flight {
             self.full_since.get_or_insert_with(Instant::now);
             return;
         }
         self.full_since = None;
-        if self.is_paused {
+        if self.is_paused && in_flight <= max_in_flight / 2 {
             self.resume(consumer);
         }
     }
@@ -104,32 +114,24 @@ impl FlowControl {
         topic: &str,
         partition: i32,
     ) {
-        if self.paused.insert((topic.to_owned(), partition)) {
-            let mut list = TopicPartitionList::new();
-            list.add_partition(topic, partition);
-            pause(consumer, &list);
-        }
+        self.paused.insert((topic.to_owned(), partition));
+        let mut list = TopicPartitionList::new();
+        list.add_partition(topic, partition);
+        pause(consumer, &list);
     }
 
+    /// Resumes every partition this loop paused. Those revoked meanwhile are resumed
+    /// too: librdkafka keeps an application's pause on a partition across its
+    /// unassignment, so one assigned again later would otherwise never be fetched.
     fn resume<X: ConsumerContext, C: Consumer<X>>(&mut self, consumer: &C) {
         self.is_paused = false;
-        let owned: BTreeSet<(String, i32)> = consumer
-            .assignment()
-            .map(|a| {
-                a.elements()
-                    .iter()
-                    .map(|e| (e.topic().to_owned(), e.partition()))
-                    .collect()
-            })
-            .unwrap_or_default();
         let mut list = TopicPartitionList::new();
         for (topic, partition) in std::mem::take(&mut self.paused) {
-            // Revoked meanwhile: the next owner has it, unpaused.
-            if owned.contains(&(topic.clone(), partition)) {
-                list.add_partition(&topic, partition);
-            }
+            list.add_partition(&topic, partition);
         }
         if list.count() > 0 {
+            // Per-partition errors (a partition this client no longer knows) are
+            // expected and harmless.
             if let Err(error) = consumer.resume(&list) {
                 tracing::warn!(error = %error, "could not resume partitions");
             }

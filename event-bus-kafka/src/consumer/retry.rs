@@ -9,7 +9,7 @@ use event_bus_core::{EventBus, ReceiverError};
 use super::backoff::jittered;
 use super::config::RetryPolicy;
 use super::record::RecordView;
-use super::shutdown::Shutdown;
+use super::shutdown::{RecordStop, StopCause};
 use crate::observability::metrics;
 
 /// What became of one event's dispatch.
@@ -21,14 +21,14 @@ pub(crate) enum RetryOutcome {
         failures: BTreeMap<String, ReceiverError>,
         attempts: u32,
     },
-    /// Shutdown came while waiting to retry.
-    Abandoned,
+    /// Shutdown or the partition's revoke came while waiting to retry.
+    Stopped(StopCause),
 }
 
 pub(crate) struct RetryRun<'a> {
     pub bus: &'a EventBus,
     pub policy: &'a RetryPolicy,
-    pub shutdown: &'a Shutdown,
+    pub stop: &'a RecordStop<'a>,
     pub record: &'a RecordView<'a>,
     /// The event's type, as the bus names it.
     pub event_type: &'a str,
@@ -113,7 +113,7 @@ impl RetryRun<'_> {
             }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = self.shutdown.triggered() => return RetryOutcome::Abandoned,
+                cause = self.stop.stopped() => return RetryOutcome::Stopped(cause),
             }
             pending = Some(retryable);
             attempt += 1;

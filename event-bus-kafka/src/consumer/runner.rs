@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::config::{ConsumerConfig, UnknownTypePolicy};
-use super::context::LoopContext;
+use super::context::{is_outage, LoopContext};
 use super::decode::{DecodeFailure, RecordDecoder};
 use super::dlq::{headers as dlq_headers, DeadLetter, DeadLetterSender};
 use super::error::ConsumerError;
@@ -32,7 +32,7 @@ use super::lanes::Lanes;
 use super::offsets::OffsetTracker;
 use super::record::RecordView;
 use super::retry::{RetryOutcome, RetryRun};
-use super::shutdown::Shutdown;
+use super::shutdown::{RecordStop, Shutdown, StopCause};
 use super::stats::{ConsumerStats, StatsSnapshot};
 use crate::observability::lag::LagSampler;
 use crate::observability::{metrics, trace};
@@ -92,6 +92,15 @@ enum Handled {
     Abandoned,
     /// Its partition was revoked and it did not finish within the grace period.
     Revoked,
+}
+
+impl From<StopCause> for Handled {
+    fn from(cause: StopCause) -> Self {
+        match cause {
+            StopCause::Shutdown => Self::Abandoned,
+            StopCause::Revoked => Self::Revoked,
+        }
+    }
 }
 
 /// A record taken from the stream, with the assignment it was read under.
@@ -261,7 +270,7 @@ impl EventConsumer {
             LagSampler::spawn(Arc::clone(&self.consumer), self.config.group_id.clone());
         let result = self.poll_loop(&shutdown).await;
         drop(lag_sampler);
-        self.commit_and_wait();
+        self.commit_and_wait().await;
         self.consumer.unsubscribe();
         self.stats.set_running(false);
         tracing::info!(group = %self.config.group_id, "consumer stopped");
@@ -305,8 +314,9 @@ impl EventConsumer {
         let mut probe: Option<tokio::task::JoinHandle<Result<(), String>>> = None;
         let mut commit: Option<tokio::task::JoinHandle<commits::CommitAnswer>> = None;
         loop {
-            let full = running.len() + lanes.waiting() >= max_in_flight;
-            flow.update(full, &*consumer);
+            let in_flight = running.len() + lanes.waiting();
+            let full = in_flight >= max_in_flight;
+            flow.update(in_flight, max_in_flight, &*consumer);
             let read = !stopping && flow.may_read(full);
             let pause_at = flow.pause_at().filter(|_| !stopping);
             let probe_at = outage
@@ -328,12 +338,7 @@ impl EventConsumer {
                     }
                 }
                 Some(error) = client_errors.recv(), if !stopping && outage.is_none() => {
-                    if matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal)) {
-                        return Err(ConsumerError::Fatal(error));
-                    }
-                    let (begun, step) = Outage::begin(&this.config.poll, error.to_string());
-                    this.back_off(&begun, step)?;
-                    outage = Some(begun);
+                    outage = Some(this.begin_outage(error)?);
                 }
                 _ = sleep_until_some(probe_at), if probe_at.is_some() => {
                     let timeout = this.config.poll.probe_timeout;
@@ -359,7 +364,7 @@ impl EventConsumer {
                 answer = join_task(&mut commit), if commit.is_some() => {
                     commit = None;
                     if let Some(answer) = answer {
-                        this.on_commit_answer(&answer, "async");
+                        this.on_commit_answer(&answer, "interval");
                     }
                 }
                 // Before the message stream: with a backlog it is always ready, and a timer
@@ -399,6 +404,12 @@ impl EventConsumer {
                     Err(KafkaError::MessageConsumptionFatal(code)) => {
                         return Err(ConsumerError::Fatal(KafkaError::MessageConsumptionFatal(code)));
                     }
+                    // Client-wide errors reach the loop here or through the context.
+                    Err(error) if is_outage(&error) => {
+                        if outage.is_none() && !stopping {
+                            outage = Some(this.begin_outage(error)?);
+                        }
+                    }
                     Err(error) => {
                         // librdkafka reports it and recovers (a fetch error of one
                         // partition, a topic not there yet); the loop goes on.
@@ -408,9 +419,25 @@ impl EventConsumer {
                 },
             }
             if stopping && running.is_empty() {
+                // The last tick's commit first, so the final one cannot be overtaken.
+                if let Some(task) = commit.take() {
+                    if let Ok(answer) = task.await {
+                        this.on_commit_answer(&answer, "interval");
+                    }
+                }
                 return Ok(());
             }
         }
+    }
+
+    /// Starts an outage for a client-wide error, or ends the loop on a fatal one.
+    fn begin_outage(&self, error: KafkaError) -> Result<Outage, ConsumerError> {
+        if matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal)) {
+            return Err(ConsumerError::Fatal(error));
+        }
+        let (begun, step) = Outage::begin(&self.config.poll, error.to_string());
+        self.back_off(&begun, step)?;
+        Ok(begun)
     }
 
     /// Records a failure of an outage and its backoff, or ends the loop after too many.
@@ -492,10 +519,11 @@ impl EventConsumer {
 
     /// Commits, and waits for, the finished positions not yet confirmed (on the way
     /// out of the loop).
-    fn commit_and_wait(&self) {
+    async fn commit_and_wait(&self) {
         if let Some(positions) = commits::pending(&self.tracker) {
-            let answer = commits::commit_now(&self.consumer, positions);
-            self.on_commit_answer(&answer, "sync");
+            if let Ok(answer) = commits::spawn(&self.consumer, positions).await {
+                self.on_commit_answer(&answer, "final");
+            }
         }
     }
 
@@ -528,16 +556,20 @@ impl EventConsumer {
             record.topic,
             self.metric_event_type(&record),
         );
+        let stop = RecordStop {
+            shutdown,
+            assignment,
+        };
         // Receivers run inside the span, with its trace context as the current one, so
         // what they publish continues the trace.
         let handled = match trace_context {
             Some(context) => {
                 context
-                    .scope(self.process(&record, shutdown))
+                    .scope(self.process(&record, &stop))
                     .instrument(span)
                     .await
             }
-            None => self.process(&record, shutdown).instrument(span).await,
+            None => self.process(&record, &stop).instrument(span).await,
         };
         match handled {
             Handled::Finished => {
@@ -576,7 +608,7 @@ impl EventConsumer {
         self.tracker.lock().ok().map(|mut tracker| f(&mut tracker))
     }
 
-    async fn process(&self, record: &RecordView<'_>, shutdown: &Shutdown) -> Handled {
+    async fn process(&self, record: &RecordView<'_>, stop: &RecordStop<'_>) -> Handled {
         // Built on the first transient failure only: most records never need it.
         let mut registry_backoff: Option<ExponentialBackoff> = None;
         let decoded = loop {
@@ -599,7 +631,7 @@ impl EventConsumer {
                     );
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => continue,
-                        _ = shutdown.triggered() => return Handled::Abandoned,
+                        cause = stop.stopped() => return Handled::from(cause),
                     }
                 }
                 Err(DecodeFailure::UnknownEventType { event_type })
@@ -625,7 +657,7 @@ impl EventConsumer {
                         failed_receivers: Vec::new(),
                         attempts: 0,
                     };
-                    return Box::pin(self.dead_letter(&letter, shutdown)).await;
+                    return Box::pin(self.dead_letter(&letter, stop)).await;
                 }
             }
         };
@@ -644,7 +676,7 @@ impl EventConsumer {
         let run = RetryRun {
             bus: &self.bus,
             policy: &self.config.retry,
-            shutdown,
+            stop,
             record,
             event_type: decoded.event_type,
             deadline: started + self.config.record_deadline(),
@@ -655,7 +687,7 @@ impl EventConsumer {
                 tracing::debug!(topic = record.topic, partition = record.partition, offset = record.offset, ce_id = %ce_id, key = %record.key_text(), "event handled");
                 Handled::Finished
             }
-            RetryOutcome::Abandoned => Handled::Abandoned,
+            RetryOutcome::Stopped(cause) => Handled::from(cause),
             RetryOutcome::Exhausted { failures, attempts } => {
                 self.stats.receiver_failed(failures.len() as u64);
                 let letter = DeadLetter {
@@ -665,20 +697,24 @@ impl EventConsumer {
                     failed_receivers: failures.keys().cloned().collect(),
                     attempts,
                 };
-                Box::pin(self.dead_letter(&letter, shutdown)).await
+                Box::pin(self.dead_letter(&letter, stop)).await
             }
         }
     }
 
     /// Writes a dead letter, retrying until the broker acknowledges it; only then is
     /// the record finished.
-    async fn dead_letter(&self, letter: &DeadLetter<'_>, shutdown: &Shutdown) -> Handled {
+    async fn dead_letter(&self, letter: &DeadLetter<'_>, stop: &RecordStop<'_>) -> Handled {
         let topic = self.config.dlq_topic.for_topic(letter.record.topic);
         let mut backoff = jittered(
             self.config.poll.initial_backoff,
             self.config.poll.max_backoff,
         );
         loop {
+            // The partition's new owner decides on the record now: no second letter.
+            if !stop.assignment.is_current() {
+                return Handled::Revoked;
+            }
             match self.dlq.send(&topic, letter).await {
                 Ok((partition, offset)) => {
                     self.stats.dead_lettered();
@@ -707,7 +743,7 @@ impl EventConsumer {
                     tracing::warn!(dlq_topic = %topic, error = %error, delay_ms = delay.as_millis() as u64, "dead-letter write failed; retrying (the record stays uncommitted)");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.triggered() => return Handled::Abandoned,
+                        cause = stop.stopped() => return Handled::from(cause),
                     }
                 }
             }

@@ -2,6 +2,8 @@
 
 use tokio::sync::watch;
 
+use super::offsets::Assignment;
+
 /// Tells a running consumer to stop: it finishes the record in hand, commits and
 /// leaves the group.
 ///
@@ -84,6 +86,30 @@ impl Shutdown {
         // An error means every trigger is gone: nothing can ask for shutdown any more.
         if rx.wait_for(|stop| *stop).await.is_err() {
             std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// What cuts one record's waits (retry backoff, registry and dead-letter retries)
+/// short: shutdown, or the revoke of its partition.
+pub(crate) struct RecordStop<'a> {
+    pub shutdown: &'a Shutdown,
+    pub assignment: &'a Assignment,
+}
+
+/// Why a record's waits were cut short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopCause {
+    Shutdown,
+    Revoked,
+}
+
+impl RecordStop<'_> {
+    /// Resolves when the loop shuts down or the record's partition is revoked.
+    pub async fn stopped(&self) -> StopCause {
+        tokio::select! {
+            _ = self.shutdown.triggered() => StopCause::Shutdown,
+            _ = self.assignment.ended() => StopCause::Revoked,
         }
     }
 }
