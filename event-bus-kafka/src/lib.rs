@@ -32,6 +32,7 @@ pub struct ReadmeDoctests;
 pub mod cli;
 pub mod config;
 pub mod consumer;
+pub mod failure;
 pub mod observability;
 pub mod outbox;
 pub mod producer;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use event_bus_core::{Event, EventMetadata};
 use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaErrorCode;
 use uuid::Uuid;
 
 use super::config::{EmergencyConfig, RelayConfig};
@@ -346,23 +345,13 @@ impl<S: OutboxStore> OutboxProducer<S> {
 /// Whether the broker (or librdkafka) refused the record itself, so retrying from the
 /// outbox would fail the same way.
 fn is_permanent(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidMessage
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::InvalidTopic
-                | RDKafkaErrorCode::MessageBatchTooLarge
-                | RDKafkaErrorCode::InvalidRequiredAcks
-        )
-    )
+    !crate::failure::of_kafka(error).is_retryable()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rdkafka::types::RDKafkaErrorCode;
 
     #[test]
     fn timeouts_are_transient_and_size_errors_permanent() {

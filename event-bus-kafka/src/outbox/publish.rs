@@ -11,6 +11,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::lane::Lane;
 use super::row::{BatchOutcome, OutboxRow, RowFailure};
+use crate::failure::{self, Failure};
 use crate::producer::KafkaProducer;
 
 /// What happened to one row of a batch.
@@ -35,20 +36,9 @@ pub(crate) struct RowError {
 
 impl RowError {
     fn from_kafka(error: &KafkaError) -> Self {
-        let broker_unavailable = matches!(
-            error.rdkafka_error_code(),
-            Some(
-                RDKafkaErrorCode::MessageTimedOut
-                    | RDKafkaErrorCode::AllBrokersDown
-                    | RDKafkaErrorCode::BrokerTransportFailure
-                    | RDKafkaErrorCode::RequestTimedOut
-                    | RDKafkaErrorCode::NetworkException
-                    | RDKafkaErrorCode::QueueFull
-            )
-        );
         Self {
             message: error.to_string(),
-            broker_unavailable,
+            broker_unavailable: failure::of_kafka(error) == Failure::Unavailable,
         }
     }
 

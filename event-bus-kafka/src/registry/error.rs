@@ -81,17 +81,15 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    /// Whether trying again later may succeed (registry down or overloaded).
+    /// Whether trying again later may succeed: the registry is unreachable or answered
+    /// anything but a verdict on the request (see [`crate::failure::of_registry`]).
     ///
     /// ```
     /// use event_bus_kafka::registry::RegistryError;
     /// assert!(RegistryError::Http { status: 503, code: 503, message: String::new() }.is_retryable());
+    /// assert!(!RegistryError::NotFound { code: 40403, message: String::new() }.is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Unreachable { .. } => true,
-            Self::Http { status, .. } => *status >= 500,
-            _ => false,
-        }
+        crate::failure::of_registry(self).is_retryable()
     }
 }

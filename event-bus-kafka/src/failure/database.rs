@@ -1,0 +1,69 @@
+//! Database errors (PostgreSQL and SQLite, through sqlx).
+
+use super::Failure;
+
+/// Classifies a database error.
+///
+/// Lost or refused connections, an exhausted or closed pool, and the server's
+/// "try again" answers (PostgreSQL serialization failures, deadlocks, lock timeouts,
+/// statement timeouts, shutdowns, lack of resources; SQLite's busy and locked) are
+/// retryable. Everything else (a constraint violated, a row or column that does not
+/// decode, a configuration error) is permanent.
+///
+/// ```
+/// use event_bus_kafka::failure::{of_database, Failure};
+/// assert_eq!(of_database(&sqlx::Error::PoolTimedOut), Failure::Unavailable);
+/// assert_eq!(of_database(&sqlx::Error::RowNotFound), Failure::Permanent);
+/// ```
+pub fn of_database(error: &sqlx::Error) -> Failure {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Failure::Unavailable,
+        sqlx::Error::Database(error) => error
+            .code()
+            .map_or(Failure::Permanent, |code| of_database_code(&code)),
+        _ => Failure::Permanent,
+    }
+}
+
+/// Classifies a PostgreSQL SQLSTATE or a SQLite result code (sqlx gives SQLite's as a
+/// number).
+fn of_database_code(code: &str) -> Failure {
+    if let Ok(sqlite) = code.parse::<u32>() {
+        // The primary result code is the low byte of an extended one.
+        return match sqlite & 0xff {
+            5 | 6 => Failure::Transient,     // SQLITE_BUSY, SQLITE_LOCKED
+            10 | 13 => Failure::Unavailable, // SQLITE_IOERR, SQLITE_FULL
+            _ => Failure::Permanent,
+        };
+    }
+    match code {
+        // Serialization failure, deadlock, lock not available, statement timeout.
+        "40001" | "40P01" | "55P03" | "57014" => Failure::Transient,
+        // Admin or crash shutdown, cannot connect now, too many connections.
+        "57P01" | "57P02" | "57P03" => Failure::Unavailable,
+        // Connection exceptions and insufficient resources, by class.
+        _ if code.starts_with("08") || code.starts_with("53") => Failure::Unavailable,
+        _ => Failure::Permanent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_and_sqlite_codes() {
+        assert_eq!(of_database_code("40P01"), Failure::Transient);
+        assert_eq!(of_database_code("08006"), Failure::Unavailable);
+        assert_eq!(of_database_code("53300"), Failure::Unavailable);
+        assert_eq!(of_database_code("23505"), Failure::Permanent);
+        assert_eq!(of_database_code("5"), Failure::Transient);
+        assert_eq!(of_database_code("517"), Failure::Transient);
+        assert_eq!(of_database_code("19"), Failure::Permanent);
+    }
+}
