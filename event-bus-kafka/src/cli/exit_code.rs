@@ -39,6 +39,15 @@ pub const USAGE: u8 = 2;
 /// ```
 pub const ERROR: u8 = 3;
 
+/// `consume-events` stopped because its dead-letter topic refused a record for good
+/// (authorization, a missing or invalid topic, a record too large even without its
+/// value): the record and those after it stay uncommitted. Fix the topic, then restart.
+///
+/// ```
+/// assert_eq!(event_bus_kafka::cli::exit_code::DEAD_LETTER_REFUSED, 4);
+/// ```
+pub const DEAD_LETTER_REFUSED: u8 = 4;
+
 /// The `EXIT CODES` section of `--help`.
 pub(crate) const HELP: &str = "\
 Exit codes:
@@ -47,4 +56,6 @@ Exit codes:
      missing schema history
   2  usage error: unknown flag or subcommand, bad value, unknown event type
   3  the command could not run: I/O error, invalid stored file, no registered event
-     types";
+     types
+  4  consume-events: the dead-letter topic refused a record for good (fix the topic's
+     access, existence or size limit, then restart; nothing was committed past it)";

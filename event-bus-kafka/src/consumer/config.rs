@@ -114,6 +114,81 @@ impl DlqTopic {
     }
 }
 
+impl DlqTopic {
+    /// The dead-letter topic setting of `env`: `EVENT_BUS_CONSUMER_DLQ_TOPIC` (a full
+    /// topic name, no prefix applied) when set, else `{topic}.dlq`. The consumer and
+    /// `event-bus dlq show|redrive` both read it here, so they agree on the topic.
+    ///
+    /// ```
+    /// use event_bus_kafka::{config::EnvSource, consumer::DlqTopic};
+    /// let env = EnvSource::from_pairs([("EVENT_BUS_CONSUMER_DLQ_TOPIC", "all.dlq")]);
+    /// assert_eq!(DlqTopic::from_env_source(&env), DlqTopic::Fixed("all.dlq".into()));
+    /// assert_eq!(DlqTopic::from_env_source(&EnvSource::from_pairs([("X", "1")])), DlqTopic::default());
+    /// ```
+    pub fn from_env_source(env: &EnvSource) -> Self {
+        match env.get(DLQ_TOPIC_VARIABLE).map(str::trim) {
+            Some(name) if !name.is_empty() => Self::Fixed(name.to_owned()),
+            _ => Self::default(),
+        }
+    }
+
+    /// The dead-letter topic of records of `topic` (before the prefix) for a consumer
+    /// configured by `env`: the prefix `EVENT_BUS_TOPIC_PREFIX` applied to `topic`,
+    /// then [`DlqTopic::from_env_source`].
+    ///
+    /// ```
+    /// use event_bus_kafka::{config::EnvSource, consumer::DlqTopic};
+    /// let env = EnvSource::from_pairs([("EVENT_BUS_TOPIC_PREFIX", "prod")]);
+    /// assert_eq!(DlqTopic::of_source_topic(&env, "orders"), "prod-orders.dlq");
+    /// ```
+    pub fn of_source_topic(env: &EnvSource, topic: &str) -> String {
+        Self::from_env_source(env)
+            .for_topic(&topic::full_topic(env.get("EVENT_BUS_TOPIC_PREFIX"), topic))
+    }
+}
+
+/// The variable naming one dead-letter topic for every consumed topic.
+pub(crate) const DLQ_TOPIC_VARIABLE: &str = "EVENT_BUS_CONSUMER_DLQ_TOPIC";
+
+/// How the consumer writes dead letters, and when it tells health probes it cannot.
+///
+/// A write the broker refuses for good (authorization, a missing or invalid topic)
+/// stops the loop; a record too large for the topic goes there as a stub without its
+/// value; any other failure is retried with a backoff, and once the write has failed
+/// `stuck_after_attempts` times or not gone through for `stuck_after`, `/healthz` says
+/// the consumer is stuck on its dead-letter topic until a dead letter goes through.
+///
+/// ```
+/// use std::time::Duration;
+/// use event_bus_kafka::consumer::DlqPolicy;
+/// let policy = DlqPolicy::default();
+/// assert_eq!(policy.stuck_after, Duration::from_secs(60));
+/// assert_eq!(policy.stuck_after_attempts, 5);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DlqPolicy {
+    /// How long one write may wait for the broker's acknowledgement (librdkafka's
+    /// `message.timeout.ms` of the dead-letter producer) before it counts as failed
+    /// and is tried again. Default 30 s.
+    pub write_timeout: Duration,
+    /// Failed writes of one record after which the consumer counts as stuck on its
+    /// dead-letter topic. Default 5.
+    pub stuck_after_attempts: u32,
+    /// Time after which a dead letter not yet written makes the consumer count as
+    /// stuck, failed writes or not. Default 60 s.
+    pub stuck_after: Duration,
+}
+
+impl Default for DlqPolicy {
+    fn default() -> Self {
+        Self {
+            write_timeout: Duration::from_secs(30),
+            stuck_after_attempts: 5,
+            stuck_after: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Everything an [`EventConsumer`](super::EventConsumer) needs.
 ///
 /// ```
@@ -146,6 +221,8 @@ pub struct ConsumerConfig {
     pub poll: PollPolicy,
     /// Where dead letters go.
     pub dlq_topic: DlqTopic,
+    /// How dead letters are written.
+    pub dlq: DlqPolicy,
     /// Records of event types without receivers here.
     pub unknown_types: UnknownTypePolicy,
     /// How often finished offsets are committed (asynchronously).
@@ -195,6 +272,7 @@ impl ConsumerConfig {
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
             dlq_topic: DlqTopic::default(),
+            dlq: DlqPolicy::default(),
             unknown_types: UnknownTypePolicy::default(),
             commit_interval: Duration::from_secs(1),
             max_in_flight: 1,
@@ -274,7 +352,9 @@ impl ConsumerConfig {
     /// `EVENT_BUS_CONSUMER_GROUP`, `EVENT_BUS_CONSUMER_TOPICS` (comma-separated),
     /// `EVENT_BUS_TOPIC_PREFIX`, `EVENT_BUS_CONSUMER_MAX_ATTEMPTS`,
     /// `EVENT_BUS_CONSUMER_MAX_POLL_ERRORS`, `EVENT_BUS_CONSUMER_MAX_IN_FLIGHT`,
-    /// `EVENT_BUS_CONSUMER_DLQ_TOPIC`, `EVENT_BUS_CONSUMER_RECORD_TIMEOUT_MS`,
+    /// `EVENT_BUS_CONSUMER_DLQ_TOPIC`, `EVENT_BUS_CONSUMER_DLQ_WRITE_TIMEOUT_MS`,
+    /// `EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_ATTEMPTS`,
+    /// `EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_MS`, `EVENT_BUS_CONSUMER_RECORD_TIMEOUT_MS`,
     /// `EVENT_BUS_CONSUMER_REVOKE_GRACE_MS`.
     ///
     /// ```
@@ -322,8 +402,18 @@ impl ConsumerConfig {
         if let Some(n) = env.parsed("EVENT_BUS_CONSUMER_MAX_IN_FLIGHT", "a whole number ≥ 1")? {
             config.max_in_flight = n;
         }
-        if let Some(t) = env.get("EVENT_BUS_CONSUMER_DLQ_TOPIC") {
-            config.dlq_topic = DlqTopic::Fixed(t.to_owned());
+        config.dlq_topic = DlqTopic::from_env_source(env);
+        if let Some(timeout) = env.millis("EVENT_BUS_CONSUMER_DLQ_WRITE_TIMEOUT_MS")? {
+            config.dlq.write_timeout = timeout;
+        }
+        if let Some(n) = env.parsed(
+            "EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_ATTEMPTS",
+            "a whole number ≥ 1",
+        )? {
+            config.dlq.stuck_after_attempts = n;
+        }
+        if let Some(after) = env.millis("EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_MS")? {
+            config.dlq.stuck_after = after;
         }
         if let Some(timeout) = env.millis("EVENT_BUS_CONSUMER_RECORD_TIMEOUT_MS")? {
             config.record_timeout = Some(timeout);
@@ -404,6 +494,17 @@ impl ConsumerConfig {
                 variable: "max_in_flight".into(),
                 value: "0".into(),
                 expected: "at least 1",
+            });
+        }
+        if self.dlq.write_timeout.is_zero() || self.dlq.stuck_after_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                variable: "dlq".into(),
+                value: format!(
+                    "write timeout {} ms, stuck after {} attempts",
+                    self.dlq.write_timeout.as_millis(),
+                    self.dlq.stuck_after_attempts
+                ),
+                expected: "a write timeout above 0 ms and at least 1 attempt (EVENT_BUS_CONSUMER_DLQ_WRITE_TIMEOUT_MS, EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_ATTEMPTS)",
             });
         }
         if self.retry.max_attempts == 0 {

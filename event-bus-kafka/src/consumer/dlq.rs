@@ -4,6 +4,16 @@
 //! [`DlqTopic`](super::DlqTopic)). Added headers all start with `dlq_`; headers of an
 //! earlier DLQ pass are replaced, not stacked, so a record redriven and failing again
 //! carries only its latest failure.
+//!
+//! A record too large for the dead-letter topic goes there as a stub: its key and
+//! headers, no value, [`headers::VALUE_DROPPED`] and [`headers::ORIGINAL_VALUE_SIZE`].
+//! The error message header is cut at [`MAX_ERROR_MESSAGE_BYTES`].
+//!
+//! A redrive (`event-bus dlq redrive --receivers-only`) marks the record it
+//! republishes with [`headers::REDRIVE_RECEIVERS`] and [`headers::REDRIVE_GROUP`]: a
+//! consumer of that group runs only those receivers, consumers of other groups run all
+//! of theirs. The redrive strips the old `dlq_*` headers before it adds its marks, and a
+//! new dead-letter pass strips the marks again.
 
 use std::time::Duration;
 
@@ -37,8 +47,45 @@ pub mod headers {
     pub const ATTEMPTS: &str = "dlq_attempts";
     /// When the record was dead-lettered (RFC 3339, UTC).
     pub const TIME: &str = "dlq_time";
-    /// Set by a redrive: only these receivers (comma-separated) run again.
+    /// Set by a redrive: only these receivers (comma-separated) run again, in the
+    /// group named by [`REDRIVE_GROUP`].
     pub const REDRIVE_RECEIVERS: &str = "redrive_receivers";
+    /// Set by a redrive with [`REDRIVE_RECEIVERS`]: the consumer group the receiver
+    /// names belong to. Consumers of other groups ignore the receiver names.
+    pub const REDRIVE_GROUP: &str = "dlq_redrive_group";
+    /// On a stub written instead of a record too large for the dead-letter topic:
+    /// `true`, the value was dropped (key and headers are the original ones).
+    pub const VALUE_DROPPED: &str = "dlq_value_dropped";
+    /// On such a stub: the size of the dropped value, in bytes.
+    pub const ORIGINAL_VALUE_SIZE: &str = "dlq_original_value_size";
+}
+
+/// The longest `dlq_error_message` written, in bytes; a longer message is cut on a
+/// character boundary and ends with [`CUT_MARK`].
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 4096;
+
+/// What ends an error message that was cut.
+pub const CUT_MARK: &str = " …[cut]";
+
+/// `message` cut to at most `max` bytes (the mark included) on a character boundary,
+/// with [`CUT_MARK`] at the end when it was cut.
+///
+/// ```
+/// use event_bus_kafka::consumer::dlq::{cap_message, CUT_MARK};
+/// assert_eq!(cap_message("short", 100), "short");
+/// let long = "é".repeat(100);
+/// let capped = cap_message(&long, 51);
+/// assert!(capped.len() <= 51 && capped.ends_with(CUT_MARK));
+/// ```
+pub fn cap_message(message: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if message.len() <= max {
+        return message.into();
+    }
+    let mut end = max.saturating_sub(CUT_MARK.len());
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{CUT_MARK}", &message[..end]).into()
 }
 
 /// Why a record is being dead-lettered.
@@ -66,15 +113,17 @@ impl DeadLetterSender {
         }
     }
 
-    /// Sends one dead letter to `topic`; `Ok` only after the broker acknowledged it.
+    /// Sends one dead letter to `topic` (as a stub without the value when `stub`);
+    /// `Ok` only after the broker acknowledged it.
     pub async fn send(
         &self,
         topic: &str,
         letter: &DeadLetter<'_>,
+        stub: bool,
     ) -> Result<(i32, i64), rdkafka::error::KafkaError> {
-        let headers = dead_letter_headers(letter, &self.group);
+        let headers = dead_letter_headers(letter, &self.group, stub);
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
-        if let Some(value) = letter.record.value {
+        if let Some(value) = letter.record.value.filter(|_| !stub) {
             record = record.payload(value);
         }
         if let Some(key) = letter.record.key {
@@ -89,11 +138,11 @@ impl DeadLetterSender {
 }
 
 /// The original headers (minus any earlier `dlq_*` and redrive marks), then the DLQ's.
-fn dead_letter_headers(letter: &DeadLetter<'_>, group: &str) -> OwnedHeaders {
+fn dead_letter_headers(letter: &DeadLetter<'_>, group: &str, stub: bool) -> OwnedHeaders {
     let record = letter.record;
     let mut out = OwnedHeaders::new();
     for (name, value) in &record.headers {
-        if !name.starts_with(headers::PREFIX) && *name != headers::REDRIVE_RECEIVERS {
+        if !is_dlq_header(name) {
             out = out.insert(Header {
                 key: name,
                 value: *value,
@@ -106,19 +155,25 @@ fn dead_letter_headers(letter: &DeadLetter<'_>, group: &str) -> OwnedHeaders {
     let receivers = letter.failed_receivers.join(",");
     let attempts = letter.attempts.to_string();
     let time = event_bus_core::headers::format_time(&chrono::Utc::now());
+    let message = cap_message(&letter.error_message, MAX_ERROR_MESSAGE_BYTES);
+    let value_size = record.value.map_or(0, <[u8]>::len).to_string();
     let mut added: Vec<(&str, &str)> = vec![
         (headers::ORIGINAL_TOPIC, record.topic),
         (headers::ORIGINAL_PARTITION, &partition),
         (headers::ORIGINAL_OFFSET, &offset),
         (headers::CONSUMER_GROUP, group),
         (headers::ERROR_KIND, letter.error_kind),
-        (headers::ERROR_MESSAGE, &letter.error_message),
+        (headers::ERROR_MESSAGE, &message),
         (headers::FAILED_RECEIVERS, &receivers),
         (headers::ATTEMPTS, &attempts),
         (headers::TIME, &time),
     ];
     if let Some(ts) = &timestamp {
         added.push((headers::ORIGINAL_TIMESTAMP, ts));
+    }
+    if stub {
+        added.push((headers::VALUE_DROPPED, "true"));
+        added.push((headers::ORIGINAL_VALUE_SIZE, &value_size));
     }
     for (key, value) in added {
         out = out.insert(Header {
@@ -127,4 +182,17 @@ fn dead_letter_headers(letter: &DeadLetter<'_>, group: &str) -> OwnedHeaders {
         });
     }
     out
+}
+
+/// Whether a header is one a dead-letter pass or a redrive added (replaced, not kept,
+/// when the record is dead-lettered again or redriven).
+///
+/// ```
+/// use event_bus_kafka::consumer::dlq::{headers, is_dlq_header};
+/// assert!(is_dlq_header(headers::REDRIVE_RECEIVERS));
+/// assert!(is_dlq_header(headers::REDRIVE_GROUP));
+/// assert!(!is_dlq_header("ce_id"));
+/// ```
+pub fn is_dlq_header(name: &str) -> bool {
+    name.starts_with(headers::PREFIX) || name == headers::REDRIVE_RECEIVERS
 }

@@ -3,6 +3,7 @@
 use rdkafka::error::KafkaError;
 
 use crate::config::ConfigError;
+use crate::failure::Failure;
 use crate::registry::RegistryError;
 
 /// Why the consumer loop could not start or had to stop. The binary exits non-zero
@@ -37,6 +38,45 @@ pub enum ConsumerError {
     /// group's member id was fenced for good).
     #[error("the Kafka client hit a fatal error: {0}; stopping so the supervisor can restart the consumer")]
     Fatal(#[source] KafkaError),
+    /// The dead-letter topic refused a record for good (authorization, a missing or
+    /// invalid topic, a record too large even without its value). The loop stopped
+    /// without committing the record or anything after it, so nothing is lost: it is
+    /// read again after a restart.
+    ///
+    /// ```
+    /// use event_bus_kafka::consumer::ConsumerError;
+    /// use event_bus_kafka::failure::Failure;
+    /// use rdkafka::error::KafkaError;
+    /// use rdkafka::types::RDKafkaErrorCode;
+    /// let err = ConsumerError::DeadLetterRefused {
+    ///     dlq_topic: "orders.dlq".into(), topic: "orders".into(), partition: 0, offset: 7,
+    ///     failure: Failure::Permanent,
+    ///     source: Box::new(KafkaError::MessageProduction(RDKafkaErrorCode::TopicAuthorizationFailed)),
+    /// };
+    /// assert!(err.to_string().contains("orders[0]@7"));
+    /// assert!(err.to_string().contains("WRITE"));
+    /// ```
+    #[error(
+        "the dead-letter topic `{dlq_topic}` refused record {topic}[{partition}]@{offset} \
+         for good ({failure}: {source}); the consumer stopped without committing it or \
+         anything after it. {}, then start the consumer again: it reads the record again",
+        refused_hint(*.failure)
+    )]
+    DeadLetterRefused {
+        /// The dead-letter topic.
+        dlq_topic: String,
+        /// The record's topic.
+        topic: String,
+        /// Its partition.
+        partition: i32,
+        /// Its offset.
+        offset: i64,
+        /// How [`crate::failure::of_kafka`] classified the refusal.
+        failure: Failure,
+        /// librdkafka's error.
+        #[source]
+        source: Box<KafkaError>,
+    },
     /// Polling failed too many times in a row.
     #[error("polling failed {count} times in a row (last: {last}); stopping so the supervisor can restart the consumer")]
     TooManyPollFailures {
@@ -45,4 +85,19 @@ pub enum ConsumerError {
         /// The last failure.
         last: String,
     },
+}
+
+/// What an operator does about a dead-letter topic that refuses records.
+fn refused_hint(failure: Failure) -> &'static str {
+    match failure {
+        Failure::TooLarge => {
+            "Even the record's key and headers alone are too large for it: raise the \
+             topic's max.message.bytes (and the client's message.max.bytes)"
+        }
+        _ => {
+            "Create the topic (or enable auto-creation), grant this consumer's principal \
+             WRITE on it, or point EVENT_BUS_CONSUMER_DLQ_TOPIC / --dlq-topic at a topic \
+             that exists"
+        }
+    }
 }

@@ -5,9 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::ExponentialBackoff;
-
-use super::backoff::jittered;
 use super::commits;
 use super::flow::FlowControl;
 use super::offsets::Assignment;
@@ -25,12 +22,15 @@ use tracing::Instrument;
 
 use super::config::{ConsumerConfig, UnknownTypePolicy};
 use super::context::{is_outage, LoopContext};
+use super::dead_letter::{DeadLetterWriter, Written};
 use super::decode::{DecodeFailure, RecordDecoder};
-use super::dlq::{headers as dlq_headers, DeadLetter, DeadLetterSender};
+use super::dlq::{DeadLetter, DeadLetterSender};
 use super::error::ConsumerError;
 use super::lanes::Lanes;
 use super::offsets::OffsetTracker;
 use super::record::RecordView;
+use super::redrive_mark::RedriveMarks;
+use super::registry_wait::{RegistryWait, Undecoded};
 use super::retry::{RetryOutcome, RetryRun};
 use super::shutdown::{RecordStop, Shutdown, StopCause};
 use super::stats::{ConsumerStats, StatsSnapshot};
@@ -146,7 +146,10 @@ pub struct EventConsumer {
     consumer: Arc<StreamConsumer<LoopContext>>,
     bus: Arc<EventBus>,
     decoder: RecordDecoder,
-    dlq: DeadLetterSender,
+    dlq: DeadLetterWriter,
+    /// Set when the dead-letter topic refused a record for good: the loop stops.
+    dlq_refusal: Mutex<Option<ConsumerError>>,
+    redrive_marks: RedriveMarks,
     config: ConsumerConfig,
     tracker: Arc<Mutex<OffsetTracker>>,
     stats: Arc<ConsumerStats>,
@@ -196,21 +199,14 @@ impl EventConsumer {
             .set("group.id", &config.group_id)
             .create_with_context(context)
             .map_err(ConsumerError::Client)?;
-        let dlq_producer: FutureProducer = config
-            .kafka
-            .client_config(&[("enable.idempotence", "true"), ("acks", "all")])
-            .create()
-            .map_err(ConsumerError::Client)?;
-        let dlq = DeadLetterSender::new(
-            dlq_producer,
-            config.group_id.clone(),
-            Duration::from_secs(30),
-        );
+        let dlq = Self::dead_letter_writer(&config, Arc::clone(&stats))?;
         Ok(Self {
             consumer: Arc::new(consumer),
             bus,
             decoder: RecordDecoder::new(registry),
             dlq,
+            dlq_refusal: Mutex::new(None),
+            redrive_marks: RedriveMarks::default(),
             config,
             tracker,
             stats,
@@ -268,7 +264,12 @@ impl EventConsumer {
         self.stats.set_running(true);
         let lag_sampler =
             LagSampler::spawn(Arc::clone(&self.consumer), self.config.group_id.clone());
-        let result = self.poll_loop(&shutdown).await;
+        let result = self.poll_loop(&shutdown).await.and_then(|()| {
+            match self.dlq_refusal.lock().map(|mut r| r.take()) {
+                Ok(Some(refusal)) => Err(refusal),
+                _ => Ok(()),
+            }
+        });
         drop(lag_sampler);
         self.commit_and_wait().await;
         self.consumer.unsubscribe();
@@ -609,62 +610,46 @@ impl EventConsumer {
     }
 
     async fn process(&self, record: &RecordView<'_>, stop: &RecordStop<'_>) -> Handled {
-        // Built on the first transient failure only: most records never need it.
-        let mut registry_backoff: Option<ExponentialBackoff> = None;
-        let decoded = loop {
-            match self.decoder.decode(&self.bus, record).await {
-                Ok(decoded) => break decoded,
-                Err(failure) if failure.is_transient() => {
-                    let delay = registry_backoff
-                        .get_or_insert_with(|| {
-                            jittered(
-                                self.config.poll.initial_backoff,
-                                self.config.poll.max_backoff,
-                            )
-                        })
-                        .next()
-                        .unwrap_or(self.config.poll.max_backoff);
-                    tracing::warn!(
-                        topic = record.topic, partition = record.partition, offset = record.offset,
-                        delay_ms = delay.as_millis() as u64, error = %failure,
-                        "cannot decode yet; retrying"
-                    );
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => continue,
-                        cause = stop.stopped() => return Handled::from(cause),
-                    }
-                }
-                Err(DecodeFailure::UnknownEventType { event_type })
-                    if self.config.unknown_types == UnknownTypePolicy::Skip =>
-                {
-                    tracing::debug!(
-                        topic = record.topic, partition = record.partition, offset = record.offset,
-                        ce_type = %event_type, "no receiver for this event type here; skipped"
-                    );
-                    self.stats.skipped();
-                    return Handled::Finished;
-                }
-                Err(failure) => {
-                    tracing::error!(
-                        topic = record.topic, partition = record.partition, offset = record.offset,
-                        error_kind = failure.kind(), error = %failure,
-                        "record cannot be decoded; sending it to the dead-letter topic"
-                    );
-                    let letter = DeadLetter {
-                        record,
-                        error_kind: failure.kind(),
-                        error_message: failure.to_string(),
-                        failed_receivers: Vec::new(),
-                        attempts: 0,
-                    };
-                    return Box::pin(self.dead_letter(&letter, stop)).await;
-                }
+        let registry = RegistryWait {
+            decoder: &self.decoder,
+            bus: &self.bus,
+            status: self.stats.registry(),
+            poll: &self.config.poll,
+            group: &self.config.group_id,
+        };
+        let decoded = match registry.decode(record, stop).await {
+            Ok(decoded) => decoded,
+            Err(Undecoded::Stopped(cause)) => return Handled::from(cause),
+            Err(Undecoded::Failed(DecodeFailure::UnknownEventType { event_type }))
+                if self.config.unknown_types == UnknownTypePolicy::Skip =>
+            {
+                tracing::debug!(
+                    topic = record.topic, partition = record.partition, offset = record.offset,
+                    ce_type = %event_type, "no receiver for this event type here; skipped"
+                );
+                self.stats.skipped();
+                return Handled::Finished;
+            }
+            Err(Undecoded::Failed(failure)) => {
+                tracing::error!(
+                    topic = record.topic, partition = record.partition, offset = record.offset,
+                    error_kind = failure.kind(), error = %failure,
+                    "record cannot be decoded; sending it to the dead-letter topic"
+                );
+                let letter = DeadLetter {
+                    record,
+                    error_kind: failure.kind(),
+                    error_message: failure.to_string(),
+                    failed_receivers: Vec::new(),
+                    attempts: 0,
+                };
+                return Box::pin(self.dead_letter(&letter, stop)).await;
             }
         };
         if !decoded.defaulted.is_empty() {
             tracing::debug!(offset = record.offset, missing = ?decoded.defaulted, "headers missing; defaults used");
         }
-        let only = redrive_receivers(record);
+        let only = self.redrive_receivers(record, decoded.event_type);
         let ctx = DeliveryContext::from_record(
             decoded.metadata,
             record.topic,
@@ -702,52 +687,83 @@ impl EventConsumer {
         }
     }
 
-    /// Writes a dead letter, retrying until the broker acknowledges it; only then is
-    /// the record finished.
+    /// Writes a dead letter (see `dead_letter.rs`); only once the broker acknowledged
+    /// it is the record finished. A refusal for good abandons the record uncommitted
+    /// and stops the loop with the refusal.
     async fn dead_letter(&self, letter: &DeadLetter<'_>, stop: &RecordStop<'_>) -> Handled {
         let topic = self.config.dlq_topic.for_topic(letter.record.topic);
-        let mut backoff = jittered(
-            self.config.poll.initial_backoff,
-            self.config.poll.max_backoff,
-        );
-        loop {
-            // The partition's new owner decides on the record now: no second letter.
-            if !stop.assignment.is_current() {
-                return Handled::Revoked;
+        match self.dlq.write(&topic, letter, stop).await {
+            Written::Done {
+                partition,
+                offset,
+                stub,
+            } => {
+                self.stats.dead_lettered();
+                metrics::record_dead_letter(
+                    &self.config.group_id,
+                    letter.record.topic,
+                    letter.error_kind,
+                );
+                tracing::error!(
+                    topic = letter.record.topic,
+                    partition = letter.record.partition,
+                    offset = letter.record.offset,
+                    dlq_topic = %topic,
+                    dlq_partition = partition,
+                    dlq_offset = offset,
+                    value_dropped = stub,
+                    key = %letter.record.key_text(),
+                    error_kind = letter.error_kind,
+                    failed_receivers = %letter.failed_receivers.join(","),
+                    attempts = letter.attempts,
+                    "record dead-lettered"
+                );
+                Handled::Finished
             }
-            match self.dlq.send(&topic, letter).await {
-                Ok((partition, offset)) => {
-                    self.stats.dead_lettered();
-                    metrics::record_dead_letter(
-                        &self.config.group_id,
-                        letter.record.topic,
-                        letter.error_kind,
-                    );
-                    tracing::error!(
-                        topic = letter.record.topic,
-                        partition = letter.record.partition,
-                        offset = letter.record.offset,
-                        dlq_topic = %topic,
-                        dlq_partition = partition,
-                        dlq_offset = offset,
-                        key = %letter.record.key_text(),
-                        error_kind = letter.error_kind,
-                        failed_receivers = %letter.failed_receivers.join(","),
-                        attempts = letter.attempts,
-                        "record dead-lettered"
-                    );
-                    return Handled::Finished;
+            Written::Stopped(cause) => Handled::from(cause),
+            Written::Refused(refusal) => {
+                if let Ok(mut slot) = self.dlq_refusal.lock() {
+                    slot.get_or_insert(refusal);
                 }
-                Err(error) => {
-                    let delay = backoff.next().unwrap_or(self.config.poll.max_backoff);
-                    tracing::warn!(dlq_topic = %topic, error = %error, delay_ms = delay.as_millis() as u64, "dead-letter write failed; retrying (the record stays uncommitted)");
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        cause = stop.stopped() => return Handled::from(cause),
-                    }
-                }
+                Handled::Abandoned
             }
         }
+    }
+
+    /// The receivers a redrive's marks ask for (`None`: all): see `redrive_mark.rs`.
+    fn redrive_receivers(&self, record: &RecordView<'_>, event_type: &str) -> Option<Vec<String>> {
+        self.redrive_marks.receivers(
+            &record.headers,
+            &self.config.group_id,
+            &self.bus.receiver_names(event_type),
+        )
+    }
+
+    /// The dead-letter writer: an idempotent producer whose writes time out after the
+    /// policy's `write_timeout` (options in the config override it).
+    fn dead_letter_writer(
+        config: &ConsumerConfig,
+        stats: Arc<ConsumerStats>,
+    ) -> Result<DeadLetterWriter, ConsumerError> {
+        let timeout_ms = config.dlq.write_timeout.as_millis().to_string();
+        let producer: FutureProducer = config
+            .kafka
+            .client_config(&[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("message.timeout.ms", &timeout_ms),
+            ])
+            .create()
+            .map_err(ConsumerError::Client)?;
+        let sender =
+            DeadLetterSender::new(producer, config.group_id.clone(), config.dlq.write_timeout);
+        Ok(DeadLetterWriter::new(
+            sender,
+            config.dlq.clone(),
+            (config.poll.initial_backoff, config.poll.max_backoff),
+            stats,
+            config.group_id.clone(),
+        ))
     }
 }
 
@@ -758,23 +774,6 @@ fn uses_consumer_protocol(config: &ConsumerConfig) -> bool {
         .options
         .get("group.protocol")
         .is_some_and(|p| p.trim().eq_ignore_ascii_case("consumer"))
-}
-
-/// Receivers named by a redrive's `redrive_receivers` header, if any.
-fn redrive_receivers(record: &RecordView<'_>) -> Option<Vec<String>> {
-    record
-        .headers
-        .iter()
-        .find(|(name, _)| *name == dlq_headers::REDRIVE_RECEIVERS)
-        .and_then(|(_, value)| std::str::from_utf8((*value)?).ok())
-        .map(|names| {
-            names
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
 }
 
 fn describe(failures: &BTreeMap<String, ReceiverError>) -> String {

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::offsets::OldestRecord;
+use super::registry_wait::{RegistryOutage, RegistryStatus};
 
 /// Live counters of one consumer loop. Cheap to read from another task.
 ///
@@ -26,6 +27,31 @@ pub struct ConsumerStats {
     running: AtomicU64,
     backoffs: Mutex<Vec<Duration>>,
     oldest_in_progress: Mutex<Option<OldestRecord>>,
+    dlq_stuck: Mutex<Option<DlqStuck>>,
+    registry: RegistryStatus,
+}
+
+/// A dead letter the consumer has been trying to write for a while (see
+/// [`DlqPolicy`](super::DlqPolicy)): the loop holds the record's partition until it
+/// goes through.
+///
+/// ```
+/// let stuck = event_bus_kafka::consumer::DlqStuck {
+///     dlq_topic: "orders.dlq".into(), since_millis: 0, failed_writes: 5,
+///     last_error: "Message production error: MessageTimedOut".into(),
+/// };
+/// assert_eq!(stuck.failed_writes, 5);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DlqStuck {
+    /// The dead-letter topic it cannot write to.
+    pub dlq_topic: String,
+    /// Since when the write has been tried (milliseconds since the epoch).
+    pub since_millis: u64,
+    /// Failed writes of the record so far.
+    pub failed_writes: u32,
+    /// The last write's error (empty while the first write is still waiting).
+    pub last_error: String,
 }
 
 /// A copy of the counters at one moment.
@@ -65,11 +91,15 @@ pub struct StatsSnapshot {
     pub poll_backoffs: Vec<Duration>,
     /// The record in progress for the longest time, as of the last commit tick.
     pub oldest_in_progress: Option<OldestRecord>,
+    /// Set while a dead letter cannot be written (see [`DlqStuck`]).
+    pub dlq_stuck: Option<DlqStuck>,
+    /// Backoff waits of records on the schema registry while it was not usable.
+    pub registry_waits: u64,
 }
 
 const MAX_BACKOFFS_KEPT: usize = 100;
 
-fn now_millis() -> u64 {
+pub(crate) fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -94,6 +124,8 @@ impl ConsumerStats {
             running: self.running.load(Ordering::Relaxed) == 1,
             poll_backoffs: self.backoffs.lock().map(|b| b.clone()).unwrap_or_default(),
             oldest_in_progress: self.oldest_in_progress(),
+            dlq_stuck: self.dlq_stuck(),
+            registry_waits: self.registry.waits(),
         }
     }
 
@@ -134,6 +166,39 @@ impl ConsumerStats {
             .lock()
             .map(|o| o.clone())
             .unwrap_or_default()
+    }
+
+    /// The dead letter the loop cannot write, if any (for health probes).
+    ///
+    /// ```
+    /// let stats = event_bus_kafka::consumer::ConsumerStats::default();
+    /// assert_eq!(stats.dlq_stuck(), None);
+    /// ```
+    pub fn dlq_stuck(&self) -> Option<DlqStuck> {
+        self.dlq_stuck.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Marks the loop stuck on its dead-letter topic, or clears it (`None`).
+    pub(crate) fn set_dlq_stuck(&self, stuck: Option<DlqStuck>) {
+        if let Ok(mut slot) = self.dlq_stuck.lock() {
+            *slot = stuck;
+        }
+    }
+
+    /// Set while records wait because the schema registry is not usable (for health
+    /// probes; see [`RegistryOutage`]).
+    ///
+    /// ```
+    /// let stats = event_bus_kafka::consumer::ConsumerStats::default();
+    /// assert_eq!(stats.registry_unavailable(), None);
+    /// ```
+    pub fn registry_unavailable(&self) -> Option<RegistryOutage> {
+        self.registry.outage()
+    }
+
+    /// The registry condition shared by the loop's records.
+    pub(crate) fn registry(&self) -> &RegistryStatus {
+        &self.registry
     }
 
     pub(crate) fn set_oldest_in_progress(&self, oldest: Option<OldestRecord>) {

@@ -48,6 +48,9 @@ pub enum HealthStatus {
     NotRunning,
     /// Running, but it has not polled within the bound.
     Stalled,
+    /// Running, but a dead letter cannot be written (past the consumer's
+    /// [`DlqPolicy`](crate::consumer::DlqPolicy) threshold): its partition waits.
+    StuckOnDlq,
 }
 
 impl HealthStatus {
@@ -83,6 +86,20 @@ pub struct ConsumerHealthReport {
     /// The record in progress for the longest time (as of the loop's last commit
     /// tick): a receiver running long shows here while the loop itself stays healthy.
     pub oldest_in_progress: Option<RecordInProgress>,
+    /// Set while a dead letter cannot be written ("stuck on DLQ"); cleared when one
+    /// goes through.
+    pub stuck_on_dlq: Option<crate::consumer::DlqStuck>,
+    /// Set while records wait because the schema registry is not usable (down,
+    /// refusing the credentials, rate limiting, or a proxy answering in its place);
+    /// cleared when a waiting record gets an answer.
+    ///
+    /// It leaves the status as it is (`healthy` while the loop polls): restarting the
+    /// service does not bring a registry back, and a restart loop would only add
+    /// rebalances and cold schema caches to the outage. The loop itself is fine: it
+    /// keeps polling, commits what is finished and keeps the waiting records'
+    /// positions. Alert on this field or on the gauge
+    /// `event_bus_consumer_registry_unavailable` instead.
+    pub registry_unavailable: Option<crate::consumer::RegistryOutage>,
 }
 
 /// A record in progress, as `/healthz` shows it.
@@ -150,6 +167,11 @@ impl ConsumerHealth {
             Some(gap) if gap <= self.max_poll_gap => HealthStatus::Healthy,
             _ => HealthStatus::Stalled,
         };
+        let stuck_on_dlq = self.stats.dlq_stuck();
+        let status = match status {
+            HealthStatus::Healthy if stuck_on_dlq.is_some() => HealthStatus::StuckOnDlq,
+            status => status,
+        };
         ConsumerHealthReport {
             name: self.name.clone(),
             status,
@@ -165,6 +187,8 @@ impl ConsumerHealth {
                     offset: oldest.offset,
                     running_ms: oldest.age.as_millis() as u64,
                 }),
+            stuck_on_dlq,
+            registry_unavailable: self.stats.registry_unavailable(),
         }
     }
 }
@@ -233,5 +257,26 @@ mod tests {
         assert_eq!(health.check().status, HealthStatus::Healthy);
         stats.set_running(false);
         assert_eq!(health.check().status, HealthStatus::NotRunning);
+    }
+
+    #[test]
+    fn stuck_on_the_dead_letter_topic_until_cleared() {
+        let stats = Arc::new(ConsumerStats::default());
+        stats.set_running(true);
+        stats.polled();
+        let health = ConsumerHealth::new("c", Arc::clone(&stats))
+            .with_max_poll_gap(Duration::from_secs(3600));
+        stats.set_dlq_stuck(Some(crate::consumer::DlqStuck {
+            dlq_topic: "t.dlq".into(),
+            ..Default::default()
+        }));
+        let report = health.check();
+        assert_eq!(report.status, HealthStatus::StuckOnDlq);
+        assert!(!HealthReport::of(std::slice::from_ref(&health)).is_healthy());
+        assert!(HealthReport::of(std::slice::from_ref(&health))
+            .to_json()
+            .contains(r#""status":"stuck_on_dlq""#));
+        stats.set_dlq_stuck(None);
+        assert_eq!(health.check().status, HealthStatus::Healthy);
     }
 }

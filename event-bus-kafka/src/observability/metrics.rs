@@ -23,6 +23,10 @@
 //! | `event_bus_commit_failures_total` | counter | `group`, `mode` | offset commits refused |
 //! | `event_bus_consumer_lag` | gauge | `group`, `topic`, `partition` | high watermark minus the consumer's position, sampled (see [`set_lag_sampling`]) |
 //! | `event_bus_poll_errors_total` | counter | `group` | poll failures (each backoff) |
+//! | `event_bus_dlq_write_failures_total` | counter | `group`, `failure` | dead-letter writes that failed (`failure`: the classifier's verdict) |
+//! | `event_bus_dlq_stuck` | gauge | `group` | 1 while a dead letter cannot be written (past the consumer's threshold), else 0 |
+//! | `event_bus_consumer_registry_unavailable` | gauge | `group` | 1 while records wait because the schema registry is not usable, else 0 |
+//! | `event_bus_consumer_registry_waits_total` | counter | `group` | backoff waits of records on the schema registry |
 //!
 //! The per-event counters (produced, delivered, consumed, receiver calls) keep their
 //! handles per label set and recorder, so a call costs a hash lookup rather than a
@@ -95,9 +99,17 @@ pub mod names {
     pub const CONSUMER_LAG: &str = "event_bus_consumer_lag";
     /// Consumer poll failures.
     pub const POLL_ERRORS: &str = "event_bus_poll_errors_total";
+    /// Dead-letter writes that failed.
+    pub const DLQ_WRITE_FAILURES: &str = "event_bus_dlq_write_failures_total";
+    /// 1 while a consumer is stuck on its dead-letter topic (gauge).
+    pub const DLQ_STUCK: &str = "event_bus_dlq_stuck";
+    /// 1 while a consumer's records wait for an unusable schema registry (gauge).
+    pub const REGISTRY_UNAVAILABLE: &str = "event_bus_consumer_registry_unavailable";
+    /// Backoff waits of consumer records on the schema registry.
+    pub const REGISTRY_WAITS: &str = "event_bus_consumer_registry_waits_total";
 
     /// Every name above.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 20] = [
         EVENTS_PRODUCED,
         EVENTS_DELIVERED,
         EVENTS_FAILED,
@@ -114,6 +126,10 @@ pub mod names {
         COMMIT_FAILURES,
         CONSUMER_LAG,
         POLL_ERRORS,
+        DLQ_WRITE_FAILURES,
+        DLQ_STUCK,
+        REGISTRY_UNAVAILABLE,
+        REGISTRY_WAITS,
     ];
 }
 
@@ -137,6 +153,9 @@ pub mod labels {
     pub const ERROR_KIND: &str = "error_kind";
     /// `sync` or `async` (offset commits).
     pub const MODE: &str = "mode";
+    /// What the failure classifier made of an error (`unavailable`, `transient`,
+    /// `too_large`, `permanent`).
+    pub const FAILURE: &str = "failure";
 }
 
 /// The `event_type` label of consumed records whose type is not registered here.
@@ -231,6 +250,26 @@ pub fn describe_all() {
         "Records between the high watermark and the consumer's position."
     );
     describe_counter!(names::POLL_ERRORS, Unit::Count, "Consumer poll failures.");
+    describe_counter!(
+        names::DLQ_WRITE_FAILURES,
+        Unit::Count,
+        "Dead-letter writes that failed, by the failure classifier's verdict."
+    );
+    describe_gauge!(
+        names::DLQ_STUCK,
+        Unit::Count,
+        "1 while a consumer cannot write a dead letter past its threshold."
+    );
+    describe_gauge!(
+        names::REGISTRY_UNAVAILABLE,
+        Unit::Count,
+        "1 while a consumer's records wait because the schema registry is not usable."
+    );
+    describe_counter!(
+        names::REGISTRY_WAITS,
+        Unit::Count,
+        "Backoff waits of consumer records on the schema registry."
+    );
 }
 
 /// An event was handed to the producer.
@@ -333,6 +372,53 @@ pub fn record_dead_letter(group: &str, topic: &str, error_kind: &str) {
         labels::ERROR_KIND => error_kind.to_owned()
     )
     .increment(1);
+}
+
+/// A dead-letter write of `group` failed; `failure` is the classifier's verdict
+/// ([`crate::failure::Failure::as_str`]).
+///
+/// ```
+/// event_bus_kafka::observability::metrics::record_dlq_write_failure("g", "unavailable");
+/// ```
+pub fn record_dlq_write_failure(group: &str, failure: &'static str) {
+    counter!(
+        names::DLQ_WRITE_FAILURES,
+        labels::GROUP => group.to_owned(),
+        labels::FAILURE => failure
+    )
+    .increment(1);
+}
+
+/// Whether `group` is stuck on its dead-letter topic now.
+///
+/// ```
+/// event_bus_kafka::observability::metrics::record_dlq_stuck("g", false);
+/// ```
+pub fn record_dlq_stuck(group: &str, stuck: bool) {
+    gauge!(names::DLQ_STUCK, labels::GROUP => group.to_owned()).set(if stuck { 1.0 } else { 0.0 });
+}
+
+/// Whether the records of `group` wait now because the schema registry is not usable
+/// (set on each change, not per record).
+///
+/// ```
+/// event_bus_kafka::observability::metrics::record_registry_unavailable("g", false);
+/// ```
+pub fn record_registry_unavailable(group: &str, unavailable: bool) {
+    gauge!(names::REGISTRY_UNAVAILABLE, labels::GROUP => group.to_owned()).set(if unavailable {
+        1.0
+    } else {
+        0.0
+    });
+}
+
+/// A record of `group` waits once more for the schema registry (one backoff).
+///
+/// ```
+/// event_bus_kafka::observability::metrics::record_registry_wait("g");
+/// ```
+pub fn record_registry_wait(group: &str) {
+    counter!(names::REGISTRY_WAITS, labels::GROUP => group.to_owned()).increment(1);
 }
 
 /// An offset commit call of `mode` (`"sync"` or `"async"`) took `duration`; refused

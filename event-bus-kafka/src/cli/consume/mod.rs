@@ -1,6 +1,7 @@
 //! `event-bus consume-events` (also the `consume_events` binary): runs the consumer
 //! loop with the application's receivers until SIGINT/SIGTERM, or until polling fails
-//! too often (exit code 3, for the supervisor to restart it).
+//! too often (exit code 3, for the supervisor to restart it), or until the dead-letter
+//! topic refuses a record for good (exit code 4: fix the topic before restarting).
 //!
 //! It runs from the application's own binary, which gives the CLI its
 //! [`EventBus`](event_bus_core::EventBus) with [`App::with_bus`]:
@@ -110,7 +111,10 @@ pub struct ConsumeArgs {
     ///
     /// A record goes there, with its original key, value and headers plus headers
     /// saying why, when it cannot be decoded or when a receiver still fails after
-    /// --max-attempts; only then is its offset committed.
+    /// --max-attempts; only then is its offset committed. `event-bus dlq show|redrive`
+    /// read the same setting ($EVENT_BUS_CONSUMER_DLQ_TOPIC, or their --dlq-topic).
+    /// A record too large for it goes there without its value; if the topic refuses
+    /// records for good (no access, missing) the command stops with exit code 4.
     #[arg(long, value_name = "TOPIC")]
     pub dlq_topic: Option<String>,
 
@@ -162,6 +166,12 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 /// let err = ConsumeError::Stopped(ConsumerError::TooManyPollFailures { count: 10, last: "broker down".into() });
 /// assert_eq!(err.exit_code(), exit_code::ERROR);
 /// assert_eq!(ConsumeError::NoBus.exit_code(), exit_code::ERROR);
+/// let refused = ConsumeError::Stopped(ConsumerError::DeadLetterRefused {
+///     dlq_topic: "orders.dlq".into(), topic: "orders".into(), partition: 0, offset: 3,
+///     failure: event_bus_kafka::failure::Failure::Permanent,
+///     source: Box::new(rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed)),
+/// });
+/// assert_eq!(refused.exit_code(), exit_code::DEAD_LETTER_REFUSED);
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -204,8 +214,9 @@ pub enum ConsumeError {
 impl ConsumeError {
     /// The process exit code: [`exit_code::USAGE`] for bad flags or configuration,
     /// [`exit_code::CHECK_FAILED`] when `--offset-time` was refused because the group
-    /// has running consumers, [`exit_code::ERROR`] when the consumer could not run or
-    /// stopped with an error.
+    /// has running consumers, [`exit_code::DEAD_LETTER_REFUSED`] when the dead-letter
+    /// topic refused a record for good, [`exit_code::ERROR`] when the consumer could not
+    /// run or stopped with another error.
     ///
     /// See the type's example.
     pub fn exit_code(&self) -> u8 {
@@ -215,6 +226,9 @@ impl ConsumeError {
             | ConsumeError::Start(ConsumerError::Config(_)) => exit_code::USAGE,
             ConsumeError::OffsetReset(err) if err.is_usage() => exit_code::USAGE,
             ConsumeError::OffsetReset(err) if err.is_refusal() => exit_code::CHECK_FAILED,
+            ConsumeError::Stopped(ConsumerError::DeadLetterRefused { .. }) => {
+                exit_code::DEAD_LETTER_REFUSED
+            }
             ConsumeError::NoBus
             | ConsumeError::NoReceivers
             | ConsumeError::OffsetReset(_)

@@ -1,0 +1,115 @@
+//! The marks a scoped redrive puts on a record: which receivers run again, in which
+//! consumer group.
+//!
+//! `event-bus dlq redrive --receivers-only` republishes a dead letter with
+//! `redrive_receivers` (the receivers that failed) and `dlq_redrive_group` (the group
+//! they failed in). A consumer of that group runs only the named receivers it has; a
+//! consumer of any other group runs all of its receivers, as for a new record. Names
+//! this consumer does not know are warned about once each; when it knows none of them,
+//! it runs all its receivers rather than none.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use super::dlq::headers;
+
+/// Reads redrive marks for one consumer, remembering the unknown names it warned about.
+#[derive(Debug, Default)]
+pub(crate) struct RedriveMarks {
+    warned: Mutex<HashSet<String>>,
+}
+
+/// The first value of header `name` as UTF-8 text.
+fn header_text<'a>(headers: &[(&'a str, Option<&'a [u8]>)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, value)| std::str::from_utf8((*value)?).ok())
+}
+
+impl RedriveMarks {
+    /// The receivers to run for a record with `headers`, for a consumer of `group`
+    /// whose receivers of the record's type are `known`: `None` means all of them.
+    pub fn receivers(
+        &self,
+        headers: &[(&str, Option<&[u8]>)],
+        group: &str,
+        known: &[&str],
+    ) -> Option<Vec<String>> {
+        let names = header_text(headers, headers::REDRIVE_RECEIVERS)?;
+        let marked_group = header_text(headers, headers::REDRIVE_GROUP).map(str::trim);
+        if marked_group != Some(group) {
+            tracing::debug!(
+                redrive_group = marked_group.unwrap_or("none"),
+                group,
+                "redrive mark of another group; every receiver here runs"
+            );
+            return None;
+        }
+        let (named, unknown): (Vec<&str>, Vec<&str>) = names
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .partition(|n| known.contains(n));
+        for name in unknown {
+            let first = self
+                .warned
+                .lock()
+                .map(|mut w| w.insert(name.to_owned()))
+                .unwrap_or(false);
+            if first {
+                tracing::warn!(
+                    receiver = name,
+                    group,
+                    known = %known.join(","),
+                    "a redrive names a receiver this consumer does not have (renamed or removed?); it is ignored"
+                );
+            }
+        }
+        if named.is_empty() {
+            return None;
+        }
+        Some(named.into_iter().map(str::to_owned).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marks<'a>(receivers: &'a str, group: Option<&'a str>) -> Vec<(&'a str, Option<&'a [u8]>)> {
+        let mut headers = vec![
+            ("ce_id", Some("x".as_bytes())),
+            (headers::REDRIVE_RECEIVERS, Some(receivers.as_bytes())),
+        ];
+        if let Some(group) = group {
+            headers.push((headers::REDRIVE_GROUP, Some(group.as_bytes())));
+        }
+        headers
+    }
+
+    #[test]
+    fn only_the_marked_group_runs_only_the_named_receivers() {
+        let m = RedriveMarks::default();
+        let known = ["a", "b"];
+        assert_eq!(
+            m.receivers(&marks("b", Some("g1")), "g1", &known),
+            Some(vec!["b".to_owned()])
+        );
+        assert_eq!(m.receivers(&marks("b", Some("g1")), "g2", &known), None);
+        assert_eq!(m.receivers(&marks("b", None), "g1", &known), None);
+        assert_eq!(m.receivers(&[("ce_id", None)], "g1", &known), None);
+    }
+
+    #[test]
+    fn unknown_names_are_dropped_and_none_known_means_all() {
+        let m = RedriveMarks::default();
+        let known = ["a", "b"];
+        assert_eq!(
+            m.receivers(&marks("b, gone", Some("g")), "g", &known),
+            Some(vec!["b".to_owned()])
+        );
+        assert_eq!(m.receivers(&marks("gone", Some("g")), "g", &known), None);
+        assert!(m.warned.lock().expect("lock").contains("gone"));
+    }
+}
