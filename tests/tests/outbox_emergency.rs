@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use event_bus_core::prelude::*;
 use event_bus_kafka::outbox::{
-    DeferReason, EmergencyConfig, OutboxError, OutboxProducer, OutboxStore, PostgresOutbox,
+    DeferReason, EmergencyConfig, OutboxError, OutboxProducer, OutboxStore, PostgresOutbox, Relay,
     RelayConfig, SendOutcome,
 };
 use event_bus_kafka::prelude::*;
@@ -441,4 +441,195 @@ async fn a_permanent_error_is_returned_not_deferred() {
     );
     drop(store);
     db.drop_database().await.expect("drop");
+}
+
+/// A database role that may store outbox rows but not read them (column `id` only, for
+/// `INSERT … RETURNING id`), or, with `may_insert` false, may do neither: the "does this
+/// key have events waiting?" check fails for it, deterministically.
+async fn store_as_restricted_role(
+    db: &TestDatabase,
+    may_insert: bool,
+) -> (Arc<PostgresOutbox>, String) {
+    let role = format!("{}_writer", db.name());
+    let mut statements = vec![
+        format!("CREATE ROLE \"{role}\" LOGIN"),
+        format!("GRANT USAGE ON SCHEMA event_bus TO \"{role}\""),
+    ];
+    if may_insert {
+        statements.push(format!("GRANT INSERT ON event_bus.outbox TO \"{role}\""));
+        statements.push(format!(
+            "GRANT SELECT (id) ON event_bus.outbox TO \"{role}\""
+        ));
+        statements.push(format!(
+            "GRANT USAGE ON SEQUENCE event_bus.outbox_id_seq TO \"{role}\""
+        ));
+    }
+    for statement in statements {
+        sqlx::query(&statement)
+            .execute(db.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let options = db.connect_options().clone().username(&role);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .expect("connect as the restricted role");
+    (Arc::new(PostgresOutbox::new(pool)), role)
+}
+
+async fn drop_role(db: &TestDatabase, store: Arc<PostgresOutbox>, role: &str) {
+    store.pool().close().await;
+    for statement in [
+        format!("DROP OWNED BY \"{role}\""),
+        format!("DROP ROLE \"{role}\""),
+    ] {
+        sqlx::query(&statement)
+            .execute(db.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+/// Records on `topic` (partition 0's high watermark).
+async fn records_on(bootstrap: &str, topic: &str) -> i64 {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer =
+            event_bus_testkit::kafka::consumer_config(&bootstrap, "outbox-emergency-watermarks")
+                .create()
+                .expect("consumer");
+        let (_, high) = rdkafka::consumer::Consumer::fetch_watermarks(
+            &consumer,
+            &topic,
+            0,
+            Duration::from_secs(10),
+        )
+        .expect("watermarks");
+        high
+    })
+    .await
+    .expect("watermark task")
+}
+
+/// A healthy broker, a migrated outbox (`admin` reads it) and an emergency producer
+/// whose store connects as a restricted role (see [`store_as_restricted_role`]).
+struct RestrictedSetup {
+    broker: &'static KafkaCluster,
+    _registry: EmbeddedRegistry,
+    db: TestDatabase,
+    topic: String,
+    admin: Arc<PostgresOutbox>,
+    store: Arc<PostgresOutbox>,
+    role: String,
+    producer: OutboxProducer<PostgresOutbox>,
+}
+
+impl RestrictedSetup {
+    async fn start(name: &str, may_insert: bool) -> Self {
+        let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
+        let registry = EmbeddedRegistry::start().await.expect("registry");
+        let db = TestDatabase::create().await.expect("database");
+        let config = producer_config(
+            broker.bootstrap_servers(),
+            &registry,
+            &unique_topic(name),
+            Duration::from_secs(10),
+        );
+        let topic = config.full_topic(StepRecorded::TOPIC);
+        broker.create_topic(&topic, 1).await.expect("topic");
+        let admin = pg_store(&db, 1000).await;
+        let (store, role) = store_as_restricted_role(&db, may_insert).await;
+        let producer = OutboxProducer::new(
+            Producer::new(config).expect("producer"),
+            store.clone(),
+            EmergencyConfig::default(),
+        );
+        Self {
+            broker,
+            _registry: registry,
+            db,
+            topic,
+            admin,
+            store,
+            role,
+            producer,
+        }
+    }
+
+    async fn records_on_topic(&self) -> i64 {
+        records_on(self.broker.bootstrap_servers(), &self.topic).await
+    }
+
+    async fn finish(self) {
+        drop(self.producer);
+        drop_role(&self.db, self.store, &self.role).await;
+        drop(self.admin);
+        self.db.drop_database().await.expect("drop");
+    }
+}
+
+/// The broker is healthy but the key check fails (the database refuses to read the
+/// outbox): the event is not sent directly, it queues in the outbox
+/// (`DeferReason::KeyUnchecked`), where the relay publishes it in key order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_key_check_defers_instead_of_sending_directly() {
+    let setup = RestrictedSetup::start("unchecked", true).await;
+
+    let mut sent = Sent::new();
+    for seq in 0..2 {
+        let outcome = setup
+            .producer
+            .send(&step("a", seq))
+            .await
+            .expect("deferred");
+        assert!(
+            matches!(
+                outcome,
+                SendOutcome::Deferred {
+                    reason: DeferReason::KeyUnchecked,
+                    ..
+                }
+            ),
+            "the key check failed, so the event must not go directly: {outcome:?}"
+        );
+        sent.insert(outcome.event_id(), ("a".into(), seq));
+    }
+    assert_eq!(setup.records_on_topic().await, 0);
+    assert_eq!(setup.admin.status(1).await.expect("status").pending, 2);
+
+    let relay = Relay::new(
+        setup.admin.clone(),
+        setup.producer.producer().clone(),
+        RelayConfig::default(),
+    );
+    let stats = relay.drain().await.expect("relay");
+    assert_eq!(stats.published, 2);
+    let on_topic = read_back(setup.broker.bootstrap_servers(), &setup.topic, &sent).await;
+    assert_eq!(assert_complete_in_key_order(&on_topic, &sent), 0);
+    setup.finish().await;
+}
+
+/// The key check fails and the outbox refuses the event too: `send` returns
+/// `OrderUnknown` with both reasons, and nothing reached the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_key_check_with_the_outbox_down_is_an_error_and_nothing_is_sent() {
+    let setup = RestrictedSetup::start("unknown-order", false).await;
+
+    let err = setup
+        .producer
+        .send(&step("a", 0))
+        .await
+        .expect_err("neither checked nor stored");
+    assert!(
+        matches!(&err, OutboxError::OrderUnknown { key, .. } if key == "a"),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("NOT sent"), "{message}");
+    assert!(message.contains("permission denied"), "{message}");
+    assert_eq!(setup.records_on_topic().await, 0);
+    assert!(setup.admin.status(1).await.expect("status").is_empty());
+    setup.finish().await;
 }

@@ -72,6 +72,9 @@ pub enum DeferReason {
     BrokerFailing,
     /// The direct send failed or timed out.
     DeliveryFailed,
+    /// The outbox could not say whether older events of its key wait (the check
+    /// failed): it queues behind them rather than risk overtaking one.
+    KeyUnchecked,
 }
 
 impl DeferReason {
@@ -83,6 +86,7 @@ impl DeferReason {
             Self::KeyWaiting => "key_waiting",
             Self::BrokerFailing => "broker_failing",
             Self::DeliveryFailed => "delivery_failed",
+            Self::KeyUnchecked => "key_unchecked",
         }
     }
 }
@@ -98,15 +102,16 @@ impl DeferReason {
 ///   to the outbox behind it.
 /// - **Circuit breaker**: after a failed direct send, events go straight to the outbox
 ///   (no timeout paid per send) until the relay, or a probe send, gets through.
+/// - **Never overtakes**: an event with a key is sent directly only after the database
+///   answered "no event of this key waits". If that check fails, the event goes to the
+///   outbox ([`DeferReason::KeyUnchecked`]); if storing it fails too, `send` returns
+///   [`OutboxError::OrderUnknown`] and nothing was sent.
 /// - **Nothing dropped**: if the outbox refuses too (full, database down), `send`
 ///   returns the error and the caller still holds the event. Permanent broker errors
 ///   (event too large, invalid topic) are returned, not stored.
 /// - **Duplicates**: a send that timed out may still have reached the broker (the
 ///   acknowledgement was lost); the relay then publishes it again. Consumers dedup on
 ///   `ce_id`.
-///
-/// If the outbox database cannot be reached to check for waiting events of the key, the
-/// event is sent directly (the broker is the primary path) and a warning is logged.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -262,13 +267,7 @@ impl<S: OutboxStore> OutboxProducer<S> {
             match self.store.lane_waiting(Lane::of(record)).await {
                 Ok(true) => return self.defer(record, DeferReason::KeyWaiting).await,
                 Ok(false) => {}
-                Err(error) => tracing::warn!(
-                    topic = %record.topic,
-                    key = record.key_text.as_deref().unwrap_or(""),
-                    ce_id = %record.event_id,
-                    %error,
-                    "cannot check the outbox for older events of this key; sending directly"
-                ),
+                Err(error) => return self.defer_unchecked(record, error).await,
             }
         }
         if !self.health.try_direct() {
@@ -307,6 +306,32 @@ impl<S: OutboxStore> OutboxProducer<S> {
                 self.health.probe_inconclusive();
                 Err(other.into())
             }
+        }
+    }
+
+    /// The database could not say whether older events of the key wait: sending
+    /// directly could overtake them, so the event queues in the outbox behind whatever
+    /// is there; if it cannot be stored either, the caller gets both reasons.
+    async fn defer_unchecked(
+        &self,
+        record: &EncodedRecord,
+        lane_check: OutboxError,
+    ) -> Result<SendOutcome, OutboxError> {
+        tracing::warn!(
+            topic = %record.topic,
+            key = record.key_text.as_deref().unwrap_or(""),
+            ce_id = %record.event_id,
+            error = %lane_check,
+            "cannot check the outbox for older events of this key; keeping the event in the outbox instead of sending it"
+        );
+        match self.defer(record, DeferReason::KeyUnchecked).await {
+            Err(insert) => Err(OutboxError::OrderUnknown {
+                topic: record.topic.clone(),
+                key: record.key_text.clone().unwrap_or_default(),
+                lane_check: Box::new(lane_check),
+                insert: Box::new(insert),
+            }),
+            outcome => outcome,
         }
     }
 

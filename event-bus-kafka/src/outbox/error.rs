@@ -55,6 +55,26 @@ pub enum OutboxError {
         /// The URL's scheme (never the whole URL: it may hold a password).
         scheme: String,
     },
+    /// Emergency mode could not check whether older events of the key wait in the
+    /// outbox, and could not store the event there either: it was neither sent nor
+    /// stored (sending it could have overtaken an older event of its key).
+    #[error(
+        "the event was NOT sent and NOT stored: cannot tell whether older events of key `{key}` \
+         (topic {topic}) wait in the outbox ({lane_check}), and storing it there failed too \
+         ({insert}); sending it directly could overtake them. Check that the outbox database is \
+         reachable (`event-bus outbox status`), then send it again"
+    )]
+    OrderUnknown {
+        /// The record's topic.
+        topic: String,
+        /// The record's key as text.
+        key: String,
+        /// Why the "does this key have events waiting?" check failed.
+        lane_check: Box<OutboxError>,
+        /// Why storing the event failed.
+        #[source]
+        insert: Box<OutboxError>,
+    },
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
