@@ -205,6 +205,75 @@ async fn enqueue_beyond_the_backlog_is_outbox_full() {
     db.drop_database().await.expect("drop");
 }
 
+/// Every connection of the pool is a request transaction that enqueues before it commits
+/// (ten requests on a pool of five, five at a time): the backlog count runs on each
+/// caller's own transaction, so none waits for a second connection that only a commit
+/// could free. The timeout only turns a deadlock into a failure instead of a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transactions_filling_the_pool_enqueue_without_deadlock() {
+    const POOL: usize = 5;
+    const REQUESTS: usize = 10;
+    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
+    let registry = EmbeddedRegistry::start().await.expect("registry");
+    let db = TestDatabase::create().await.expect("database");
+    let producer = Producer::new(producer_config(broker, &registry, &unique_topic("tx-pool")))
+        .expect("producer");
+    // The schema is registered before the requests start, as in a warmed-up service.
+    producer
+        .encoder()
+        .encode(&order("warm-up"), None, None)
+        .await
+        .expect("encode");
+    let store = Arc::new(outbox_support::pg_store(&db, POOL as u32, None).await);
+    sqlx::query("CREATE TABLE orders (id TEXT PRIMARY KEY)")
+        .execute(store.pool())
+        .await
+        .expect("orders table");
+    // A fresh store: its backlog estimate has never been counted, so each request's
+    // enqueue counts the table.
+    let store = Arc::new(event_bus_kafka::outbox::PostgresOutbox::new(
+        store.pool().clone(),
+    ));
+    let outbox = TransactionalOutbox::new(producer.encoder().clone(), store.clone());
+    // Requests pass this barrier POOL at a time, each holding a pool connection.
+    let all_connections_taken = Arc::new(tokio::sync::Barrier::new(POOL));
+
+    let requests = async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..REQUESTS {
+            let (store, outbox) = (store.clone(), outbox.clone());
+            let barrier = all_connections_taken.clone();
+            tasks.spawn(async move {
+                let id = format!("o-{i}");
+                let mut tx = store.pool().begin().await.expect("begin");
+                sqlx::query("INSERT INTO orders (id) VALUES ($1)")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("business row");
+                barrier.wait().await;
+                outbox
+                    .enqueue(&mut tx, &order(&id))
+                    .await
+                    .expect("enqueued on the caller's transaction");
+                tx.commit().await.expect("commit");
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("request task");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), requests)
+        .await
+        .expect("the requests deadlocked on the pool");
+    assert_eq!(
+        store.status(1).await.expect("status").pending,
+        REQUESTS as u64
+    );
+    drop((outbox, store));
+    db.drop_database().await.expect("drop");
+}
+
 /// The SQLite store in transactional mode (a file): rollback → nothing, commit → published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_transactional_enqueue_publishes_only_committed_events() {

@@ -285,16 +285,25 @@ impl PostgresOutbox {
     }
 
     async fn count(&self) -> Result<u64, OutboxError> {
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM event_bus.outbox")
-            .fetch_one(&self.pool)
+        let mut conn = self
+            .pool
+            .acquire()
             .await
-            .map_err(OutboxError::db("counting waiting events"))?;
-        Ok(u64::try_from(count).unwrap_or(0))
+            .map_err(OutboxError::db("connecting to count waiting events"))?;
+        count_on(&mut conn).await
     }
 
     async fn admit(&self, n: usize) -> Result<(), OutboxError> {
         self.backlog.admit(n as u64, || self.count()).await
     }
+}
+
+async fn count_on(conn: &mut sqlx::PgConnection) -> Result<u64, OutboxError> {
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM event_bus.outbox")
+        .fetch_one(conn)
+        .await
+        .map_err(OutboxError::db("counting waiting events"))?;
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 async fn insert_on(
@@ -497,7 +506,9 @@ impl TransactionalStore for PostgresOutbox {
         tx: &mut Transaction<'_, Postgres>,
         record: &EncodedRecord,
     ) -> Result<OutboxId, OutboxError> {
-        self.admit(1).await?;
+        // Counted on the caller's connection: taking a second one from the pool while
+        // `tx` holds one deadlocks once every connection is a waiting transaction.
+        self.backlog.admit(1, || count_on(tx)).await?;
         let id = insert_on(tx, record).await?;
         // Counted now; a rollback is corrected by the next recount (within a second).
         self.backlog.added(1);
