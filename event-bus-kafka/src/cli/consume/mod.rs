@@ -152,7 +152,7 @@ pub struct ConsumeArgs {
     pub connection: ConnectionArgs,
 }
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("{e}; expected an RFC 3339 time such as 2024-05-01T12:00:00Z"))

@@ -8,15 +8,28 @@
 //! - `show` lists them with those headers.
 //! - `redrive` republishes key, value and original headers (without `dlq_*`) to the
 //!   topic named by `dlq_original_topic`. With `--receivers-only` it adds
-//!   `redrive_receivers` = the receivers that failed, and the consumer then runs only
-//!   those for that record (the others already handled it). It is a dry run unless
-//!   `--execute` is given. It reads the dead-letter topic from its start each time,
-//!   so run it once per incident (or with `--max`).
+//!   `redrive_receivers` = the receivers that failed and `dlq_redrive_group` = the
+//!   group they failed in: a consumer of that group then runs only those receivers
+//!   for the record (the others already handled it), consumers of other groups run
+//!   all of theirs. The dry run (without `--execute`) says which groups will see each
+//!   record again.
+//!
+//! Which topic: `--topic` (before the prefix), `--dlq-topic` (a full name, as the
+//! consumer's flag), `--for-topic` (the consumed topic: its dead-letter topic as the
+//! consumer names it), else `$EVENT_BUS_CONSUMER_DLQ_TOPIC` — the same setting the
+//! consumer reads (see [`DlqTopic::from_env_source`]).
+//!
+//! Which records: per partition (`--partition`, repeatable), an offset range
+//! (`--from-offset`, `--to-offset`, inclusive) and a time range (`--since`,
+//! `--until`, RFC 3339); reading seeks to the start of the range. `--limit` reads a
+//! page of that many records and prints where the next page starts. A progress bar
+//! shows on stderr for text output on a terminal.
 //!
 //! ```text
-//! event-bus dlq show --topic user-login.dlq
-//! event-bus dlq redrive --topic user-login.dlq --receivers-only            # the plan
-//! event-bus dlq redrive --topic user-login.dlq --receivers-only --execute  # do it
+//! event-bus dlq show --for-topic user-login
+//! event-bus dlq show --topic user-login.dlq --partition 0 --from-offset 100 --limit 50
+//! event-bus dlq redrive --topic user-login.dlq --since 2024-05-01T12:00:00Z --receivers-only            # the plan
+//! event-bus dlq redrive --topic user-login.dlq --since 2024-05-01T12:00:00Z --receivers-only --execute  # do it
 //! ```
 //!
 //! ```
@@ -30,18 +43,22 @@
 //! # Ok::<(), clap::Error>(())
 //! ```
 
+mod groups;
+mod progress;
 mod reader;
 mod redrive;
 mod show;
 
 use std::io::{self, Write};
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use super::exit_code;
 use super::produce::ConnectionArgs;
 use super::CliContext;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, EnvSource};
+use crate::consumer::DlqTopic;
 use crate::replay::ReplayError;
 
 /// Arguments of `event-bus dlq`.
@@ -72,6 +89,100 @@ pub enum DlqCommand {
     Redrive(RedriveArgs),
 }
 
+/// Which dead-letter topic, and which of its records: shared by `show` and
+/// `redrive`.
+///
+/// ```
+/// use clap::Parser;
+/// use event_bus_kafka::cli::{Cli, Command, dlq::DlqCommand};
+/// let cli = Cli::try_parse_from([
+///     "event-bus", "dlq", "show", "--for-topic", "orders", "--partition", "0",
+///     "--from-offset", "10", "--since", "2024-05-01T12:00:00Z", "--limit", "50",
+/// ])?;
+/// let Command::Dlq(args) = cli.command else { panic!() };
+/// let DlqCommand::Show(show) = args.command else { panic!() };
+/// assert_eq!(show.select.partitions, [0]);
+/// assert_eq!(show.select.limit, Some(50));
+/// # Ok::<(), clap::Error>(())
+/// ```
+#[derive(Debug, Clone, Args)]
+pub struct Selection {
+    /// The dead-letter topic (e.g. `orders.dlq`), before the prefix
+    /// ($EVENT_BUS_TOPIC_PREFIX) is applied.
+    #[arg(long, value_name = "TOPIC", conflicts_with_all = ["dlq_topic", "for_topic"])]
+    pub topic: Option<String>,
+
+    /// The dead-letter topic's full name, no prefix applied, as the consumer's
+    /// `--dlq-topic` [default: $EVENT_BUS_CONSUMER_DLQ_TOPIC].
+    #[arg(long, value_name = "TOPIC", conflicts_with = "for_topic")]
+    pub dlq_topic: Option<String>,
+
+    /// The consumed topic (before the prefix) whose dead letters to read: its
+    /// dead-letter topic as the consumer names it ($EVENT_BUS_CONSUMER_DLQ_TOPIC when
+    /// set, else `{prefix}-{topic}.dlq`).
+    #[arg(long, value_name = "TOPIC")]
+    pub for_topic: Option<String>,
+
+    /// Only this partition of the dead-letter topic; repeat for several [default: all].
+    #[arg(long = "partition", value_name = "N")]
+    pub partitions: Vec<i32>,
+
+    /// Only records at this offset or later (in each selected partition).
+    #[arg(long, value_name = "OFFSET", value_parser = clap::value_parser!(i64).range(0..))]
+    pub from_offset: Option<i64>,
+
+    /// Only records at this offset or earlier (in each selected partition).
+    #[arg(long, value_name = "OFFSET", value_parser = clap::value_parser!(i64).range(0..))]
+    pub to_offset: Option<i64>,
+
+    /// Only records dead-lettered at or after this time (RFC 3339, e.g.
+    /// 2024-05-01T12:00:00Z); reading starts at the first such offset.
+    #[arg(long, value_name = "TIME", value_parser = super::consume::parse_time)]
+    pub since: Option<DateTime<Utc>>,
+
+    /// Only records dead-lettered before this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = super::consume::parse_time)]
+    pub until: Option<DateTime<Utc>>,
+
+    /// Read at most this many records (the oldest first, partition by partition); the
+    /// output says where the next page starts.
+    #[arg(long, visible_alias = "max", value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+impl Selection {
+    /// The full name of the dead-letter topic: `--dlq-topic`, `--topic` with the
+    /// prefix, `--for-topic`'s dead-letter topic, or `$EVENT_BUS_CONSUMER_DLQ_TOPIC`;
+    /// the consumer computes it the same way ([`DlqTopic`]).
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// use event_bus_kafka::cli::{Cli, Command, dlq::DlqCommand};
+    /// use event_bus_kafka::config::EnvSource;
+    /// let env = EnvSource::from_pairs([("EVENT_BUS_TOPIC_PREFIX", "prod")]);
+    /// let cli = Cli::try_parse_from(["event-bus", "dlq", "show", "--for-topic", "orders"])?;
+    /// let Command::Dlq(args) = cli.command else { panic!() };
+    /// let DlqCommand::Show(show) = args.command else { panic!() };
+    /// assert_eq!(show.select.dlq_topic_name(&env).unwrap(), "prod-orders.dlq");
+    /// # Ok::<(), clap::Error>(())
+    /// ```
+    pub fn dlq_topic_name(&self, env: &EnvSource) -> Result<String, DlqError> {
+        if let Some(name) = &self.dlq_topic {
+            return Ok(name.clone());
+        }
+        if let Some(name) = &self.topic {
+            return Ok(super::offsets::full_topic(env, name));
+        }
+        if let Some(source) = &self.for_topic {
+            return Ok(DlqTopic::of_source_topic(env, source));
+        }
+        match DlqTopic::from_env_source(env) {
+            DlqTopic::Fixed(name) => Ok(name),
+            DlqTopic::Suffix(_) => Err(DlqError::NoTopic),
+        }
+    }
+}
+
 /// Arguments of `event-bus dlq show`.
 ///
 /// ```
@@ -80,19 +191,14 @@ pub enum DlqCommand {
 /// let cli = Cli::try_parse_from(["event-bus", "dlq", "show", "--topic", "t.dlq", "--max", "10"])?;
 /// let Command::Dlq(args) = cli.command else { panic!() };
 /// let DlqCommand::Show(show) = args.command else { panic!() };
-/// assert_eq!(show.max, Some(10));
+/// assert_eq!(show.select.limit, Some(10));
 /// # Ok::<(), clap::Error>(())
 /// ```
 #[derive(Debug, Clone, Args)]
 pub struct ShowArgs {
-    /// The dead-letter topic (e.g. `orders.dlq`), before the prefix
-    /// ($EVENT_BUS_TOPIC_PREFIX) is applied.
-    #[arg(long, value_name = "TOPIC")]
-    pub topic: String,
-
-    /// Show at most this many records.
-    #[arg(long, value_name = "N")]
-    pub max: Option<usize>,
+    /// The topic and the records.
+    #[command(flatten)]
+    pub select: Selection,
 
     /// Broker overrides.
     #[command(flatten)]
@@ -104,24 +210,20 @@ pub struct ShowArgs {
 /// See the [module example](self).
 #[derive(Debug, Clone, Args)]
 pub struct RedriveArgs {
-    /// The dead-letter topic (e.g. `orders.dlq`), before the prefix
-    /// ($EVENT_BUS_TOPIC_PREFIX) is applied.
-    #[arg(long, value_name = "TOPIC")]
-    pub topic: String,
+    /// The topic and the records.
+    #[command(flatten)]
+    pub select: Selection,
 
-    /// Run only the receivers that failed (from `dlq_failed_receivers`) when the
-    /// record is consumed again; records that failed before reaching any receiver
-    /// (undecodable…) go to all receivers.
+    /// Run only the receivers that failed (from `dlq_failed_receivers`), and only in
+    /// the group they failed in (`dlq_consumer_group`), when the record is consumed
+    /// again; other groups run all their receivers. Records that failed before
+    /// reaching any receiver (undecodable…) go to all receivers.
     #[arg(long)]
     pub receivers_only: bool,
 
     /// Republish (without it, only the plan is printed).
     #[arg(long)]
     pub execute: bool,
-
-    /// Redrive at most this many records (the oldest first, per partition).
-    #[arg(long, value_name = "N")]
-    pub max: Option<usize>,
 
     /// Broker overrides.
     #[command(flatten)]
@@ -158,8 +260,8 @@ pub enum DlqError {
     #[error(
         "republishing dead letter {dlq_topic}[{partition}]@{offset} to `{target}` failed: \
          {source}; {sent} record(s) before it were sent. Fix the cause and run the redrive \
-         again with --max to skip nothing (records already sent would be sent twice: \
-         consumers deduplicate on ce_id)"
+         again from it (--partition {partition} --from-offset {offset}), so the records \
+         already sent are not sent twice"
     )]
     Send {
         /// The dead-letter topic.
@@ -175,6 +277,23 @@ pub enum DlqError {
         /// librdkafka's error.
         #[source]
         source: Box<rdkafka::error::KafkaError>,
+    },
+    /// No dead-letter topic was named.
+    #[error(
+        "which dead-letter topic? Pass --topic (before the prefix), --dlq-topic (a full \
+         name), --for-topic (the consumed topic), or set EVENT_BUS_CONSUMER_DLQ_TOPIC as \
+         the consumer has it"
+    )]
+    NoTopic,
+    /// A `--partition` the dead-letter topic does not have.
+    #[error("the dead-letter topic `{topic}` has no partition {partition} (it has {count}); check --partition")]
+    NoPartition {
+        /// The dead-letter topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+        /// How many it has.
+        count: usize,
     },
     /// Some records have no `dlq_original_topic` header, so they were not redriven.
     #[error(
@@ -204,7 +323,9 @@ impl DlqError {
     pub fn exit_code(&self) -> u8 {
         match self {
             DlqError::NotRedriven { .. } => exit_code::CHECK_FAILED,
-            DlqError::Config(_) => exit_code::USAGE,
+            DlqError::Config(_) | DlqError::NoTopic | DlqError::NoPartition { .. } => {
+                exit_code::USAGE
+            }
             DlqError::Offsets(err) if err.is_usage() => exit_code::USAGE,
             _ => exit_code::ERROR,
         }

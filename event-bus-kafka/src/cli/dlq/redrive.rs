@@ -1,19 +1,21 @@
 //! `event-bus dlq redrive`.
 
-use std::collections::VecDeque;
-use std::io::{self, IsTerminal, Write};
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, Write};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 
-use super::reader::{read_to_end, DeadLetter};
-use super::{DlqError, RedriveArgs};
-use crate::cli::offsets::{connection, full_topic};
+use super::reader::{read, DeadLetter};
+use super::show::{next_page_json, write_next_page};
+use super::{groups, progress, DlqError, RedriveArgs};
+use crate::cli::offsets::connection;
 use crate::cli::OutputFormat;
+use crate::config::KafkaConfig;
 use crate::consumer::dlq::headers;
 
 /// Records sent but not yet acknowledged, at most.
@@ -26,6 +28,8 @@ struct Item<'a> {
     target: Option<String>,
     /// The `redrive_receivers` mark, with --receivers-only and failed receivers.
     receivers: Option<Vec<String>>,
+    /// The `dlq_redrive_group` mark: the group the receivers failed in.
+    group: Option<String>,
     /// Where it landed, once sent.
     delivered: Option<(i32, i64)>,
 }
@@ -41,11 +45,16 @@ impl Item<'_> {
                 value: value.as_deref(),
             });
         }
-        if let Some(mark) = &mark {
-            out = out.insert(Header {
-                key: headers::REDRIVE_RECEIVERS,
-                value: Some(mark.as_bytes()),
-            });
+        if let (Some(mark), Some(group)) = (&mark, &self.group) {
+            out = out
+                .insert(Header {
+                    key: headers::REDRIVE_RECEIVERS,
+                    value: Some(mark.as_bytes()),
+                })
+                .insert(Header {
+                    key: headers::REDRIVE_GROUP,
+                    value: Some(group.as_bytes()),
+                });
         }
         out
     }
@@ -59,23 +68,11 @@ impl Item<'_> {
             "ce_type": self.letter.header("ce_type"),
             "target_topic": self.target,
             "redrive_receivers": self.receivers,
+            "redrive_group": self.group,
             "delivered": self.delivered.map(|(partition, offset)| json!({"partition": partition, "offset": offset})),
             "skipped": self.target.is_none().then_some("no dlq_original_topic header"),
         })
     }
-}
-
-fn progress_bar(len: usize) -> ProgressBar {
-    if !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("redrive {bar:40} {pos}/{len} records ({per_sec}, eta {eta})")
-    {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// Waits for the oldest record in flight and notes where it landed.
@@ -115,8 +112,10 @@ async fn send_all(
     producer: &FutureProducer,
     items: &mut [Item<'_>],
     dlq_topic: &str,
+    format: OutputFormat,
 ) -> Result<usize, DlqError> {
-    let bar = progress_bar(items.iter().filter(|i| i.target.is_some()).count());
+    let targets = items.iter().filter(|i| i.target.is_some()).count();
+    let bar = progress::bar(format, "redrive", targets as u64);
     let mut pending: VecDeque<(usize, DeliveryFuture)> = VecDeque::new();
     let mut sent = 0;
     for index in 0..items.len() {
@@ -184,10 +183,20 @@ fn write_text(
             writeln!(out, "{place}  SKIPPED: no dlq_original_topic header")?;
             continue;
         };
-        let receivers = match (&item.receivers, args.receivers_only) {
-            (Some(r), _) => format!("receivers: {}", r.join(",")),
-            (None, true) => "receivers: all (the failure was not a receiver's)".to_string(),
-            (None, false) => "receivers: all".to_string(),
+        let receivers = match (&item.receivers, &item.group, args.receivers_only) {
+            (Some(r), Some(group), _) => {
+                format!(
+                    "receivers: {} in group {group}, all in other groups",
+                    r.join(",")
+                )
+            }
+            (_, _, true) if item.letter.failed_receivers().is_empty() => {
+                "receivers: all (the failure was not a receiver's)".to_string()
+            }
+            (_, _, true) => {
+                "receivers: all (no dlq_consumer_group header to scope them)".to_string()
+            }
+            _ => "receivers: all".to_string(),
         };
         let landed = item
             .delivered
@@ -202,28 +211,101 @@ fn write_text(
     Ok(())
 }
 
+/// Per target topic, the groups that read it now (`Err`: the listing failed).
+type Readers = BTreeMap<String, Result<Vec<String>, String>>;
+
+/// The groups reading each target topic, asked of the broker once per topic.
+async fn readers(kafka: &KafkaConfig, items: &[Item<'_>]) -> Readers {
+    let mut readers = Readers::new();
+    for target in items.iter().filter_map(|i| i.target.as_ref()) {
+        if !readers.contains_key(target) {
+            let groups = groups::reading(kafka, target).await;
+            readers.insert(target.clone(), groups);
+        }
+    }
+    readers
+}
+
+/// Which groups see the records of each target topic again.
+fn write_readers(out: &mut (dyn Write + Send), readers: &Readers) -> io::Result<()> {
+    for (target, groups) in readers {
+        match groups {
+            Ok(groups) if !groups.is_empty() => writeln!(
+                out,
+                "Read again by every group subscribed to {target}: now {} (and any group \
+                 not running now, when it next runs).",
+                groups.join(", ")
+            )?,
+            Ok(_) => writeln!(
+                out,
+                "Read again by every group subscribed to {target} (none is running now)."
+            )?,
+            Err(reason) => writeln!(
+                out,
+                "Read again by every group subscribed to {target} (the groups could not be \
+                 listed: {reason})."
+            )?,
+        }
+    }
+    Ok(())
+}
+
+fn readers_json(readers: &Readers) -> Value {
+    readers
+        .iter()
+        .map(|(target, groups)| {
+            let groups = match groups {
+                Ok(groups) => json!({ "running_groups": groups }),
+                Err(reason) => json!({ "running_groups": null, "error": reason }),
+            };
+            (target.clone(), groups)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The marks of one dead letter: the receivers to run again and their group, with
+/// --receivers-only when it failed in receivers of a known group.
+fn marks(letter: &DeadLetter, receivers_only: bool) -> (Option<Vec<String>>, Option<String>) {
+    let failed = letter.failed_receivers();
+    let group = letter
+        .header(headers::CONSUMER_GROUP)
+        .filter(|g| !g.trim().is_empty());
+    match group {
+        Some(group) if receivers_only && !failed.is_empty() => (Some(failed), Some(group)),
+        _ => (None, None),
+    }
+}
+
 pub(super) async fn run(
     args: &RedriveArgs,
     format: OutputFormat,
     out: &mut (dyn Write + Send),
 ) -> Result<(), DlqError> {
     let (kafka, env) = connection(&args.connection)?;
-    let dlq_topic = full_topic(&env, &args.topic);
-    let letters = read_to_end(&kafka, &dlq_topic, args.max).await?;
-    let mut items: Vec<Item<'_>> = letters
+    let dlq_topic = args.select.dlq_topic_name(&env)?;
+    let page = read(&kafka, &dlq_topic, &args.select, format).await?;
+    let mut items: Vec<Item<'_>> = page
+        .letters
         .iter()
         .map(|letter| {
-            let failed = letter.failed_receivers();
+            let (receivers, group) = marks(letter, args.receivers_only);
             Item {
                 letter,
                 target: letter.original_topic(),
-                receivers: (args.receivers_only && !failed.is_empty()).then_some(failed),
+                receivers,
+                group,
                 delivered: None,
             }
         })
         .collect();
     let skipped = items.iter().filter(|i| i.target.is_none()).count();
     let redrivable = items.len() - skipped;
+    let readers = if args.execute {
+        Readers::new()
+    } else {
+        readers(&kafka, &items).await
+    };
     let mut sent = 0;
     if args.execute && redrivable > 0 {
         let producer: FutureProducer = kafka
@@ -233,7 +315,7 @@ pub(super) async fn run(
                 operation: "creating the Kafka producer",
                 source: Box::new(source),
             })?;
-        sent = send_all(&producer, &mut items, &dlq_topic).await?;
+        sent = send_all(&producer, &mut items, &dlq_topic, format).await?;
         tracing::info!(dlq_topic = %dlq_topic, sent, skipped, receivers_only = args.receivers_only, "dead letters redriven");
     }
     match format {
@@ -242,11 +324,13 @@ pub(super) async fn run(
             if args.execute {
                 writeln!(out, "Redrove {sent} record(s) from {dlq_topic}.")?;
             } else {
+                write_readers(out, &readers)?;
                 writeln!(
                     out,
                     "Dry run: nothing was sent. Run again with --execute to republish {redrivable} record(s)."
                 )?;
             }
+            write_next_page(out, page.next)?;
         }
         OutputFormat::Json => {
             let document = json!({
@@ -256,7 +340,9 @@ pub(super) async fn run(
                 "redriven": if args.execute { sent } else { 0 },
                 "would_redrive": redrivable,
                 "skipped": skipped,
+                "read_again_by": readers_json(&readers),
                 "records": items.iter().map(Item::json).collect::<Vec<_>>(),
+                "next_page": next_page_json(page.next),
             });
             serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
             writeln!(out)?;

@@ -5,9 +5,9 @@ use std::io::{self, Write};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
 
-use super::reader::{read_to_end, DeadLetter};
+use super::reader::{read, DeadLetter, Page};
 use super::{DlqError, ShowArgs};
-use crate::cli::offsets::{connection, full_topic};
+use crate::cli::offsets::connection;
 use crate::cli::tail::{header_json, header_pairs};
 use crate::cli::OutputFormat;
 use crate::consumer::dlq::headers;
@@ -43,6 +43,8 @@ pub(super) fn letter_json(letter: &DeadLetter) -> Value {
         "error_message": letter.header(headers::ERROR_MESSAGE),
         "failed_receivers": letter.failed_receivers(),
         "attempts": number(headers::ATTEMPTS),
+        "value_dropped": letter.header(headers::VALUE_DROPPED).is_some(),
+        "original_value_size": number(headers::ORIGINAL_VALUE_SIZE),
         "dead_lettered_at": letter.header(headers::TIME),
         "ce_id": letter.header("ce_id"),
         "ce_type": letter.header("ce_type"),
@@ -50,9 +52,10 @@ pub(super) fn letter_json(letter: &DeadLetter) -> Value {
     })
 }
 
-fn write_text(out: &mut (dyn Write + Send), topic: &str, letters: &[DeadLetter]) -> io::Result<()> {
+fn write_text(out: &mut (dyn Write + Send), topic: &str, page: &Page) -> io::Result<()> {
+    let letters = &page.letters;
     if letters.is_empty() {
-        return writeln!(out, "{topic} has no dead letters");
+        return writeln!(out, "{topic} has no dead letters in the selected range");
     }
     for letter in letters {
         let m = &letter.message;
@@ -88,8 +91,39 @@ fn write_text(out: &mut (dyn Write + Send), topic: &str, letters: &[DeadLetter])
         if let Some(message) = letter.header(headers::ERROR_MESSAGE) {
             writeln!(out, "    error: {message}")?;
         }
+        if letter.header(headers::VALUE_DROPPED).is_some() {
+            writeln!(
+                out,
+                "    value dropped: it was {} bytes, too large for the dead-letter topic",
+                or_unknown(letter.header(headers::ORIGINAL_VALUE_SIZE))
+            )?;
+        }
     }
-    writeln!(out, "{} dead letter(s)", letters.len())
+    writeln!(out, "{} dead letter(s)", letters.len())?;
+    write_next_page(out, page.next)
+}
+
+/// Where the next page starts, when `--limit` cut this one short.
+pub(super) fn write_next_page(
+    out: &mut (dyn Write + Send),
+    next: Option<(i32, i64)>,
+) -> io::Result<()> {
+    match next {
+        Some((partition, offset)) => writeln!(
+            out,
+            "More in the range: next page from partition {partition} offset {offset} \
+             (--partition {partition} --from-offset {offset}; later partitions follow)"
+        ),
+        None => Ok(()),
+    }
+}
+
+/// `next` as JSON: `{"partition": p, "offset": o}` or null.
+pub(super) fn next_page_json(next: Option<(i32, i64)>) -> Value {
+    next.map_or(
+        Value::Null,
+        |(partition, offset)| json!({"partition": partition, "offset": offset}),
+    )
 }
 
 pub(super) async fn run(
@@ -98,15 +132,16 @@ pub(super) async fn run(
     out: &mut (dyn Write + Send),
 ) -> Result<(), DlqError> {
     let (kafka, env) = connection(&args.connection)?;
-    let topic = full_topic(&env, &args.topic);
-    let letters = read_to_end(&kafka, &topic, args.max).await?;
+    let topic = args.select.dlq_topic_name(&env)?;
+    let page = read(&kafka, &topic, &args.select, format).await?;
     match format {
-        OutputFormat::Text => write_text(out, &topic, &letters)?,
+        OutputFormat::Text => write_text(out, &topic, &page)?,
         OutputFormat::Json => {
             let document = json!({
                 "topic": topic,
-                "count": letters.len(),
-                "records": letters.iter().map(letter_json).collect::<Vec<_>>(),
+                "count": page.letters.len(),
+                "records": page.letters.iter().map(letter_json).collect::<Vec<_>>(),
+                "next_page": next_page_json(page.next),
             });
             serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
             writeln!(out)?;
