@@ -23,24 +23,32 @@ pub fn of_database(error: &sqlx::Error) -> Failure {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => Failure::Unavailable,
-        sqlx::Error::Database(error) => error
-            .code()
-            .map_or(Failure::Permanent, |code| of_database_code(&code)),
+        sqlx::Error::Database(error) => {
+            let sqlite = error
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .is_some();
+            match error.code() {
+                Some(code) if sqlite => of_sqlite_code(&code),
+                Some(code) => of_postgres_code(&code),
+                None => Failure::Permanent,
+            }
+        }
         _ => Failure::Permanent,
     }
 }
 
-/// Classifies a PostgreSQL SQLSTATE or a SQLite result code (sqlx gives SQLite's as a
-/// number).
-fn of_database_code(code: &str) -> Failure {
-    if let Ok(sqlite) = code.parse::<u32>() {
-        // The primary result code is the low byte of an extended one.
-        return match sqlite & 0xff {
-            5 | 6 => Failure::Transient,     // SQLITE_BUSY, SQLITE_LOCKED
-            10 | 13 => Failure::Unavailable, // SQLITE_IOERR, SQLITE_FULL
-            _ => Failure::Permanent,
-        };
+/// Classifies a SQLite result code (sqlx gives it as a decimal number, often an
+/// extended code whose low byte is the primary one).
+fn of_sqlite_code(code: &str) -> Failure {
+    match code.parse::<u32>().map(|extended| extended & 0xff) {
+        Ok(5 | 6) => Failure::Transient,     // SQLITE_BUSY, SQLITE_LOCKED
+        Ok(10 | 13) => Failure::Unavailable, // SQLITE_IOERR, SQLITE_FULL
+        _ => Failure::Permanent,
     }
+}
+
+/// Classifies a PostgreSQL SQLSTATE.
+fn of_postgres_code(code: &str) -> Failure {
     match code {
         // Serialization failure, deadlock, lock not available, statement timeout.
         "40001" | "40P01" | "55P03" | "57014" => Failure::Transient,
@@ -58,12 +66,13 @@ mod tests {
 
     #[test]
     fn postgres_and_sqlite_codes() {
-        assert_eq!(of_database_code("40P01"), Failure::Transient);
-        assert_eq!(of_database_code("08006"), Failure::Unavailable);
-        assert_eq!(of_database_code("53300"), Failure::Unavailable);
-        assert_eq!(of_database_code("23505"), Failure::Permanent);
-        assert_eq!(of_database_code("5"), Failure::Transient);
-        assert_eq!(of_database_code("517"), Failure::Transient);
-        assert_eq!(of_database_code("19"), Failure::Permanent);
+        assert_eq!(of_postgres_code("40P01"), Failure::Transient);
+        assert_eq!(of_postgres_code("08006"), Failure::Unavailable);
+        assert_eq!(of_postgres_code("53300"), Failure::Unavailable);
+        assert_eq!(of_postgres_code("23505"), Failure::Permanent);
+        assert_eq!(of_sqlite_code("5"), Failure::Transient);
+        assert_eq!(of_sqlite_code("517"), Failure::Transient);
+        assert_eq!(of_sqlite_code("19"), Failure::Permanent);
+        assert_eq!(of_sqlite_code("2067"), Failure::Permanent);
     }
 }

@@ -518,15 +518,8 @@ impl Blocking {
     }
 }
 
-/// Whether `error` says the group's coordinator is moving or loading: worth asking
-/// again shortly.
+/// Whether `error` says the group's coordinator is moving or loading (or another
+/// passing refusal, by [`crate::failure::of_kafka`]): worth asking again shortly.
 fn coordinator_unsettled(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::NotCoordinator
-                | RDKafkaErrorCode::CoordinatorLoadInProgress
-                | RDKafkaErrorCode::CoordinatorNotAvailable
-        )
-    )
+    crate::failure::of_kafka(error) == crate::failure::Failure::Transient
 }
