@@ -36,6 +36,7 @@ pub struct OutboxArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum OutboxCommand {
     /// Waiting events, the oldest one's age, and the keys whose head event keeps failing.
+    /// Read-only: without an outbox table it says so and exits with 1.
     Status {
         /// How many failing keys to list.
         #[arg(long, default_value_t = 20)]
@@ -81,6 +82,7 @@ impl OutboxError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) => exit_code::USAGE,
+            Self::Outbox(store::OutboxError::NoOutboxTable { .. }) => exit_code::CHECK_FAILED,
             _ => exit_code::ERROR,
         }
     }
@@ -114,10 +116,13 @@ pub async fn run(
     out: &mut (dyn Write + Send),
 ) -> Result<(), OutboxError> {
     let config = outbox_config(args)?;
-    let outbox = AnyOutbox::connect(&config).await?;
+    // `status` only reads: it runs no migration and creates no SQLite file.
+    let outbox = match args.command {
+        OutboxCommand::Status { .. } => AnyOutbox::open_existing(&config).await?,
+        _ => AnyOutbox::connect(&config).await?,
+    };
     match &args.command {
         OutboxCommand::Status { failing_keys } => {
-            outbox.migrate().await?;
             let status = outbox.status(*failing_keys).await?;
             write_status(&status, context.output, out)?;
         }

@@ -2,7 +2,11 @@
 //! names, migrate it, show its status, run a relay.
 
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use super::config::{OutboxConfig, RelayConfig};
 use super::error::OutboxError;
@@ -13,6 +17,10 @@ use super::status::OutboxStatus;
 use super::store::OutboxStore;
 use crate::config::ProducerConfig;
 use crate::producer::Producer;
+
+/// The outbox table of each store, as [`OutboxError::NoOutboxTable`] names it.
+const POSTGRES_TABLE: &str = "event_bus.outbox";
+const SQLITE_TABLE: &str = "event_bus_outbox";
 
 /// The store an outbox URL names: `postgres://`/`postgresql://` or `sqlite:`.
 ///
@@ -58,6 +66,70 @@ impl AnyOutbox {
         }
     }
 
+    /// Opens the store of `config.database_url` without changing anything: no SQLite
+    /// file is created ([`OutboxError::NoOutboxTable`] when there is none), and, like
+    /// [`connect`](Self::connect), no migration runs (`event-bus outbox status`).
+    ///
+    /// ```no_run
+    /// use event_bus_kafka::outbox::{AnyOutbox, OutboxConfig, OutboxError};
+    /// # async fn demo() -> Result<(), OutboxError> {
+    /// match AnyOutbox::open_existing(&OutboxConfig::new("sqlite:outbox.db")).await?.status(20).await {
+    ///     Ok(status) => status.log(),
+    ///     Err(OutboxError::NoOutboxTable { .. }) => println!("not set up yet"),
+    ///     Err(other) => return Err(other),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn open_existing(config: &OutboxConfig) -> Result<Self, OutboxError> {
+        let url = config.database_url.expose();
+        if !url.to_ascii_lowercase().starts_with("sqlite:") {
+            return Self::connect(config).await;
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(OutboxError::db("parsing the SQLite URL"))?
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(10));
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !memory && !options.get_filename().exists() {
+            return Err(OutboxError::NoOutboxTable {
+                table: SQLITE_TABLE,
+            });
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(OutboxError::db("opening the SQLite database"))?;
+        Ok(Self::Sqlite(
+            SqliteOutbox::new(pool).with_max_backlog(config.max_backlog),
+        ))
+    }
+
+    /// Ok if the outbox table exists, else [`OutboxError::NoOutboxTable`].
+    async fn check_table(&self) -> Result<(), OutboxError> {
+        let (exists, table) = match self {
+            Self::Postgres(store) => (
+                sqlx::query_scalar("SELECT to_regclass('event_bus.outbox') IS NOT NULL")
+                    .fetch_one(store.pool())
+                    .await,
+                POSTGRES_TABLE,
+            ),
+            Self::Sqlite(store) => (
+                sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                     WHERE type = 'table' AND name = 'event_bus_outbox')",
+                )
+                .fetch_one(store.pool())
+                .await,
+                SQLITE_TABLE,
+            ),
+        };
+        match exists.map_err(OutboxError::db("looking for the outbox table"))? {
+            true => Ok(()),
+            false => Err(OutboxError::NoOutboxTable { table }),
+        }
+    }
+
     /// Runs the store's migrations (`event-bus outbox migrate`).
     ///
     /// See the type's example.
@@ -69,10 +141,12 @@ impl AnyOutbox {
     }
 
     /// Pending count, oldest age and up to `failing_keys_limit` failing keys
-    /// (`event-bus outbox status`).
+    /// (`event-bus outbox status`); [`OutboxError::NoOutboxTable`] if the database has
+    /// no outbox table (nothing is created).
     ///
     /// See the type's example.
     pub async fn status(&self, failing_keys_limit: usize) -> Result<OutboxStatus, OutboxError> {
+        self.check_table().await?;
         match self {
             Self::Postgres(store) => store.status(failing_keys_limit).await,
             Self::Sqlite(store) => store.status(failing_keys_limit).await,

@@ -75,6 +75,17 @@ pub enum OutboxError {
         #[source]
         insert: Box<OutboxError>,
     },
+    /// The database has no outbox table: nothing was ever migrated there (a read-only
+    /// command such as `event-bus outbox status` creates nothing).
+    #[error(
+        "no outbox table ({table}) in this database: run `event-bus outbox migrate`, or start \
+         a relay (`event-bus outbox relay` migrates first; in code, call `migrate()` on the \
+         store at start-up); if it should be there, check EVENT_BUS_OUTBOX_DATABASE_URL"
+    )]
+    NoOutboxTable {
+        /// The table looked for.
+        table: &'static str,
+    },
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
