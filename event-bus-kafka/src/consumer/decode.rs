@@ -21,13 +21,15 @@ use crate::registry::{RegistryClient, RegistryError};
 /// ```
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeFailure {
-    /// The headers do not give valid metadata.
+    /// The headers do not give valid metadata: among others a missing or empty
+    /// `ce_type` (without it no one can tell which event the record is, so it is
+    /// dead-lettered, never skipped as an unknown type).
     #[error("invalid headers: {0}")]
     Headers(#[from] HeaderError),
     /// No receiver here handles the record's `ce_type`.
     #[error("no receiver here handles event type `{event_type}`")]
     UnknownEventType {
-        /// The record's `ce_type` (empty when absent).
+        /// The record's `ce_type` (never empty: that is [`DecodeFailure::Headers`]).
         event_type: String,
     },
     /// The record has no value.
@@ -48,7 +50,9 @@ pub enum DecodeFailure {
     /// The datum does not decode with its writer schema into the local type.
     #[error("{0}")]
     Undecodable(CodecError),
-    /// The registry could not be asked; trying again later may work.
+    /// The registry is not usable now (unreachable, or any answer but its word that
+    /// the schema id does not exist: see [`crate::failure::of_registry`]). The
+    /// consumer waits and tries again; such a record is never dead-lettered.
     #[error("the schema registry is unavailable: {0}")]
     RegistryUnavailable(#[source] RegistryError),
 }
@@ -69,7 +73,7 @@ impl DecodeFailure {
         }
     }
 
-    /// Whether the record itself may be fine and only the registry was unavailable.
+    /// Whether the record itself may be fine and only the registry was not usable.
     ///
     /// See the type's example.
     pub fn is_transient(&self) -> bool {
