@@ -267,18 +267,27 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 
 /// Reads event metadata from record headers (`(name, value)` pairs, in any order).
 ///
-/// Fails on a missing or invalid `ce_id`, on a duplicated header, on a bad `ce_time`,
-/// `ce_minorversion` or `ce_specversion`, and on non-UTF-8 values. Other absent
-/// headers take defaults and are listed in [`ParsedMetadata::defaulted`]. Headers
-/// this crate does not know are ignored.
+/// Fails on a missing or invalid `ce_id`, on a missing or empty `ce_type`, on a
+/// duplicated header, on a bad `ce_time`, `ce_minorversion` or `ce_specversion`, and on
+/// non-UTF-8 values. Other absent headers take defaults and are listed in
+/// [`ParsedMetadata::defaulted`]. Headers this crate does not know are ignored.
+///
+/// `ce_type` is required, as in Open edX's event bus (its consumer refuses a record
+/// without one): without it no one can tell which event the value is, so such a record
+/// is invalid, never an event of an "unknown" type that a consumer may skip.
 ///
 /// ```
 /// use event_bus_core::headers::{parse_headers, HeaderError};
 /// let id = "8c6d3f0e-2a63-4f64-9f53-4b4a9f6a0c11";
-/// let parsed = parse_headers([("ce_id", Some(id.as_bytes()))])?;
+/// let event_type = "org.openedx.learning.auth.session.login.completed.v1";
+/// let parsed = parse_headers([("ce_id", Some(id.as_bytes())), ("ce_type", Some(event_type.as_bytes()))])?;
 /// assert_eq!(parsed.metadata.id.to_string(), id);
-/// assert!(parsed.defaulted.contains(&"ce_type"));
+/// assert!(parsed.defaulted.contains(&"ce_source"));
 ///
+/// let untyped = parse_headers([("ce_id", Some(id.as_bytes()))]);
+/// assert!(matches!(untyped, Err(HeaderError::Missing { header: "ce_type" })));
+/// let empty = parse_headers([("ce_id", Some(id.as_bytes())), ("ce_type", Some(&b" "[..]))]);
+/// assert!(matches!(empty, Err(HeaderError::Invalid { header: "ce_type", .. })));
 /// let dup = parse_headers([("ce_id", Some(id.as_bytes())), ("ce_id", Some(id.as_bytes()))]);
 /// assert!(matches!(dup, Err(HeaderError::Duplicated { header: "ce_id", count: 2 })));
 /// # Ok::<(), HeaderError>(())
@@ -302,6 +311,17 @@ where
         value: id_text.to_owned(),
         expected: "a UUID such as 8c6d3f0e-2a63-4f64-9f53-4b4a9f6a0c11",
     })?;
+    let event_type = reader.text(names::TYPE)?.ok_or(HeaderError::Missing {
+        header: names::TYPE,
+    })?;
+    if event_type.trim().is_empty() {
+        return Err(HeaderError::Invalid {
+            header: names::TYPE,
+            value: event_type.to_owned(),
+            expected:
+                "an event type name such as org.openedx.learning.auth.session.login.completed.v1",
+        });
+    }
     if let Some(spec) = reader.text(names::SPECVERSION)? {
         if spec != SPEC_VERSION {
             return Err(HeaderError::Invalid {
@@ -334,7 +354,7 @@ where
         |text: Option<&str>, default: fn() -> String| text.map_or_else(default, str::to_owned);
     let metadata = EventMetadata {
         id,
-        event_type: owned(reader.text(names::TYPE)?, String::new),
+        event_type: event_type.to_owned(),
         minorversion,
         source: owned(reader.text(names::SOURCE)?, || DEFAULT_SOURCE.to_owned()),
         sourcehost: owned(reader.text(names::SOURCEHOST)?, || host_name().to_owned()),

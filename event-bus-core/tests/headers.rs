@@ -119,6 +119,38 @@ fn missing_or_invalid_id_is_an_error() {
 }
 
 #[test]
+fn a_missing_or_empty_type_is_an_error() {
+    let id = uuid::Uuid::new_v4().to_string();
+    let without = parse_headers([("ce_id", Some(id.as_bytes()))]).unwrap_err();
+    assert_eq!(without, HeaderError::Missing { header: "ce_type" });
+    for empty in [&b""[..], b"  "] {
+        let err =
+            parse_headers([("ce_id", Some(id.as_bytes())), ("ce_type", Some(empty))]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                HeaderError::Invalid {
+                    header: "ce_type",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    let null = parse_headers([("ce_id", Some(id.as_bytes())), ("ce_type", None)]).unwrap_err();
+    assert!(
+        matches!(
+            null,
+            HeaderError::Invalid {
+                header: "ce_type",
+                ..
+            }
+        ),
+        "{null:?}"
+    );
+}
+
+#[test]
 fn duplicated_header_is_an_error() {
     let meta = EventMetadata::new("org.example.a.b.created.v1");
     let mut headers = meta.to_headers();
@@ -137,7 +169,11 @@ fn duplicated_header_is_an_error() {
 fn bad_time_minor_version_spec_and_utf8_are_errors() {
     let id = uuid::Uuid::new_v4().to_string();
     let with = |name: &'static str, value: &'static [u8]| {
-        parse_headers(vec![("ce_id", Some(id.as_bytes())), (name, Some(value))])
+        parse_headers(vec![
+            ("ce_id", Some(id.as_bytes())),
+            ("ce_type", Some(&b"org.example.a.b.created.v1"[..])),
+            (name, Some(value)),
+        ])
     };
     assert!(matches!(
         with("ce_time", b"yesterday"),
@@ -171,9 +207,12 @@ fn bad_time_minor_version_spec_and_utf8_are_errors() {
 #[test]
 fn other_missing_headers_take_defaults_and_are_reported() {
     let id = uuid::Uuid::new_v4().to_string();
-    let parsed = parse_headers([("ce_id", Some(id.as_bytes()))]).expect("parses");
+    let parsed = parse_headers([
+        ("ce_id", Some(id.as_bytes())),
+        ("ce_type", Some(&b"org.example.a.b.created.v1"[..])),
+    ])
+    .expect("parses");
     for header in [
-        "ce_type",
         "ce_source",
         "ce_time",
         "ce_minorversion",
