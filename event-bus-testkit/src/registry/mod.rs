@@ -27,6 +27,10 @@
 //! or untyped (others: 415); responses are `application/vnd.schemaregistry.v1+json`.
 //! Malformed JSON answers 400, JSON of the wrong shape 422, internal failures 500/50001.
 //!
+//! Faults: [`EmbeddedRegistry::faults`] makes the server answer 401, 429, 503 or a
+//! proxy's HTML page for the next N requests or until cleared, and counts requests, so
+//! tests can drive a client through a registry that is not usable for a while.
+//!
 //! Semantics: ids are global and start at 1; the global level defaults to `BACKWARD`;
 //! compatibility is judged by `event_bus_core::schema::compat`, the same rules as
 //! `schemas check`. Two submissions are the same schema when their parsed forms match
@@ -53,6 +57,7 @@
 
 mod compatibility;
 mod errors;
+mod faults;
 mod media;
 mod routes;
 mod schema;
@@ -60,6 +65,7 @@ mod server;
 mod store;
 
 pub use errors::{RegistryError, ServerError};
+pub use faults::{Fault, RegistryFaults};
 pub use media::RESPONSE_CONTENT_TYPE;
 pub use routes::router;
 pub use server::EmbeddedRegistry;

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::errors::{RegistryError, ServerError};
+use super::faults::{self, RegistryFaults};
 use super::routes::router;
 use super::store::{SchemaStore, SubjectVersion};
 
@@ -42,6 +43,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct EmbeddedRegistry {
     addr: SocketAddr,
     store: SchemaStore,
+    faults: RegistryFaults,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -121,7 +123,11 @@ impl EmbeddedRegistry {
             .map_err(|source| ServerError::Bind { addr, source })?;
         let local = listener.local_addr().map_err(ServerError::LocalAddr)?;
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let app = router(store.clone());
+        let faults = RegistryFaults::default();
+        let app = router(store.clone()).layer(axum::middleware::from_fn_with_state(
+            faults.clone(),
+            faults::answer,
+        ));
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             // A send or a dropped sender both mean "stop".
             let _ = stopped.await;
@@ -131,6 +137,7 @@ impl EmbeddedRegistry {
         Ok(Self {
             addr: local,
             store,
+            faults,
             shutdown: Some(shutdown),
             task: Some(task),
         })
@@ -180,7 +187,29 @@ impl EmbeddedRegistry {
         &self.store
     }
 
-    /// The registry's routes over this registry's state, to nest into another axum app.
+    /// The fault switch and request counters of this registry: make it answer 401, 429,
+    /// 503 or a proxy's HTML page for the next N requests or until cleared, and count
+    /// the requests it received. See [`RegistryFaults`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), event_bus_testkit::registry::ServerError> {
+    /// use event_bus_testkit::registry::{EmbeddedRegistry, Fault};
+    ///
+    /// let registry = EmbeddedRegistry::start().await?;
+    /// registry.faults().fail_until_cleared(Fault::Unauthorized);
+    /// // … the code under test meets 401s …
+    /// registry.faults().clear();
+    /// assert_eq!(registry.faults().requests(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn faults(&self) -> &RegistryFaults {
+        &self.faults
+    }
+
+    /// The registry's routes over this registry's state, to nest into another axum app
+    /// (without the fault switch of [`faults`](Self::faults)).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
