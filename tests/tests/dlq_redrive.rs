@@ -12,7 +12,9 @@ use event_bus_kafka::consumer::dlq::headers as dlq;
 use event_bus_kafka::consumer::{EventConsumer, RetryPolicy, Shutdown, StatsSnapshot};
 use event_bus_kafka::prelude::*;
 use event_bus_testkit::records::read_topic;
+use event_bus_testkit::topics::unique_group;
 use event_bus_tests::stack::{login, Stack, WAIT};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -35,6 +37,16 @@ async fn consume(
     b_works: bool,
     done: impl Fn(&StatsSnapshot) -> bool,
 ) -> (usize, usize) {
+    consume_in(stack, &stack.group, b_works, done).await
+}
+
+/// [`consume`] in consumer group `group`.
+async fn consume_in(
+    stack: &Stack,
+    group: &str,
+    b_works: bool,
+    done: impl Fn(&StatsSnapshot) -> bool,
+) -> (usize, usize) {
     let (a, b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut bus = EventBus::new();
     let a2 = Arc::clone(&a);
@@ -53,7 +65,9 @@ async fn consume(
         }
     })
     .expect("connect b");
-    let consumer = EventConsumer::new(stack.consumer_config(), Arc::new(bus)).expect("consumer");
+    let mut config = stack.consumer_config();
+    config.group_id = group.to_owned();
+    let consumer = EventConsumer::new(config, Arc::new(bus)).expect("consumer");
     let stats = consumer.stats();
     let (trigger, shutdown) = Shutdown::new();
     let task = tokio::spawn(consumer.run(shutdown));
@@ -206,8 +220,10 @@ async fn dead_letters_are_shown_and_redriven_to_the_failed_receivers_only_or_to_
             .map(|h| h.iter().map(|x| x.key.to_owned()).collect())
             .unwrap_or_default();
         assert!(
-            !names.iter().any(|n| n.starts_with(dlq::PREFIX)),
-            "no dlq_* headers: {names:?}"
+            !names
+                .iter()
+                .any(|n| n.starts_with(dlq::PREFIX) && n != dlq::REDRIVE_GROUP),
+            "no dlq_* headers of the failure, only the redrive's group mark: {names:?}"
         );
     }
 
@@ -267,4 +283,184 @@ async fn records_without_an_original_topic_are_reported_not_redriven() {
         .await;
     let err = result.expect_err("unknown topic");
     assert_eq!(err.exit_code(), exit_code::USAGE);
+}
+
+#[tokio::test]
+async fn redrive_marks_scope_the_receivers_to_the_group_that_failed() {
+    let stack = start_stack().await;
+    stack.producer().send(&login(1)).await.expect("sent");
+    let (a, b) = consume(&stack, false, |s| s.records_dead_lettered >= 1).await;
+    assert_eq!((a, b), (1, 2));
+
+    // The dry run names the groups that read the topic again.
+    let (result, out) = stack
+        .cli(&[
+            "dlq",
+            "redrive",
+            "--topic",
+            &stack.dlq_topic,
+            "--receivers-only",
+        ])
+        .await;
+    result.expect("dry run");
+    assert!(
+        out.contains(&format!("receivers: b in group {}", stack.group)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "Read again by every group subscribed to {}",
+            stack.topic
+        )),
+        "{out}"
+    );
+
+    let (result, _) = stack
+        .cli(&[
+            "dlq",
+            "redrive",
+            "--topic",
+            &stack.dlq_topic,
+            "--receivers-only",
+            "--execute",
+        ])
+        .await;
+    result.expect("redrive");
+    let on_topic = records(&stack, &stack.topic, 2);
+    assert_eq!(
+        header(&on_topic[1], dlq::REDRIVE_GROUP).as_deref(),
+        Some(stack.group.as_str()),
+        "the mark names the group"
+    );
+
+    // The group that failed runs only b; another group runs every receiver on both
+    // the original record and the redriven one.
+    let (a, b) = consume(&stack, true, |s| s.records_handled >= 1).await;
+    assert_eq!((a, b), (0, 1), "only b ran in the group that failed");
+    let other = unique_group("other");
+    let (a, b) = consume_in(&stack, &other, true, |s| s.records_handled >= 2).await;
+    assert_eq!((a, b), (2, 2), "every receiver ran in another group");
+}
+
+/// Six dead letters in partition 0, one hour apart from 2024-01-01T00:00Z, with
+/// `ce_id` `id-0` … `id-5`, pointing back to the stack's topic.
+async fn six_dead_letters(stack: &Stack) {
+    let raw: FutureProducer = stack.broker.producer_config().create().expect("producer");
+    let start = 1_704_067_200_000_i64;
+    for n in 0..6 {
+        let id = format!("id-{n}");
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "ce_id",
+                value: Some(id.as_str()),
+            })
+            .insert(Header {
+                key: dlq::ORIGINAL_TOPIC,
+                value: Some(stack.topic.as_str()),
+            })
+            .insert(Header {
+                key: dlq::CONSUMER_GROUP,
+                value: Some(stack.group.as_str()),
+            });
+        raw.send(
+            FutureRecord::<str, str>::to(&stack.dlq_topic)
+                .partition(0)
+                .key("k")
+                .payload("v")
+                .timestamp(start + n * 3_600_000)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("sent");
+    }
+}
+
+/// The `ce_id`s of the records `dlq show` prints with `args`, and its next page.
+async fn shown(stack: &Stack, args: &[&str]) -> (Vec<String>, serde_json::Value) {
+    let mut argv = vec![
+        "--output",
+        "json",
+        "dlq",
+        "show",
+        "--topic",
+        &stack.dlq_topic,
+    ];
+    argv.extend_from_slice(args);
+    let (result, out) = stack.cli(&argv).await;
+    result.expect("show");
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let ids = shown["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["ce_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    (ids, shown["next_page"].clone())
+}
+
+#[tokio::test]
+async fn show_and_redrive_select_by_offset_and_time_range_and_page() {
+    let stack = start_stack().await;
+    six_dead_letters(&stack).await;
+
+    let (ids, _) = shown(
+        &stack,
+        &["--partition", "0", "--from-offset", "2", "--to-offset", "3"],
+    )
+    .await;
+    assert_eq!(ids, ["id-2", "id-3"]);
+    let (ids, _) = shown(
+        &stack,
+        &[
+            "--since",
+            "2024-01-01T01:00:00Z",
+            "--until",
+            "2024-01-01T04:00:00Z",
+        ],
+    )
+    .await;
+    assert_eq!(ids, ["id-1", "id-2", "id-3"]);
+
+    let (ids, next) = shown(&stack, &["--limit", "2"]).await;
+    assert_eq!(ids, ["id-0", "id-1"]);
+    assert_eq!(next, serde_json::json!({"partition": 0, "offset": 2}));
+    let (ids, next) = shown(&stack, &["--limit", "2", "--from-offset", "2"]).await;
+    assert_eq!(ids, ["id-2", "id-3"]);
+    assert_eq!(next["offset"], 4);
+    let (ids, next) = shown(&stack, &["--limit", "2", "--from-offset", "4"]).await;
+    assert_eq!(ids, ["id-4", "id-5"]);
+    assert!(next.is_null(), "the last page: {next}");
+
+    let (result, _) = stack
+        .cli(&[
+            "dlq",
+            "show",
+            "--topic",
+            &stack.dlq_topic,
+            "--partition",
+            "7",
+        ])
+        .await;
+    let err = result.expect_err("no such partition");
+    assert_eq!(err.exit_code(), exit_code::USAGE, "{err}");
+
+    // Redrive only the records since 04:00.
+    let (result, out) = stack
+        .cli(&[
+            "dlq",
+            "redrive",
+            "--topic",
+            &stack.dlq_topic,
+            "--since",
+            "2024-01-01T04:00:00Z",
+            "--execute",
+        ])
+        .await;
+    result.expect("redrive");
+    assert!(out.contains("Redrove 2 record(s)"), "{out}");
+    let on_topic = records(&stack, &stack.topic, 2);
+    let ids: Vec<Option<String>> = on_topic.iter().map(|m| header(m, "ce_id")).collect();
+    assert_eq!(ids, [Some("id-4".to_owned()), Some("id-5".to_owned())]);
 }

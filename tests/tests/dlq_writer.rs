@@ -1,0 +1,319 @@
+//! Dead-letter writes by the failure classifier's verdict: a record too large for the
+//! dead-letter topic goes there as a stub, a topic that refuses records for good stops
+//! the loop uncommitted, retryable failures show "stuck on DLQ" past the threshold and
+//! recover; long error messages are capped; the consumer and `event-bus dlq show`
+//! agree on the topic.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use event_bus_examples::openedx::SessionLoginCompleted;
+use event_bus_kafka::config::EnvSource;
+use event_bus_kafka::consumer::dlq::{headers as dlq, CUT_MARK, MAX_ERROR_MESSAGE_BYTES};
+use event_bus_kafka::consumer::{
+    ConsumerConfig, ConsumerError, DlqTopic, EventConsumer, PollPolicy, Shutdown,
+};
+use event_bus_kafka::failure::Failure;
+use event_bus_kafka::observability::{ConsumerHealth, HealthStatus};
+use event_bus_kafka::prelude::*;
+use event_bus_testkit::kafka::TopicSpec;
+use event_bus_testkit::mock_cluster::MockKafkaCluster;
+use event_bus_testkit::records::read_topic;
+use event_bus_testkit::registry::EmbeddedRegistry;
+use event_bus_testkit::topics::{unique_group, unique_topic};
+use event_bus_tests::stack::{login, Stack, WAIT};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaErrorCode};
+
+fn header(message: &OwnedMessage, name: &str) -> Option<String> {
+    message.headers().and_then(|h| {
+        h.iter()
+            .find(|x| x.key == name)
+            .and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+    })
+}
+
+async fn wait_for(what: &str, check: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A bus whose receiver `r` fails with `message` for users whose id is in `failing`.
+fn failing_bus(failing: &'static [i64], message: String) -> (EventBus, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let calls2 = Arc::clone(&calls);
+    let mut bus = EventBus::new();
+    bus.connect_fn("r", move |event: &SessionLoginCompleted, _| {
+        calls2.fetch_add(1, Ordering::SeqCst);
+        if failing.contains(&event.user.id) {
+            Err(ReceiverError::permanent(message.clone()))
+        } else {
+            Ok(())
+        }
+    })
+    .expect("connect");
+    (bus, calls)
+}
+
+/// Runs a consumer of `config` and `bus` until it dead-lettered one record.
+async fn run_until_dead_lettered(config: ConsumerConfig, bus: EventBus) {
+    let consumer = EventConsumer::new(config, Arc::new(bus)).expect("consumer");
+    let stats = consumer.stats();
+    let (trigger, shutdown) = Shutdown::new();
+    let task = tokio::spawn(consumer.run(shutdown));
+    wait_for("the dead letter", || {
+        stats.snapshot().records_dead_lettered == 1
+    })
+    .await;
+    trigger.trigger();
+    task.await.expect("task").expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_record_too_large_for_the_dlq_goes_there_as_a_stub_with_a_capped_message() {
+    let stack = Stack::start("dlqbig", "dlqbig").await;
+    let dlq_topic = format!("{}.small-dlq", stack.topic);
+    stack
+        .broker
+        .create_topic_with(&TopicSpec::new(&dlq_topic, 1).with_config("max.message.bytes", "16384"))
+        .await
+        .expect("small dlq topic");
+    let mut event = login(1);
+    event.user.pii.name = "x".repeat(40_000);
+    stack.producer().send(&event).await.expect("sent");
+    let original = read_topic(stack.broker.bootstrap_servers(), &stack.topic, 1, WAIT)
+        .expect("read")
+        .remove(0);
+
+    let (bus, _) = failing_bus(&[1], "é".repeat(10_000));
+    let mut config = stack.consumer_config();
+    config.dlq_topic = DlqTopic::Fixed(dlq_topic.clone());
+    run_until_dead_lettered(config, bus).await;
+
+    let letters = read_topic(stack.broker.bootstrap_servers(), &dlq_topic, 1, WAIT).expect("read");
+    let stub = &letters[0];
+    assert_eq!(stub.payload(), None, "the value is dropped");
+    assert_eq!(stub.key(), original.key(), "the key is kept");
+    assert_eq!(header(stub, "ce_id"), header(&original, "ce_id"));
+    assert_eq!(header(stub, dlq::VALUE_DROPPED).as_deref(), Some("true"));
+    let size = original.payload().map_or(0, <[u8]>::len);
+    assert_eq!(
+        header(stub, dlq::ORIGINAL_VALUE_SIZE),
+        Some(size.to_string())
+    );
+    let message = header(stub, dlq::ERROR_MESSAGE).expect("error message");
+    assert!(
+        message.len() <= MAX_ERROR_MESSAGE_BYTES,
+        "{} bytes",
+        message.len()
+    );
+    assert!(message.ends_with(CUT_MARK), "marked as cut");
+    assert_eq!(stack.committed(), Some(1), "the record is done");
+
+    let (result, out) = stack.cli(&["dlq", "show", "--dlq-topic", &dlq_topic]).await;
+    result.expect("show");
+    assert!(
+        out.contains(&format!("value dropped: it was {size} bytes")),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_dlq_topic_that_does_not_exist_stops_the_loop_and_the_record_stays_uncommitted() {
+    let stack = Stack::start("dlqgone", "dlqgone")
+        .await
+        .with_kafka_option("allow.auto.create.topics", "false")
+        .with_kafka_option("topic.metadata.propagation.max.ms", "1000");
+    let producer = stack.producer();
+    for n in 1..=3 {
+        producer.send(&login(n)).await.expect("sent");
+    }
+    let missing = format!("{}.missing-dlq", stack.topic);
+    let (bus, calls) = failing_bus(&[2], "refused".into());
+    let mut config = stack.consumer_config();
+    config.dlq_topic = DlqTopic::Fixed(missing.clone());
+    let consumer = EventConsumer::new(config, Arc::new(bus)).expect("consumer");
+    let (_trigger, shutdown) = Shutdown::new();
+    let result = tokio::time::timeout(WAIT, consumer.run(shutdown))
+        .await
+        .expect("the loop stops by itself");
+    match result {
+        Err(ConsumerError::DeadLetterRefused {
+            dlq_topic,
+            topic,
+            partition,
+            offset,
+            failure,
+            ..
+        }) => {
+            assert_eq!(dlq_topic, missing);
+            assert_eq!((topic, partition, offset), (stack.topic.clone(), 0, 1));
+            assert_eq!(failure, Failure::Permanent);
+        }
+        other => panic!("expected DeadLetterRefused, got {other:?}"),
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the third record never ran"
+    );
+    assert_eq!(
+        stack.committed(),
+        Some(1),
+        "the first record is committed, the refused one is not"
+    );
+}
+
+#[tokio::test]
+async fn retryable_dlq_failures_show_stuck_on_health_past_the_threshold_and_recover() {
+    let cluster = MockKafkaCluster::start(1).expect("mock cluster");
+    let registry = EmbeddedRegistry::start().await.expect("registry");
+    let prefix = unique_topic("stuck");
+    let topic = format!("{prefix}-{}", SessionLoginCompleted::TOPIC);
+    cluster.create_topic(&topic, 1).expect("topic");
+    cluster
+        .create_topic(&format!("{topic}.dlq"), 1)
+        .expect("dlq topic");
+    let kafka = KafkaConfig::new(cluster.bootstrap_servers())
+        .with_option("session.timeout.ms", "6000")
+        .with_option("retry.backoff.max.ms", "100");
+    let producer = Producer::new(
+        ProducerConfig::new(kafka.clone(), RegistryConfig::new(registry.url()))
+            .with_topic_prefix(prefix.clone()),
+    )
+    .expect("producer");
+    producer.send(&login(1)).await.expect("sent");
+    // Every produce request fails with a retryable error until cleared.
+    cluster
+        .request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaErrorCode::NotEnoughReplicas; 2000],
+        )
+        .expect("inject");
+
+    let (bus, _) = failing_bus(&[1], "down".into());
+    let mut config = ConsumerConfig::new(
+        kafka,
+        RegistryConfig::new(registry.url()),
+        unique_group("stuck"),
+        [SessionLoginCompleted::TOPIC],
+    )
+    .with_topic_prefix(prefix);
+    config.retry.max_attempts = 1;
+    config.poll = PollPolicy {
+        initial_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(200),
+        ..PollPolicy::default()
+    };
+    config.dlq.write_timeout = Duration::from_millis(500);
+    config.dlq.stuck_after_attempts = 2;
+    let consumer = EventConsumer::new(config, Arc::new(bus)).expect("consumer");
+    let stats = consumer.stats();
+    let health = ConsumerHealth::new("c", Arc::clone(&stats));
+    let (trigger, shutdown) = Shutdown::new();
+    let task = tokio::spawn(consumer.run(shutdown));
+
+    wait_for("stuck on the DLQ", || {
+        health.check().status == HealthStatus::StuckOnDlq
+    })
+    .await;
+    let stuck = health.check().stuck_on_dlq.expect("details");
+    assert!(stuck.failed_writes >= 2, "{stuck:?}");
+    assert!(stuck.dlq_topic.ends_with(".dlq"), "{stuck:?}");
+    assert_eq!(stats.snapshot().records_dead_lettered, 0);
+
+    cluster
+        .clear_request_errors(RDKafkaApiKey::Produce)
+        .expect("clear");
+    wait_for("the dead letter", || {
+        stats.snapshot().records_dead_lettered == 1
+    })
+    .await;
+    wait_for("healthy again", || {
+        health.check().status == HealthStatus::Healthy
+    })
+    .await;
+    assert_eq!(health.check().stuck_on_dlq, None);
+    trigger.trigger();
+    task.await.expect("task").expect("clean stop");
+}
+
+#[tokio::test]
+async fn the_consumer_and_dlq_show_agree_on_the_dlq_topic_from_the_same_environment() {
+    let stack = Stack::start("dlqenv", "dlqenv").await;
+    let custom = format!("{}-custom-dead-letters", stack.prefix);
+    stack
+        .broker
+        .create_topic(&custom, 1)
+        .await
+        .expect("custom dlq");
+    let env = [
+        (
+            "EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS",
+            stack.broker.bootstrap_servers().to_owned(),
+        ),
+        (
+            "EVENT_BUS_SCHEMA_REGISTRY_URL",
+            stack.registry.url().to_string(),
+        ),
+        ("EVENT_BUS_CONSUMER_GROUP", stack.group.clone()),
+        (
+            "EVENT_BUS_CONSUMER_TOPICS",
+            SessionLoginCompleted::TOPIC.to_owned(),
+        ),
+        ("EVENT_BUS_TOPIC_PREFIX", stack.prefix.clone()),
+        ("EVENT_BUS_CONSUMER_DLQ_TOPIC", custom.clone()),
+    ];
+    // Each test runs in its own process (nextest), so the environment is this test's.
+    for (name, value) in &env {
+        std::env::set_var(name, value);
+    }
+    stack.producer().send(&login(1)).await.expect("sent");
+    let mut config = ConsumerConfig::from_env_source(&EnvSource::from_process()).expect("env");
+    config.commit_interval = Duration::from_millis(100);
+    let (bus, _) = failing_bus(&[1], "fails".into());
+    run_until_dead_lettered(config, bus).await;
+
+    // Named by the consumed topic, or by nothing at all: the variable decides.
+    for args in [
+        vec![
+            "--output",
+            "json",
+            "dlq",
+            "show",
+            "--for-topic",
+            SessionLoginCompleted::TOPIC,
+        ],
+        vec!["--output", "json", "dlq", "show"],
+    ] {
+        let (result, out) = stack.cli(&args).await;
+        result.expect("show");
+        let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        assert_eq!(shown["topic"], custom.as_str(), "{args:?}");
+        assert_eq!(shown["count"], 1, "{args:?}");
+    }
+
+    // Without the variable, both use `{prefix}-{topic}.dlq`.
+    std::env::remove_var("EVENT_BUS_CONSUMER_DLQ_TOPIC");
+    let config = ConsumerConfig::from_env_source(&EnvSource::from_process()).expect("env");
+    let consumer_dlq = config.dlq_topic.for_topic(&config.full_topics()[0]);
+    assert_eq!(consumer_dlq, stack.dlq_topic);
+    let (result, out) = stack
+        .cli(&[
+            "--output",
+            "json",
+            "dlq",
+            "show",
+            "--for-topic",
+            SessionLoginCompleted::TOPIC,
+        ])
+        .await;
+    result.expect("show");
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(shown["topic"], stack.dlq_topic.as_str());
+    assert_eq!(shown["count"], 0);
+}
