@@ -1,10 +1,13 @@
 //! Helpers shared by the outbox tests (`outbox_emergency`, `outbox_relay`,
-//! `outbox_transactional`): producer configs, PostgreSQL stores, storing records,
-//! waiting until the outbox is empty, reading a topic back and checking per-key order.
+//! `outbox_transactional`, `outbox_parked`, `outbox_cli`): producer configs, PostgreSQL
+//! stores, raw records, storing records, waiting until the outbox is empty, reading a
+//! topic back and checking per-key order, running `event-bus outbox …` in-process.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+use event_bus_kafka::cli::{run_with, Cli, CliContext};
 use event_bus_kafka::outbox::{OutboxStore, PostgresOutbox};
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::producer::EncodedRecord;
@@ -57,6 +60,35 @@ pub async fn pg_store(
     }
     store.migrate().await.expect("migrate");
     store
+}
+
+/// A record as the producer would encode it, without the registry: `payload_len` bytes
+/// of value behind the 5-byte schema frame, a `ce_id` header, `key` as key text.
+pub fn raw_record(topic: &str, key: Option<&str>, payload_len: usize) -> EncodedRecord {
+    let event_id = Uuid::new_v4();
+    let mut value = vec![0, 0, 0, 0, 1];
+    value.resize(5 + payload_len, 7);
+    EncodedRecord {
+        topic: topic.to_owned(),
+        key: key.map(|k| k.as_bytes().to_vec()),
+        value,
+        headers: vec![("ce_id".to_owned(), event_id.to_string().into_bytes())],
+        event_type: "org.example.test.outbox.step.recorded.v1".to_owned(),
+        event_id,
+        key_text: key.map(str::to_owned),
+    }
+}
+
+/// Runs an `event-bus` command line in-process with `--output json` given in `args`;
+/// returns its JSON output. Panics when the command fails.
+pub async fn cli_json(args: &[&str]) -> serde_json::Value {
+    let cli = Cli::try_parse_from(args).expect("valid command line");
+    let mut out = Vec::new();
+    run_with(cli, &CliContext::default(), &mut out)
+        .await
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"));
+    serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
 }
 
 /// Stores `records` in chunks of 1000.

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
-use event_bus_kafka::cli::{run_with, Cli, CliContext};
 use event_bus_kafka::outbox::{SqliteOutbox, TransactionalOutbox};
 use event_bus_kafka::prelude::*;
 use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
+use event_bus_tests::outbox_support::cli_json;
 use serde::{Deserialize, Serialize};
 
 /// An invoice was paid.
@@ -23,16 +22,6 @@ use serde::{Deserialize, Serialize};
 )]
 struct InvoicePaid {
     invoice_id: String,
-}
-
-async fn cli(args: &[&str]) -> serde_json::Value {
-    let cli = Cli::try_parse_from(args).expect("valid command line");
-    let mut out = Vec::new();
-    run_with(cli, &CliContext::default(), &mut out)
-        .await
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"));
-    serde_json::from_slice(&out)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,7 +59,7 @@ async fn status_shows_the_backlog_and_relay_drain_publishes_it() {
     }
     tx.commit().await.expect("commit");
 
-    let status = cli(&[
+    let status = cli_json(&[
         "event-bus",
         "--output",
         "json",
@@ -82,9 +71,10 @@ async fn status_shows_the_backlog_and_relay_drain_publishes_it() {
     .await;
     assert_eq!(status["pending"], 3, "{status}");
     assert_eq!(status["failing_keys_total"], 0);
+    assert_eq!(status["parked"], 0);
     assert!(status["oldest_age_ms"].as_u64().is_some());
 
-    let relayed = cli(&[
+    let relayed = cli_json(&[
         "event-bus",
         "--output",
         "json",
@@ -96,7 +86,7 @@ async fn status_shows_the_backlog_and_relay_drain_publishes_it() {
     ])
     .await;
     assert_eq!(relayed["published"], 3, "{relayed}");
-    let status = cli(&[
+    let status = cli_json(&[
         "event-bus",
         "--output",
         "json",

@@ -1,6 +1,10 @@
-//! `event-bus outbox status|migrate|relay`: the emergency/transactional outbox from the
-//! command line. The store is chosen by `EVENT_BUS_OUTBOX_DATABASE_URL` (or
-//! `--database-url`): `postgres://…` or `sqlite:…`.
+//! `event-bus outbox status|migrate|relay|parked|retry|drop`: the emergency/transactional
+//! outbox from the command line. The store is chosen by `EVENT_BUS_OUTBOX_DATABASE_URL`
+//! (or `--database-url`): `postgres://…` or `sqlite:…`.
+//!
+//! Parked rows (the relay gave up on them; their keys' later events wait) are listed by
+//! `parked`, unparked by `retry` and deleted by `drop`. `retry` and `drop` only print
+//! what they would do unless `--execute` is given.
 
 use std::io::Write;
 
@@ -11,7 +15,10 @@ use super::exit_code;
 use super::{CliContext, OutputFormat};
 use crate::config::{ConfigError, EnvSource, ProducerConfig};
 use crate::consumer::Shutdown;
-use crate::outbox::{self as store, AnyOutbox, OutboxConfig, OutboxStatus, RelayStats};
+use crate::outbox::{
+    self as store, AnyOutbox, OutboxConfig, OutboxId, OutboxStatus, ParkedFilter, ParkedRow,
+    RelayStats,
+};
 use crate::producer::{Producer, ProducerError};
 
 /// Arguments of `event-bus outbox`.
@@ -51,6 +58,91 @@ pub enum OutboxCommand {
         #[arg(long)]
         drain: bool,
     },
+    /// Rows the relay gave up on (too large, refused for good, unreadable, or failing
+    /// past the attempt limit), oldest first, with the reason. Each holds back the later
+    /// events of its key.
+    Parked {
+        /// Only rows of this topic (the full name, as listed).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only rows with this key.
+        #[arg(long)]
+        key: Option<String>,
+        /// How many rows to list.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Unparks rows so the relay tries them again (attempts reset), then their keys'
+    /// waiting events. Prints what it would do unless --execute is given.
+    Retry {
+        /// Which parked rows.
+        #[command(flatten)]
+        selection: ParkedSelection,
+        /// Unpark them (without it, only the rows are listed).
+        #[arg(long)]
+        execute: bool,
+    },
+    /// Deletes parked rows (their events are never published); their keys' waiting events
+    /// go next. Prints what it would do unless --execute is given.
+    Drop {
+        /// Which parked rows.
+        #[command(flatten)]
+        selection: ParkedSelection,
+        /// Delete them (without it, only the rows are listed).
+        #[arg(long)]
+        execute: bool,
+    },
+}
+
+/// Which parked rows `outbox retry` and `outbox drop` act on: ids, or a topic and/or
+/// key, or `--all`.
+///
+/// ```
+/// use clap::Parser;
+/// use event_bus_kafka::cli::{Cli, Command};
+/// use event_bus_kafka::cli::outbox::OutboxCommand;
+/// let cli = Cli::try_parse_from(["event-bus", "outbox", "retry", "3", "4"]).unwrap();
+/// let Command::Outbox(args) = cli.command else { panic!() };
+/// let OutboxCommand::Retry { selection, execute } = args.command else { panic!() };
+/// assert_eq!(selection.ids, vec![3, 4]);
+/// assert!(!execute);
+/// assert!(Cli::try_parse_from(["event-bus", "outbox", "drop"]).is_err(), "say which rows");
+/// ```
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = true)]
+pub struct ParkedSelection {
+    /// Row ids, as `outbox parked` lists them.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<i64>,
+    /// Every parked row.
+    #[arg(long, conflicts_with_all = ["ids", "topic", "key"])]
+    pub all: bool,
+    /// The parked rows of this topic (the full name, as listed).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// The parked rows with this key.
+    #[arg(long)]
+    pub key: Option<String>,
+}
+
+impl ParkedSelection {
+    /// The store's filter; `None` when nothing was selected (not even `--all`).
+    ///
+    /// ```
+    /// use event_bus_kafka::cli::outbox::ParkedSelection;
+    /// let none = ParkedSelection { ids: vec![], all: false, topic: None, key: None };
+    /// assert!(none.filter().is_none());
+    /// let all = ParkedSelection { all: true, ..none.clone() };
+    /// assert!(all.filter().is_some_and(|f| f.is_everything()));
+    /// ```
+    pub fn filter(&self) -> Option<ParkedFilter> {
+        let filter = ParkedFilter {
+            ids: self.ids.iter().copied().map(OutboxId).collect(),
+            topic: self.topic.clone(),
+            key: self.key.clone(),
+        };
+        (self.all || !filter.is_everything()).then_some(filter)
+    }
 }
 
 /// Why `event-bus outbox` failed.
@@ -69,6 +161,9 @@ pub enum OutboxError {
     /// The output could not be written.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    /// `retry` or `drop` without saying which parked rows.
+    #[error("say which parked rows: their ids, --topic and/or --key, or --all (`event-bus outbox parked` lists them)")]
+    NoSelection,
 }
 
 impl OutboxError {
@@ -81,7 +176,7 @@ impl OutboxError {
     /// ```
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) => exit_code::USAGE,
+            Self::Config(_) | Self::NoSelection => exit_code::USAGE,
             Self::Outbox(store::OutboxError::NoOutboxTable { .. }) => exit_code::CHECK_FAILED,
             _ => exit_code::ERROR,
         }
@@ -147,6 +242,143 @@ pub async fn run(
             };
             write_relay_stats(&stats, context.output, out)?;
         }
+        OutboxCommand::Parked { topic, key, limit } => {
+            let filter = ParkedFilter {
+                ids: Vec::new(),
+                topic: topic.clone(),
+                key: key.clone(),
+            };
+            let rows = outbox.parked(&filter, *limit).await?;
+            write_parked(&rows, context.output, out)?;
+        }
+        OutboxCommand::Retry { selection, execute } => {
+            let action = ParkedAction::Retry;
+            act_on_parked(&outbox, action, selection, *execute, context.output, out).await?;
+        }
+        OutboxCommand::Drop { selection, execute } => {
+            let action = ParkedAction::Drop;
+            act_on_parked(&outbox, action, selection, *execute, context.output, out).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `outbox retry|drop`: lists the selected parked rows and, with `execute`, acts on them.
+async fn act_on_parked(
+    outbox: &AnyOutbox,
+    action: ParkedAction,
+    selection: &ParkedSelection,
+    execute: bool,
+    format: OutputFormat,
+    out: &mut (dyn Write + Send),
+) -> Result<(), OutboxError> {
+    let filter = selection.filter().ok_or(OutboxError::NoSelection)?;
+    let rows = outbox.parked(&filter, PLAN_LIMIT).await?;
+    let done = match (execute, action) {
+        (false, _) => None,
+        (true, ParkedAction::Retry) => Some(outbox.retry_parked(&filter).await?),
+        (true, ParkedAction::Drop) => Some(outbox.drop_parked(&filter).await?),
+    };
+    write_parked_action(action, &rows, done, format, out)?;
+    Ok(())
+}
+
+/// How many rows `retry` and `drop` list (they act on every matching row).
+const PLAN_LIMIT: usize = 10_000;
+
+#[derive(Debug, Clone, Copy)]
+enum ParkedAction {
+    Retry,
+    Drop,
+}
+
+fn parked_json(row: &ParkedRow) -> serde_json::Value {
+    json!({
+        "id": row.id.0, "topic": row.topic, "key": row.key_text,
+        "ce_id": row.event_id, "ce_type": row.event_type, "attempts": row.attempts,
+        "created_at": row.created_at.to_rfc3339(), "parked_at": row.parked_at.to_rfc3339(),
+        "reason": row.reason,
+    })
+}
+
+fn write_parked_rows(rows: &[ParkedRow], out: &mut (dyn Write + Send)) -> std::io::Result<()> {
+    for row in rows {
+        writeln!(
+            out,
+            "  row={} {} key={} ce_type={} ce_id={} attempts={} parked_at={} reason={}",
+            row.id,
+            row.topic,
+            row.key_text.as_deref().unwrap_or("(none)"),
+            row.event_type,
+            row.event_id,
+            row.attempts,
+            row.parked_at.to_rfc3339(),
+            row.reason
+        )?;
+    }
+    Ok(())
+}
+
+fn write_parked(
+    rows: &[ParkedRow],
+    format: OutputFormat,
+    out: &mut (dyn Write + Send),
+) -> std::io::Result<()> {
+    if format == OutputFormat::Json {
+        let doc = json!({
+            "count": rows.len(),
+            "parked": rows.iter().map(parked_json).collect::<Vec<_>>(),
+        });
+        return writeln!(out, "{doc}");
+    }
+    writeln!(out, "parked events: {}", rows.len())?;
+    write_parked_rows(rows, out)
+}
+
+fn write_parked_action(
+    action: ParkedAction,
+    rows: &[ParkedRow],
+    done: Option<u64>,
+    format: OutputFormat,
+    out: &mut (dyn Write + Send),
+) -> std::io::Result<()> {
+    let name = match action {
+        ParkedAction::Retry => "retry",
+        ParkedAction::Drop => "drop",
+    };
+    if format == OutputFormat::Json {
+        let doc = json!({
+            "action": name,
+            "executed": done.is_some(),
+            "matched": rows.len(),
+            "affected": done,
+            "rows": rows.iter().map(parked_json).collect::<Vec<_>>(),
+        });
+        return writeln!(out, "{doc}");
+    }
+    match (action, done) {
+        (ParkedAction::Retry, Some(n)) => writeln!(
+            out,
+            "unparked {n} event(s); the relay publishes them, then their keys' waiting events"
+        )?,
+        (ParkedAction::Drop, Some(n)) => writeln!(
+            out,
+            "deleted {n} parked event(s); their keys' waiting events are published next"
+        )?,
+        (ParkedAction::Retry, None) => writeln!(
+            out,
+            "would unpark {} event(s) (dry run, nothing changed; add --execute to unpark):",
+            rows.len()
+        )?,
+        (ParkedAction::Drop, None) => writeln!(
+            out,
+            "would delete {} parked event(s) (dry run, nothing changed; add --execute to delete; \
+             their events are then never published):",
+            rows.len()
+        )?,
+    }
+    if done.is_none() {
+        write_parked_rows(rows, out)?;
     }
     Ok(())
 }
@@ -174,6 +406,8 @@ fn write_status(
             "oldest_age_ms": oldest_age_ms,
             "failing_keys_total": status.failing_keys_total,
             "failing_keys": failing,
+            "parked": status.parked,
+            "oldest_parked_at": status.oldest_parked_at.map(|at| at.to_rfc3339()),
         });
         return writeln!(out, "{doc}");
     }
@@ -183,6 +417,15 @@ fn write_status(
         None => writeln!(out, "oldest waits for: -")?,
     }
     writeln!(out, "failing keys:     {}", status.failing_keys_total)?;
+    match status.oldest_parked_at {
+        Some(at) => writeln!(
+            out,
+            "parked events:    {} (oldest parked {}; see `event-bus outbox parked`)",
+            status.parked,
+            at.to_rfc3339()
+        )?,
+        None => writeln!(out, "parked events:    {}", status.parked)?,
+    }
     for key in &status.failing_keys {
         writeln!(
             out,
@@ -207,6 +450,7 @@ fn write_relay_stats(
         let doc = json!({
             "batches": stats.batches, "published": stats.published, "failed": stats.failed,
             "held_back": stats.held_back, "database_errors": stats.database_errors,
+            "parked": stats.parked,
         });
         return writeln!(out, "{doc}");
     }

@@ -12,6 +12,7 @@ use super::config::{OutboxConfig, RelayConfig};
 use super::error::OutboxError;
 use super::postgres::PostgresOutbox;
 use super::relay::{Relay, RelayStats};
+use super::row::{ParkedFilter, ParkedRow};
 use super::sqlite::SqliteOutbox;
 use super::status::OutboxStatus;
 use super::store::OutboxStore;
@@ -150,6 +151,55 @@ impl AnyOutbox {
         match self {
             Self::Postgres(store) => store.status(failing_keys_limit).await,
             Self::Sqlite(store) => store.status(failing_keys_limit).await,
+        }
+    }
+
+    /// Up to `limit` parked rows matching `filter` (`event-bus outbox parked`).
+    ///
+    /// ```no_run
+    /// # use event_bus_kafka::outbox::*;
+    /// # async fn demo(outbox: AnyOutbox) -> Result<(), OutboxError> {
+    /// let parked = outbox.parked(&ParkedFilter::default(), 100).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn parked(
+        &self,
+        filter: &ParkedFilter,
+        limit: usize,
+    ) -> Result<Vec<ParkedRow>, OutboxError> {
+        match self {
+            Self::Postgres(store) => store.parked(filter, limit).await,
+            Self::Sqlite(store) => store.parked(filter, limit).await,
+        }
+    }
+
+    /// Unparks the parked rows matching `filter` (`event-bus outbox retry --execute`).
+    ///
+    /// ```no_run
+    /// # use event_bus_kafka::outbox::*;
+    /// # async fn demo(outbox: AnyOutbox) -> Result<(), OutboxError> {
+    /// let unparked = outbox.retry_parked(&ParkedFilter::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn retry_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError> {
+        match self {
+            Self::Postgres(store) => store.retry_parked(filter).await,
+            Self::Sqlite(store) => store.retry_parked(filter).await,
+        }
+    }
+
+    /// Deletes the parked rows matching `filter` (`event-bus outbox drop --execute`).
+    ///
+    /// ```no_run
+    /// # use event_bus_kafka::outbox::*;
+    /// # async fn demo(outbox: AnyOutbox) -> Result<(), OutboxError> {
+    /// let dropped = outbox.drop_parked(&ParkedFilter { ids: vec![OutboxId(7)], ..Default::default() }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn drop_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError> {
+        match self {
+            Self::Postgres(store) => store.drop_parked(filter).await,
+            Self::Sqlite(store) => store.drop_parked(filter).await,
         }
     }
 

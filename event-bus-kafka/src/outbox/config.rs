@@ -12,6 +12,8 @@
 //! | `EVENT_BUS_OUTBOX_RETRY_MAX_DELAY_MS` | longest backoff of a failing row | `60000` |
 //! | `EVENT_BUS_OUTBOX_MAX_CONSECUTIVE_ERRORS` | database errors in a row that stop the relay (for a supervisor to restart); `0` = never | `0` |
 //! | `EVENT_BUS_OUTBOX_STATUS_INTERVAL_MS` | how often the relay records the backlog as metrics and logs it; `0` = never | `15000` |
+//! | `EVENT_BUS_OUTBOX_PARK_AFTER_ATTEMPTS` | failed attempts after which a row refused for a passing reason (the classifier's *transient*) is parked; `0` = never. A broker outage never parks | `10` |
+//! | `EVENT_BUS_OUTBOX_PARK_PERMANENT_AFTER_ATTEMPTS` | failed attempts after which a row too large for its topic, refused for good, or unreadable is parked; `0` = never | `3` |
 //! | `EVENT_BUS_OUTBOX_PROBE_INTERVAL_MS` | while the broker is failing, how often one send still tries it directly | `5000` |
 
 use std::time::Duration;
@@ -137,6 +139,15 @@ pub struct RelayConfig {
     /// metrics (`event_bus_outbox_backlog`, `event_bus_outbox_oldest_age_seconds`) and
     /// logs it while events wait (`None`: never).
     pub status_interval: Option<Duration>,
+    /// Failed attempts after which a row failing for a passing reason
+    /// ([`Failure::Transient`](crate::failure::Failure::Transient)) is parked (`None`:
+    /// never). Rows failing because the broker is unavailable are never parked.
+    pub park_after_attempts: Option<u32>,
+    /// Failed attempts after which a row that is too large, refused for good
+    /// ([`Failure::TooLarge`](crate::failure::Failure::TooLarge),
+    /// [`Failure::Permanent`](crate::failure::Failure::Permanent)) or unreadable is
+    /// parked (`None`: never).
+    pub park_permanent_after_attempts: Option<u32>,
 }
 
 impl Default for RelayConfig {
@@ -149,6 +160,8 @@ impl Default for RelayConfig {
             retry_max_delay: Duration::from_secs(60),
             max_consecutive_errors: None,
             status_interval: Some(Duration::from_secs(15)),
+            park_after_attempts: Some(10),
+            park_permanent_after_attempts: Some(3),
         }
     }
 }
@@ -194,13 +207,33 @@ impl RelayConfig {
         self
     }
 
+    /// Sets after how many failed attempts rows are parked: `transient` for rows failing
+    /// for a passing reason, `permanent` for rows too large, refused for good or
+    /// unreadable (`None`: never; `Some(0)` counts as 1).
+    ///
+    /// ```
+    /// let c = event_bus_kafka::outbox::RelayConfig::default().with_park_after(None, Some(1));
+    /// assert_eq!(c.park_after_attempts, None);
+    /// assert_eq!(c.park_permanent_after_attempts, Some(1));
+    /// ```
+    pub fn with_park_after(mut self, transient: Option<u32>, permanent: Option<u32>) -> Self {
+        self.park_after_attempts = transient.map(|n| n.max(1));
+        self.park_permanent_after_attempts = permanent.map(|n| n.max(1));
+        self
+    }
+
     /// From `EVENT_BUS_OUTBOX_*` variables (listed in `docs/configuration.md`).
     ///
     /// ```
     /// use event_bus_kafka::config::EnvSource;
-    /// let env = EnvSource::from_pairs([("EVENT_BUS_OUTBOX_MAX_CONSECUTIVE_ERRORS", "5")]);
+    /// let env = EnvSource::from_pairs([
+    ///     ("EVENT_BUS_OUTBOX_MAX_CONSECUTIVE_ERRORS", "5"),
+    ///     ("EVENT_BUS_OUTBOX_PARK_AFTER_ATTEMPTS", "0"),
+    /// ]);
     /// let c = event_bus_kafka::outbox::RelayConfig::from_env_source(&env)?;
     /// assert_eq!(c.max_consecutive_errors, Some(5));
+    /// assert_eq!(c.park_after_attempts, None);
+    /// assert_eq!(c.park_permanent_after_attempts, Some(3));
     /// # Ok::<(), event_bus_kafka::config::ConfigError>(())
     /// ```
     pub fn from_env_source(env: &EnvSource) -> Result<Self, ConfigError> {
@@ -235,6 +268,18 @@ impl RelayConfig {
         }
         if let Some(v) = env.millis("EVENT_BUS_OUTBOX_STATUS_INTERVAL_MS")? {
             config.status_interval = (!v.is_zero()).then_some(v);
+        }
+        if let Some(v) = env.parsed::<u32>(
+            "EVENT_BUS_OUTBOX_PARK_AFTER_ATTEMPTS",
+            "a whole number of attempts (0 = never park)",
+        )? {
+            config.park_after_attempts = (v > 0).then_some(v);
+        }
+        if let Some(v) = env.parsed::<u32>(
+            "EVENT_BUS_OUTBOX_PARK_PERMANENT_AFTER_ATTEMPTS",
+            "a whole number of attempts (0 = never park)",
+        )? {
+            config.park_permanent_after_attempts = (v > 0).then_some(v);
         }
         Ok(config)
     }

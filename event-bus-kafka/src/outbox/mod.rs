@@ -70,7 +70,9 @@ pub use postgres::{
     PostgresBatch, PostgresOutbox, PostgresWakeup, NOTIFY_CHANNEL, POSTGRES_SCHEMA,
 };
 pub use relay::{BatchReport, Relay, RelayHandle, RelayStats};
-pub use row::{BatchOutcome, OutboxId, OutboxRow, RowFailure};
+pub use row::{
+    BatchOutcome, OutboxId, OutboxRow, ParkedFilter, ParkedRow, RowFailure, UnreadableRow,
+};
 pub use sqlite::{SqliteBatch, SqliteOutbox, SqliteWakeup};
 pub use status::{FailingKey, OutboxStatus};
 pub use store::{ClaimLimits, ClaimedBatch, OutboxStore, OutboxWakeup, TransactionalStore};

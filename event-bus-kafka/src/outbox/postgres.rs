@@ -27,6 +27,10 @@
 //! before the earlier one is visible. Writes of a key that are ordered (one after the
 //! other, or serialized by a lock on the business row) are published in that order.
 //!
+//! A parked head (see [`OutboxStore`](super::OutboxStore)) is never due: its lane is
+//! skipped like a backing-off one, until `event-bus outbox retry` clears the mark or
+//! `drop` deletes the row.
+//!
 //! Row locks are tuple flags, not lock-table entries, so a batch of thousands of lanes
 //! needs no `max_locks_per_transaction` tuning (advisory locks per lane would).
 
@@ -37,14 +41,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::backlog::BacklogLimit;
 use super::error::OutboxError;
 use super::lane::Lane;
-use super::row::{headers_from_json, headers_to_json, BatchOutcome, OutboxId, OutboxRow};
+use super::row::{
+    decode_claimed, headers_from_json, headers_to_json, BatchOutcome, OutboxId, OutboxRow,
+    ParkedFilter, ParkedRow, StoredRow, UnreadableRow,
+};
 use super::status::{age, FailingKey, OutboxStatus};
 use super::store::{ClaimLimits, ClaimedBatch, OutboxStore, OutboxWakeup, TransactionalStore};
 use crate::producer::EncodedRecord;
@@ -87,7 +94,7 @@ const HEADS_SQL: &str =
          firsts AS (SELECT DISTINCT ON (lane) id FROM win ORDER BY lane, id) \
     SELECT h.id, h.lane FROM event_bus.outbox h \
     WHERE h.id IN (SELECT id FROM firsts) \
-      AND h.next_attempt_at <= now() \
+      AND h.next_attempt_at <= now() AND h.parked_at IS NULL \
     ORDER BY h.id \
     LIMIT $1 \
     FOR UPDATE OF h SKIP LOCKED";
@@ -104,7 +111,7 @@ const HEADS_BY_LANE_SQL: &str = "WITH RECURSIVE lanes(lane) AS ( \
     WHERE h.id IN ( \
         SELECT (SELECT o.id FROM event_bus.outbox o WHERE o.lane = l.lane ORDER BY o.lane, o.id LIMIT 1) \
         FROM lanes l WHERE l.lane IS NOT NULL) \
-      AND h.next_attempt_at <= now() \
+      AND h.next_attempt_at <= now() AND h.parked_at IS NULL \
     ORDER BY h.id \
     LIMIT $1 \
     FOR UPDATE OF h SKIP LOCKED";
@@ -127,15 +134,24 @@ const DELETE_SQL: &str = "DELETE FROM event_bus.outbox WHERE id = ANY($1)";
 
 const FAIL_SQL: &str = "UPDATE event_bus.outbox o \
     SET attempts = o.attempts + 1, last_error = f.error, \
-        next_attempt_at = clock_timestamp() + f.delay_ms * interval '1 millisecond' \
-    FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) AS f(id, error, delay_ms) \
+        next_attempt_at = clock_timestamp() + f.delay_ms * interval '1 millisecond', \
+        parked_at = CASE WHEN f.park IS NULL THEN NULL ELSE clock_timestamp() END, \
+        parked_reason = f.park \
+    FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS f(id, error, delay_ms, park) \
     WHERE o.id = f.id";
+
+/// Parked rows matching a [`ParkedFilter`]: `$1` ids (empty: any), `$2` topic, `$3` key
+/// text (NULL: any).
+const PARKED_WHERE: &str = "parked_at IS NOT NULL \
+    AND (cardinality($1::bigint[]) = 0 OR id = ANY($1::bigint[])) \
+    AND ($2::text IS NULL OR topic = $2::text) \
+    AND ($3::text IS NULL OR key_text = $3::text)";
 
 const FAILING_SQL: &str =
     "SELECT f.lane, f.topic, f.key_text, f.id, f.attempts, f.last_error, f.next_attempt_at, \
         (SELECT count(*) FROM event_bus.outbox w WHERE w.lane = f.lane) AS waiting \
     FROM event_bus.outbox f \
-    WHERE f.attempts > 0 \
+    WHERE f.attempts > 0 AND f.parked_at IS NULL \
       AND NOT EXISTS (SELECT 1 FROM event_bus.outbox e WHERE e.lane = f.lane AND e.id < f.id) \
     ORDER BY f.id \
     LIMIT $1";
@@ -425,32 +441,31 @@ impl OutboxStore for PostgresOutbox {
             return Ok(PostgresBatch {
                 tx: None,
                 rows: Vec::new(),
+                unreadable: Vec::new(),
                 backlog: self.backlog.clone(),
             });
         }
         let (head_ids, lanes): (Vec<i64>, Vec<i64>) = heads.into_iter().unzip();
         let per_lane = (limits.max_rows / lanes.len()).max(1);
-        let fetched: Vec<PgOutboxRow> = sqlx::query_as(LANE_ROWS_SQL)
+        let fetched: Vec<PgRow> = sqlx::query(LANE_ROWS_SQL)
             .bind(&lanes)
             .bind(&head_ids)
             .bind(i64::try_from(per_lane).unwrap_or(i64::MAX))
             .fetch_all(&mut *tx)
             .await
             .map_err(OutboxError::db("reading claimed events"))?;
-        let rows = fetched
-            .into_iter()
-            .map(PgOutboxRow::into_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let (rows, unreadable) = decode_claimed::<_, PgOutboxRow>(&fetched)?;
         Ok(PostgresBatch {
             tx: Some(tx),
             rows,
+            unreadable,
             backlog: self.backlog.clone(),
         })
     }
 
     async fn next_retry_in(&self) -> Result<Option<Duration>, OutboxError> {
         let seconds: Option<f64> = sqlx::query_scalar(
-            "SELECT EXTRACT(EPOCH FROM (min(next_attempt_at) - now()))::float8 FROM event_bus.outbox WHERE attempts > 0",
+            "SELECT EXTRACT(EPOCH FROM (min(next_attempt_at) - now()))::float8 FROM event_bus.outbox WHERE attempts > 0 AND parked_at IS NULL",
         )
         .fetch_one(&self.pool)
         .await
@@ -477,7 +492,7 @@ impl OutboxStore for PostgresOutbox {
                 .await
                 .map_err(OutboxError::db("finding the oldest event"))?;
         let failing_keys_total: i64 = sqlx::query_scalar(
-            "SELECT count(DISTINCT lane) FROM event_bus.outbox WHERE attempts > 0",
+            "SELECT count(DISTINCT lane) FROM event_bus.outbox WHERE attempts > 0 AND parked_at IS NULL",
         )
         .fetch_one(&self.pool)
         .await
@@ -487,13 +502,91 @@ impl OutboxStore for PostgresOutbox {
             .fetch_all(&self.pool)
             .await
             .map_err(OutboxError::db("listing failing keys"))?;
+        let (parked, oldest_parked_at): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+            "SELECT count(*), min(parked_at) FROM event_bus.outbox WHERE parked_at IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(OutboxError::db("counting parked events"))?;
         Ok(OutboxStatus {
+            parked: u64::try_from(parked).unwrap_or(0),
+            oldest_parked_at,
             pending,
             oldest_created_at: oldest,
             oldest_age: oldest.map(age),
             failing_keys_total: u64::try_from(failing_keys_total).unwrap_or(0),
             failing_keys: failing.into_iter().map(PgFailingKey::into_key).collect(),
         })
+    }
+
+    async fn parked(
+        &self,
+        filter: &ParkedFilter,
+        limit: usize,
+    ) -> Result<Vec<ParkedRow>, OutboxError> {
+        let sql = format!(
+            "SELECT id, topic, key_text, event_type, event_id::text AS event_id, attempts, \
+                parked_at, parked_reason, created_at \
+             FROM event_bus.outbox WHERE {PARKED_WHERE} ORDER BY id LIMIT $4"
+        );
+        let rows: Vec<PgParkedRow> = sqlx::query_as(&sql)
+            .bind(filter.ids.iter().map(|id| id.0).collect::<Vec<_>>())
+            .bind(filter.topic.as_deref())
+            .bind(filter.key.as_deref())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(OutboxError::db("listing parked events"))?;
+        Ok(rows.into_iter().map(PgParkedRow::into_parked).collect())
+    }
+
+    async fn retry_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError> {
+        let sql = format!(
+            "UPDATE event_bus.outbox SET parked_at = NULL, parked_reason = NULL, attempts = 0, \
+                next_attempt_at = now() WHERE {PARKED_WHERE}"
+        );
+        self.change_parked(&sql, filter, "unparking events").await
+    }
+
+    async fn drop_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError> {
+        let sql = format!("DELETE FROM event_bus.outbox WHERE {PARKED_WHERE}");
+        let dropped = self
+            .change_parked(&sql, filter, "deleting parked events")
+            .await?;
+        self.backlog.removed(dropped);
+        Ok(dropped)
+    }
+}
+
+impl PostgresOutbox {
+    /// Runs `sql` (an UPDATE or DELETE of the parked rows matching `filter`) and wakes
+    /// the relays in the same transaction; returns the rows changed.
+    async fn change_parked(
+        &self,
+        sql: &str,
+        filter: &ParkedFilter,
+        operation: &'static str,
+    ) -> Result<u64, OutboxError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(OutboxError::db(operation))?;
+        let done = sqlx::query(sql)
+            .bind(filter.ids.iter().map(|id| id.0).collect::<Vec<_>>())
+            .bind(filter.topic.as_deref())
+            .bind(filter.key.as_deref())
+            .execute(&mut *tx)
+            .await
+            .map_err(OutboxError::db(operation))?;
+        // Wakes the relays now rather than at their next poll.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(NOTIFY_CHANNEL)
+            .execute(&mut *tx)
+            .await
+            .map_err(OutboxError::db("waking the relays"))?;
+        tx.commit().await.map_err(OutboxError::db(operation))?;
+        Ok(done.rows_affected())
     }
 }
 
@@ -529,6 +622,7 @@ impl TransactionalStore for PostgresOutbox {
 pub struct PostgresBatch {
     tx: Option<Transaction<'static, Postgres>>,
     rows: Vec<OutboxRow>,
+    unreadable: Vec<UnreadableRow>,
     backlog: Arc<BacklogLimit>,
 }
 
@@ -536,6 +630,10 @@ pub struct PostgresBatch {
 impl ClaimedBatch for PostgresBatch {
     fn rows(&self) -> &[OutboxRow] {
         &self.rows
+    }
+
+    fn unreadable(&self) -> &[UnreadableRow] {
+        &self.unreadable
     }
 
     async fn complete(mut self, outcome: BatchOutcome) -> Result<(), OutboxError> {
@@ -558,10 +656,13 @@ impl ClaimedBatch for PostgresBatch {
                 .iter()
                 .map(|f| i64::try_from(f.retry_in.as_millis()).unwrap_or(i64::MAX))
                 .collect();
+            let parks: Vec<Option<&str>> =
+                outcome.failed.iter().map(|f| f.park.as_deref()).collect();
             sqlx::query(FAIL_SQL)
                 .bind(&ids)
                 .bind(&errors)
                 .bind(&delays)
+                .bind(&parks)
                 .execute(&mut *tx)
                 .await
                 .map_err(OutboxError::db("recording failed attempts"))?;
@@ -623,7 +724,7 @@ struct PgOutboxRow {
     next_attempt_at: DateTime<Utc>,
 }
 
-impl PgOutboxRow {
+impl StoredRow for PgOutboxRow {
     fn into_row(self) -> Result<OutboxRow, OutboxError> {
         Ok(OutboxRow {
             id: OutboxId(self.id),
@@ -668,6 +769,35 @@ impl PgFailingKey {
             last_error: self.last_error,
             next_attempt_at: self.next_attempt_at,
             waiting: u64::try_from(self.waiting).unwrap_or(0),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PgParkedRow {
+    id: i64,
+    topic: String,
+    key_text: Option<String>,
+    event_type: String,
+    event_id: String,
+    attempts: i32,
+    parked_at: DateTime<Utc>,
+    parked_reason: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl PgParkedRow {
+    fn into_parked(self) -> ParkedRow {
+        ParkedRow {
+            id: OutboxId(self.id),
+            topic: self.topic,
+            key_text: self.key_text,
+            event_type: self.event_type,
+            event_id: self.event_id,
+            attempts: self.attempts,
+            parked_at: self.parked_at,
+            reason: self.parked_reason.unwrap_or_default(),
+            created_at: self.created_at,
         }
     }
 }

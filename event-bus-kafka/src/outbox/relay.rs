@@ -11,7 +11,8 @@ use tokio::task::JoinHandle;
 use super::config::RelayConfig;
 use super::error::OutboxError;
 use super::health::BrokerHealth;
-use super::publish::{evaluate, publish, RetryPolicy, RowResult};
+use super::lease::{RelayLease, Wait};
+use super::publish::{evaluate, publish, ParkPolicy, RetryPolicy, RowResult};
 use super::row::OutboxRow;
 use super::store::{ClaimLimits, ClaimedBatch, OutboxStore, OutboxWakeup};
 use crate::observability::metrics;
@@ -39,8 +40,11 @@ pub struct BatchReport {
     pub claimed: u64,
     /// Rows acknowledged by the broker and deleted.
     pub published: u64,
-    /// Rows that failed (attempt counted, backing off).
+    /// Rows that failed (attempt counted, backing off or parked), unreadable rows
+    /// included.
     pub failed: u64,
+    /// Of the failed rows, those parked now (`event-bus outbox parked`).
+    pub parked: u64,
     /// Rows not sent because an earlier row of their key failed.
     pub held_back: u64,
     /// Rows acknowledged although an earlier row of their key failed in the same batch
@@ -68,6 +72,8 @@ pub struct RelayStats {
     pub published: u64,
     /// Failed attempts.
     pub failed: u64,
+    /// Rows parked.
+    pub parked: u64,
     /// Rows held back behind a failure of their key.
     pub held_back: u64,
     /// See [`BatchReport::published_ahead_of_failure`].
@@ -89,6 +95,7 @@ impl RelayStats {
         }
         self.published += report.published;
         self.failed += report.failed;
+        self.parked += report.parked;
         self.held_back += report.held_back;
         self.published_ahead_of_failure += report.published_ahead_of_failure;
         self.claim_time += report.claim_time;
@@ -128,6 +135,7 @@ pub struct Relay<S: OutboxStore> {
     config: RelayConfig,
     health: BrokerHealth,
     retry: RetryPolicy,
+    park: ParkPolicy,
 }
 
 impl<S: OutboxStore> Relay<S> {
@@ -137,12 +145,14 @@ impl<S: OutboxStore> Relay<S> {
     /// See the type's example.
     pub fn new(store: Arc<S>, producer: Producer, config: RelayConfig) -> Self {
         let retry = RetryPolicy::new(config.retry_min_delay, config.retry_max_delay);
+        let park = ParkPolicy::of(&config);
         Self {
             store,
             producer,
             config,
             health: BrokerHealth::default(),
             retry,
+            park,
         }
     }
 
@@ -190,7 +200,8 @@ impl<S: OutboxStore> Relay<S> {
             .await?;
         let claim_time = started.elapsed();
         let rows = batch.rows();
-        if rows.is_empty() {
+        let unreadable = batch.unreadable();
+        if rows.is_empty() && unreadable.is_empty() {
             batch.complete(Default::default()).await?;
             return Ok(BatchReport {
                 claim_time,
@@ -199,17 +210,18 @@ impl<S: OutboxStore> Relay<S> {
         }
         let started = Instant::now();
         let queue_timeout = self.producer.config().delivery_timeout;
-        let results = publish(self.producer.kafka(), rows, queue_timeout).await;
+        let results = publish(self.producer.kafka(), rows, unreadable, queue_timeout).await;
         record_metrics(rows, &results);
         let broker_unavailable = results
             .iter()
-            .any(|r| matches!(r, RowResult::Failed(e) if e.broker_unavailable));
-        let evaluation = evaluate(rows, &results, &self.retry);
+            .any(|r| matches!(r, RowResult::Failed(e) if e.broker_unavailable()));
+        let evaluation = evaluate(rows, &results, unreadable, &self.retry, &self.park);
         let publish_time = started.elapsed();
         let report = BatchReport {
-            claimed: rows.len() as u64,
+            claimed: (rows.len() + unreadable.len()) as u64,
             published: evaluation.outcome.delivered.len() as u64,
             failed: evaluation.outcome.failed.len() as u64,
+            parked: evaluation.parked,
             held_back: evaluation.held_back,
             published_ahead_of_failure: evaluation.ahead_of_failure,
             claim_time,
@@ -231,6 +243,7 @@ impl<S: OutboxStore> Relay<S> {
             claimed = report.claimed,
             published = report.published,
             failed = report.failed,
+            parked = report.parked,
             held_back = report.held_back,
             claim_ms = report.claim_time.as_millis() as u64,
             publish_ms = report.publish_time.as_millis() as u64,
@@ -242,6 +255,8 @@ impl<S: OutboxStore> Relay<S> {
 
     /// Publishes batches until nothing is due (failing rows that back off stay), then
     /// returns the totals. For `event-bus outbox relay --once` and tests.
+    /// On a SQLite file it fails with [`OutboxError::RelayBusy`] while another relay holds
+    /// the file's lease.
     ///
     /// ```no_run
     /// # use event_bus_kafka::outbox::*;
@@ -250,17 +265,26 @@ impl<S: OutboxStore> Relay<S> {
     /// # Ok(()) }
     /// ```
     pub async fn drain(&self) -> Result<RelayStats, OutboxError> {
+        // SQLite: one relay per database file (see `lease`); a busy file is an error.
+        let lease = RelayLease::acquire(&*self.store, Wait::No).await?;
         let mut stats = RelayStats::default();
         loop {
+            if let Some(lease) = &lease {
+                lease.check()?;
+            }
             let report = self.run_once().await?;
             stats.add(&report);
             if report.claimed == 0 {
+                if let Some(lease) = lease {
+                    lease.release().await;
+                }
                 return Ok(stats);
             }
         }
     }
 
-    /// Runs until `shutdown` completes (the batch in hand is finished first). Database
+    /// Runs until `shutdown` completes (the batch in hand is finished first). On a SQLite
+    /// file it first waits for the file's relay lease (one relay per database file). Database
     /// errors are logged and retried with backoff; after
     /// [`max_consecutive_errors`](RelayConfig::max_consecutive_errors) in a row the last
     /// one is returned, for a supervisor to restart the relay.
@@ -281,6 +305,11 @@ impl<S: OutboxStore> Relay<S> {
         let mut consecutive_errors: u32 = 0;
         let mut last_status: Option<Instant> = None;
         let mut last_empty_claim: Option<Instant> = None;
+        // SQLite: one relay per database file (see `lease`); waits for the lease.
+        let lease = tokio::select! {
+            lease = RelayLease::acquire(&*self.store, Wait::Yes) => lease?,
+            () = &mut shutdown => return Ok(stats),
+        };
         tracing::info!(
             batch_size = self.config.batch_size,
             max_lanes = self.config.max_lanes_per_batch,
@@ -302,6 +331,9 @@ impl<S: OutboxStore> Relay<S> {
                     () = &mut shutdown => break,
                     () = tokio::time::sleep(pause) => {}
                 }
+            }
+            if let Some(lease) = &lease {
+                lease.check()?;
             }
             let idle = match self.run_once().await {
                 Ok(report) => {
@@ -367,9 +399,13 @@ impl<S: OutboxStore> Relay<S> {
                 () = sleep => {}
             }
         }
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
         tracing::info!(
             published = stats.published,
             failed = stats.failed,
+            parked = stats.parked,
             batches = stats.batches,
             "outbox relay stopped"
         );

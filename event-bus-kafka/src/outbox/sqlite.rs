@@ -5,6 +5,8 @@
 //! lanes are owned by the store's in-process claim lock: run **one relay per database**
 //! (several in one process, on clones of one store, take turns). Claims do not hold a
 //! write transaction while publishing, so inserts are never blocked by the relay.
+//! A lane whose head is parked is not claimed until the row is retried or dropped (see
+//! [`OutboxStore`](super::OutboxStore)).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -13,14 +15,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
 use super::backlog::BacklogLimit;
 use super::error::OutboxError;
 use super::lane::Lane;
-use super::row::{headers_from_json, headers_to_json, BatchOutcome, OutboxId, OutboxRow};
+use super::row::{
+    decode_claimed, headers_from_json, headers_to_json, BatchOutcome, OutboxId, OutboxRow,
+    ParkedFilter, ParkedRow, StoredRow, UnreadableRow,
+};
 use super::status::{age, FailingKey, OutboxStatus};
 use super::store::{ClaimLimits, ClaimedBatch, OutboxStore, OutboxWakeup, TransactionalStore};
 use crate::producer::EncodedRecord;
@@ -37,10 +44,17 @@ const FAILING_SQL: &str =
     "SELECT f.lane, f.topic, f.key_text, f.id, f.attempts, f.last_error, f.next_attempt_at_ms, \
         (SELECT count(*) FROM event_bus_outbox w WHERE w.lane = f.lane) AS waiting \
     FROM event_bus_outbox f \
-    WHERE f.attempts > 0 \
+    WHERE f.attempts > 0 AND f.parked_at_ms IS NULL \
       AND NOT EXISTS (SELECT 1 FROM event_bus_outbox e WHERE e.lane = f.lane AND e.id < f.id) \
     ORDER BY f.id \
     LIMIT ?1";
+
+/// Parked rows matching a [`ParkedFilter`]: `?1` ids as a JSON array (empty: any),
+/// `?2` topic, `?3` key text (NULL: any).
+const PARKED_WHERE: &str = "parked_at_ms IS NOT NULL \
+    AND (?1 = '[]' OR id IN (SELECT value FROM json_each(?1))) \
+    AND (?2 IS NULL OR topic = ?2) \
+    AND (?3 IS NULL OR key_text = ?3)";
 
 /// The SQLite outbox. Cheap to clone; clones share the pool, the backlog estimate, the
 /// claim lock and the wake-up signal.
@@ -248,25 +262,23 @@ impl OutboxStore for SqliteOutbox {
             "SELECT {ROW_COLUMNS} FROM event_bus_outbox o \
              WHERE o.lane IN ( \
                 SELECT h.lane FROM event_bus_outbox h \
-                WHERE h.next_attempt_at_ms <= ?1 \
+                WHERE h.next_attempt_at_ms <= ?1 AND h.parked_at_ms IS NULL \
                   AND NOT EXISTS (SELECT 1 FROM event_bus_outbox e WHERE e.lane = h.lane AND e.id < h.id) \
                 ORDER BY h.id LIMIT ?2) \
              ORDER BY o.id LIMIT ?3"
         );
-        let fetched: Vec<SqliteOutboxRow> = sqlx::query_as(&sql)
+        let fetched: Vec<SqliteRow> = sqlx::query(&sql)
             .bind(Utc::now().timestamp_millis())
             .bind(i64::try_from(limits.max_lanes).unwrap_or(i64::MAX))
             .bind(i64::try_from(limits.max_rows).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await
             .map_err(OutboxError::db("claiming due events"))?;
-        let rows = fetched
-            .into_iter()
-            .map(SqliteOutboxRow::into_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let (rows, unreadable) = decode_claimed::<_, SqliteOutboxRow>(&fetched)?;
         Ok(SqliteBatch {
             pool: self.pool.clone(),
             rows,
+            unreadable,
             backlog: self.backlog.clone(),
             _lanes: guard,
         })
@@ -274,7 +286,7 @@ impl OutboxStore for SqliteOutbox {
 
     async fn next_retry_in(&self) -> Result<Option<Duration>, OutboxError> {
         let at: Option<i64> = sqlx::query_scalar(
-            "SELECT min(next_attempt_at_ms) FROM event_bus_outbox WHERE attempts > 0",
+            "SELECT min(next_attempt_at_ms) FROM event_bus_outbox WHERE attempts > 0 AND parked_at_ms IS NULL",
         )
         .fetch_one(&self.pool)
         .await
@@ -304,7 +316,7 @@ impl OutboxStore for SqliteOutbox {
                 .await
                 .map_err(OutboxError::db("finding the oldest event"))?;
         let failing_keys_total: i64 = sqlx::query_scalar(
-            "SELECT count(DISTINCT lane) FROM event_bus_outbox WHERE attempts > 0",
+            "SELECT count(DISTINCT lane) FROM event_bus_outbox WHERE attempts > 0 AND parked_at_ms IS NULL",
         )
         .fetch_one(&mut *conn)
         .await
@@ -314,8 +326,16 @@ impl OutboxStore for SqliteOutbox {
             .fetch_all(&mut *conn)
             .await
             .map_err(OutboxError::db("listing failing keys"))?;
+        let (parked, oldest_parked): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), min(parked_at_ms) FROM event_bus_outbox WHERE parked_at_ms IS NOT NULL",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(OutboxError::db("counting parked events"))?;
         let oldest = oldest.map(from_millis);
         Ok(OutboxStatus {
+            parked: u64::try_from(parked).unwrap_or(0),
+            oldest_parked_at: oldest_parked.map(from_millis),
             pending,
             oldest_created_at: oldest,
             oldest_age: oldest.map(age),
@@ -325,6 +345,58 @@ impl OutboxStore for SqliteOutbox {
                 .map(SqliteFailingKey::into_key)
                 .collect(),
         })
+    }
+
+    async fn parked(
+        &self,
+        filter: &ParkedFilter,
+        limit: usize,
+    ) -> Result<Vec<ParkedRow>, OutboxError> {
+        let sql = format!(
+            "SELECT id, topic, key_text, event_type, CAST(event_id AS TEXT) AS event_id, attempts, \
+                parked_at_ms, parked_reason, created_at_ms \
+             FROM event_bus_outbox WHERE {PARKED_WHERE} ORDER BY id LIMIT ?4"
+        );
+        let rows: Vec<SqliteParkedRow> = sqlx::query_as(&sql)
+            .bind(filter.ids_json())
+            .bind(filter.topic.as_deref())
+            .bind(filter.key.as_deref())
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(OutboxError::db("listing parked events"))?;
+        Ok(rows.into_iter().map(SqliteParkedRow::into_parked).collect())
+    }
+
+    async fn retry_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError> {
+        let sql = format!(
+            "UPDATE event_bus_outbox SET parked_at_ms = NULL, parked_reason = NULL, attempts = 0, \
+                next_attempt_at_ms = ?4 WHERE {PARKED_WHERE}"
+        );
+        let done = sqlx::query(&sql)
+            .bind(filter.ids_json())
+            .bind(filter.topic.as_deref())
+            .bind(filter.key.as_deref())
+            .bind(Utc::now().timestamp_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(OutboxError::db("unparking events"))?;
+        self.signal_inserted();
+        Ok(done.rows_affected())
+    }
+
+    async fn drop_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError> {
+        let sql = format!("DELETE FROM event_bus_outbox WHERE {PARKED_WHERE}");
+        let done = sqlx::query(&sql)
+            .bind(filter.ids_json())
+            .bind(filter.topic.as_deref())
+            .bind(filter.key.as_deref())
+            .execute(&self.pool)
+            .await
+            .map_err(OutboxError::db("deleting parked events"))?;
+        self.backlog.removed(done.rows_affected());
+        self.signal_inserted();
+        Ok(done.rows_affected())
     }
 }
 
@@ -360,6 +432,7 @@ impl TransactionalStore for SqliteOutbox {
 pub struct SqliteBatch {
     pool: SqlitePool,
     rows: Vec<OutboxRow>,
+    unreadable: Vec<UnreadableRow>,
     backlog: Arc<BacklogLimit>,
     _lanes: OwnedMutexGuard<()>,
 }
@@ -368,6 +441,10 @@ pub struct SqliteBatch {
 impl ClaimedBatch for SqliteBatch {
     fn rows(&self) -> &[OutboxRow] {
         &self.rows
+    }
+
+    fn unreadable(&self) -> &[UnreadableRow] {
+        &self.unreadable
     }
 
     async fn complete(self, outcome: BatchOutcome) -> Result<(), OutboxError> {
@@ -396,11 +473,14 @@ impl ClaimedBatch for SqliteBatch {
         for failure in &outcome.failed {
             let delay = i64::try_from(failure.retry_in.as_millis()).unwrap_or(i64::MAX);
             sqlx::query(
-                "UPDATE event_bus_outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at_ms = ?3 WHERE id = ?1",
+                "UPDATE event_bus_outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at_ms = ?3, \
+                    parked_at_ms = ?4, parked_reason = ?5 WHERE id = ?1",
             )
             .bind(failure.id.0)
             .bind(&failure.error)
             .bind(now.saturating_add(delay))
+            .bind(failure.park.as_ref().map(|_| now))
+            .bind(failure.park.as_deref())
             .execute(&mut *tx)
             .await
             .map_err(OutboxError::db("recording failed attempts"))?;
@@ -455,7 +535,7 @@ struct SqliteOutboxRow {
     next_attempt_at_ms: i64,
 }
 
-impl SqliteOutboxRow {
+impl StoredRow for SqliteOutboxRow {
     fn into_row(self) -> Result<OutboxRow, OutboxError> {
         let event_id = self.event_id.parse().map_err(|e| OutboxError::CorruptRow {
             id: self.id,
@@ -504,6 +584,35 @@ impl SqliteFailingKey {
             last_error: self.last_error,
             next_attempt_at: from_millis(self.next_attempt_at_ms),
             waiting: u64::try_from(self.waiting).unwrap_or(0),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SqliteParkedRow {
+    id: i64,
+    topic: String,
+    key_text: Option<String>,
+    event_type: String,
+    event_id: Option<String>,
+    attempts: i32,
+    parked_at_ms: i64,
+    parked_reason: Option<String>,
+    created_at_ms: i64,
+}
+
+impl SqliteParkedRow {
+    fn into_parked(self) -> ParkedRow {
+        ParkedRow {
+            id: OutboxId(self.id),
+            topic: self.topic,
+            key_text: self.key_text,
+            event_type: self.event_type,
+            event_id: self.event_id.unwrap_or_default(),
+            attempts: self.attempts,
+            parked_at: from_millis(self.parked_at_ms),
+            reason: self.parked_reason.unwrap_or_default(),
+            created_at: from_millis(self.created_at_ms),
         }
     }
 }

@@ -27,8 +27,14 @@ pub struct OutboxStatus {
     pub oldest_age: Option<Duration>,
     /// How many keys have a failing head row (each holds back its later events).
     pub failing_keys_total: u64,
-    /// The failing keys, oldest first, up to the requested limit.
+    /// The failing keys, oldest first, up to the requested limit. Parked rows are not
+    /// counted here but in [`parked`](Self::parked).
     pub failing_keys: Vec<FailingKey>,
+    /// Rows the relay gave up on (`event-bus outbox parked`); each holds back the later
+    /// events of its key until retried or dropped.
+    pub parked: u64,
+    /// When the oldest parked row was parked.
+    pub oldest_parked_at: Option<DateTime<Utc>>,
 }
 
 impl OutboxStatus {
@@ -57,8 +63,17 @@ impl OutboxStatus {
             pending = self.pending,
             oldest_age_ms = self.oldest_age.map(|a| a.as_millis() as u64),
             failing_keys = self.failing_keys_total,
+            parked = self.parked,
             "outbox status"
         );
+        if self.parked > 0 {
+            tracing::warn!(
+                target: "event_bus::outbox",
+                parked = self.parked,
+                oldest_parked_at = self.oldest_parked_at.map(|at| at.to_rfc3339()),
+                "outbox rows are parked; their keys wait: see `event-bus outbox parked`, then `retry` or `drop`"
+            );
+        }
         for key in &self.failing_keys {
             tracing::warn!(
                 target: "event_bus::outbox",

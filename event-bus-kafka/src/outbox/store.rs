@@ -1,5 +1,20 @@
 //! The storage side of the outbox: what a store must do for the emergency producer,
 //! transactional enqueues and the relay.
+//!
+//! # Parked rows
+//!
+//! A row the relay gives up on (the classifier says too large or refused for good, or it
+//! cannot be read, or it keeps failing for a passing reason past the attempt limit; see
+//! [`RelayConfig`](super::RelayConfig)) is *parked*: marked in place with `parked_at`
+//! and `parked_reason` columns (added by a migration of their own), not moved to a
+//! table of its own. In place, it keeps its id and lane, so the rule that only a lane's
+//! oldest row (its head) is claimed makes its key's later rows wait behind it with no
+//! further bookkeeping, and "does this key have rows waiting?" (the emergency producer's
+//! check) still sees it. A separate table would need every claim and that check to look
+//! in two tables, and a retry to move the row back without changing its id. Keyless rows
+//! have lanes of their own, so a parked keyless row holds back nothing. Parked rows count
+//! towards the backlog limit until a person retries or drops them
+//! (`event-bus outbox parked|retry|drop`).
 
 use std::time::Duration;
 
@@ -7,7 +22,7 @@ use async_trait::async_trait;
 
 use super::error::OutboxError;
 use super::lane::Lane;
-use super::row::{BatchOutcome, OutboxId, OutboxRow};
+use super::row::{BatchOutcome, OutboxId, OutboxRow, ParkedFilter, ParkedRow, UnreadableRow};
 use super::status::OutboxStatus;
 use crate::producer::EncodedRecord;
 
@@ -36,8 +51,13 @@ pub struct ClaimLimits {
 ///   *head*) is due, and only a prefix of each lane; while the batch is held no other
 ///   claim (in any process, for PostgreSQL) returns rows of those lanes. A lane whose
 ///   head is backing off is skipped entirely: a failing row holds back its key only.
-/// - [`ClaimedBatch::complete`] deletes delivered rows and records failures atomically;
-///   dropping a batch without completing it leaves every row as it was.
+///   A lane whose head is **parked** is skipped until a person retries or drops that
+///   row ([`retry_parked`](Self::retry_parked), [`drop_parked`](Self::drop_parked)):
+///   its later rows wait, other keys flow. A claimed row that cannot be decoded is
+///   returned in [`ClaimedBatch::unreadable`], not as an error of the claim.
+/// - [`ClaimedBatch::complete`] deletes delivered rows and records failures (parking
+///   those marked so) atomically; dropping a batch without completing it leaves every
+///   row as it was.
 ///
 /// ```no_run
 /// use event_bus_kafka::outbox::{ClaimLimits, ClaimedBatch, OutboxStore, PostgresOutbox};
@@ -116,6 +136,46 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// # Ok(()) }
     /// ```
     async fn status(&self, failing_keys_limit: usize) -> Result<OutboxStatus, OutboxError>;
+
+    /// Up to `limit` parked rows matching `filter`, oldest first (`event-bus outbox
+    /// parked`).
+    ///
+    /// ```no_run
+    /// # use event_bus_kafka::outbox::*;
+    /// # async fn demo(store: PostgresOutbox) -> Result<(), OutboxError> {
+    /// for row in store.parked(&ParkedFilter::default(), 100).await? {
+    ///     println!("{} {} {}", row.id, row.topic, row.reason);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    async fn parked(
+        &self,
+        filter: &ParkedFilter,
+        limit: usize,
+    ) -> Result<Vec<ParkedRow>, OutboxError>;
+
+    /// Unparks the parked rows matching `filter` (attempts reset, due now): the relay
+    /// tries them again, then their keys' waiting rows. Returns how many were unparked.
+    ///
+    /// ```no_run
+    /// # use event_bus_kafka::outbox::*;
+    /// # async fn demo(store: PostgresOutbox) -> Result<(), OutboxError> {
+    /// let filter = ParkedFilter { ids: vec![OutboxId(42)], ..Default::default() };
+    /// assert!(store.retry_parked(&filter).await? <= 1);
+    /// # Ok(()) }
+    /// ```
+    async fn retry_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError>;
+
+    /// Deletes the parked rows matching `filter` (never a row that is not parked): their
+    /// keys' waiting rows are published next. Returns how many were deleted.
+    ///
+    /// ```no_run
+    /// # use event_bus_kafka::outbox::*;
+    /// # async fn demo(store: SqliteOutbox) -> Result<(), OutboxError> {
+    /// let dropped = store.drop_parked(&ParkedFilter::default().with_topic("orders")).await?;
+    /// # Ok(()) }
+    /// ```
+    async fn drop_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError>;
 }
 
 /// Rows claimed by one relay; see [`OutboxStore`].
@@ -131,6 +191,20 @@ pub trait OutboxStore: Send + Sync + 'static {
 pub trait ClaimedBatch: Send + 'static {
     /// The rows, in id order (see the trait's example).
     fn rows(&self) -> &[OutboxRow];
+
+    /// Claimed rows that cannot be decoded, in id order; each fails in its own lane.
+    ///
+    /// ```no_run
+    /// # use event_bus_kafka::outbox::ClaimedBatch;
+    /// # fn demo(batch: impl ClaimedBatch) {
+    /// for row in batch.unreadable() {
+    ///     eprintln!("row {} is unreadable: {}", row.id, row.reason);
+    /// }
+    /// # }
+    /// ```
+    fn unreadable(&self) -> &[UnreadableRow] {
+        &[]
+    }
 
     /// Deletes delivered rows and records failures, then releases the lanes (see the
     /// trait's example).
