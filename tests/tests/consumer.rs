@@ -315,6 +315,10 @@ async fn a_redriven_record_runs_only_the_named_receivers() {
         .expect("encoded");
     let mut headers = record.headers.clone();
     headers.push((dlq::REDRIVE_RECEIVERS.to_owned(), b"b".to_vec()));
+    headers.push((
+        dlq::REDRIVE_GROUP.to_owned(),
+        stack.group.clone().into_bytes(),
+    ));
     headers.push((dlq::ERROR_KIND.to_owned(), b"receiver_failed".to_vec()));
     let raw = raw_producer(&stack).await;
     let owned = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
