@@ -292,7 +292,21 @@ async fn redrive_marks_scope_the_receivers_to_the_group_that_failed() {
     let (a, b) = consume(&stack, false, |s| s.records_dead_lettered >= 1).await;
     assert_eq!((a, b), (1, 2));
 
-    // The dry run names the groups that read the topic again.
+    // The dry run names the groups that read the topic again: one runs now.
+    let listed = unique_group("listed");
+    let mut config = stack.consumer_config();
+    config.group_id = listed.clone();
+    let mut bus = EventBus::new();
+    bus.connect_fn("c", |_: &SessionLoginCompleted, _| Ok(()))
+        .expect("connect");
+    let running = EventConsumer::new(config, Arc::new(bus)).expect("consumer");
+    let running_stats = running.stats();
+    let (stop_running, shutdown) = Shutdown::new();
+    let running = tokio::spawn(running.run(shutdown));
+    let started = Instant::now();
+    while running_stats.snapshot().assignments == 0 && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (result, out) = stack
         .cli(&[
             "dlq",
@@ -309,11 +323,13 @@ async fn redrive_marks_scope_the_receivers_to_the_group_that_failed() {
     );
     assert!(
         out.contains(&format!(
-            "Read again by every group subscribed to {}",
+            "Read again by every group subscribed to {}: now ",
             stack.topic
-        )),
+        )) && out.contains(&listed),
         "{out}"
     );
+    stop_running.trigger();
+    running.await.expect("task").expect("clean stop");
 
     let (result, _) = stack
         .cli(&[

@@ -123,6 +123,38 @@ async fn a_record_too_large_for_the_dlq_goes_there_as_a_stub_with_a_capped_messa
 }
 
 #[tokio::test]
+async fn a_stub_still_too_large_for_the_dlq_stops_the_loop_uncommitted() {
+    let stack = Stack::start("dlqtiny", "dlqtiny").await;
+    let dlq_topic = format!("{}.tiny-dlq", stack.topic);
+    stack
+        .broker
+        .create_topic_with(&TopicSpec::new(&dlq_topic, 1).with_config("max.message.bytes", "1024"))
+        .await
+        .expect("tiny dlq topic");
+    stack.producer().send(&login(1)).await.expect("sent");
+    // The capped error message alone is larger than the topic takes.
+    let (bus, _) = failing_bus(&[1], "x".repeat(3_000));
+    let mut config = stack.consumer_config();
+    config.dlq_topic = DlqTopic::Fixed(dlq_topic.clone());
+    let consumer = EventConsumer::new(config, Arc::new(bus)).expect("consumer");
+    let (_trigger, shutdown) = Shutdown::new();
+    let result = tokio::time::timeout(WAIT, consumer.run(shutdown))
+        .await
+        .expect("the loop stops by itself");
+    match result {
+        Err(err @ ConsumerError::DeadLetterRefused { .. }) => {
+            let ConsumerError::DeadLetterRefused { failure, .. } = &err else {
+                unreachable!()
+            };
+            assert_eq!(*failure, Failure::TooLarge);
+            assert!(err.to_string().contains("max.message.bytes"), "{err}");
+        }
+        other => panic!("expected DeadLetterRefused, got {other:?}"),
+    }
+    assert_eq!(stack.committed(), None, "nothing committed");
+}
+
+#[tokio::test]
 async fn a_dlq_topic_that_does_not_exist_stops_the_loop_and_the_record_stays_uncommitted() {
     let stack = Stack::start("dlqgone", "dlqgone")
         .await
