@@ -83,8 +83,10 @@ pub enum DlqCommand {
     ///
     /// Key, value and the original headers are sent again (the `dlq_*` headers are
     /// dropped) to the topic in `dlq_original_topic`. With --receivers-only the record
-    /// carries `redrive_receivers` = the receivers that failed, and consumers run only
-    /// those. Fix the cause of the failure first.
+    /// carries `redrive_receivers` = the receivers that failed and `dlq_redrive_group`
+    /// = their group: that group runs only those, every other group consuming the
+    /// topic runs all its receivers (the dry run lists them). Fix the cause of the
+    /// failure first.
     #[command(after_help = exit_code::HELP)]
     Redrive(RedriveArgs),
 }
