@@ -226,6 +226,8 @@ pub async fn run(
             writeln!(out, "outbox tables are up to date")?;
         }
         OutboxCommand::Relay { drain } => {
+            // A relay runs for long: its logs (lease waits, failing keys) go to stderr.
+            crate::cli::consume::install_tracing();
             outbox.migrate().await?;
             let producer = Producer::new(ProducerConfig::from_env()?)?;
             let stats = if *drain {

@@ -86,6 +86,32 @@ pub enum OutboxError {
         /// The table looked for.
         table: &'static str,
     },
+    /// Another relay holds the lease of this SQLite database file (one relay per file):
+    /// a draining relay does not wait for it.
+    #[error(
+        "another outbox relay (pid {pid}) is publishing the SQLite outbox {file} (one relay \
+         per database file); it publishes the waiting events itself. Stop it first to drain \
+         from here; if it was killed, its lease expires within {expires_in_s} s"
+    )]
+    RelayBusy {
+        /// The database file.
+        file: String,
+        /// The process holding the lease.
+        pid: i64,
+        /// Seconds until its lease expires unless renewed.
+        expires_in_s: u64,
+    },
+    /// This relay could not renew its lease on the SQLite database file in time and
+    /// another relay took it: it stopped publishing.
+    #[error(
+        "the outbox relay lost its lease on the SQLite outbox {file} (not renewed in time, \
+         and another relay took over); it stopped to keep key order. Restart it: it waits \
+         for the lease"
+    )]
+    LeaseLost {
+        /// The database file.
+        file: String,
+    },
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -51,6 +51,7 @@ mod emergency;
 mod error;
 mod health;
 mod lane;
+mod lease;
 mod postgres;
 mod publish;
 mod relay;

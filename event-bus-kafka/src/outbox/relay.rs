@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use super::config::RelayConfig;
 use super::error::OutboxError;
 use super::health::BrokerHealth;
+use super::lease::{RelayLease, Wait};
 use super::publish::{evaluate, publish, ParkPolicy, RetryPolicy, RowResult};
 use super::row::OutboxRow;
 use super::store::{ClaimLimits, ClaimedBatch, OutboxStore, OutboxWakeup};
@@ -254,6 +255,8 @@ impl<S: OutboxStore> Relay<S> {
 
     /// Publishes batches until nothing is due (failing rows that back off stay), then
     /// returns the totals. For `event-bus outbox relay --once` and tests.
+    /// On a SQLite file it fails with [`OutboxError::RelayBusy`] while another relay holds
+    /// the file's lease.
     ///
     /// ```no_run
     /// # use event_bus_kafka::outbox::*;
@@ -262,17 +265,26 @@ impl<S: OutboxStore> Relay<S> {
     /// # Ok(()) }
     /// ```
     pub async fn drain(&self) -> Result<RelayStats, OutboxError> {
+        // SQLite: one relay per database file (see `lease`); a busy file is an error.
+        let lease = RelayLease::acquire(&*self.store, Wait::No).await?;
         let mut stats = RelayStats::default();
         loop {
+            if let Some(lease) = &lease {
+                lease.check()?;
+            }
             let report = self.run_once().await?;
             stats.add(&report);
             if report.claimed == 0 {
+                if let Some(lease) = lease {
+                    lease.release().await;
+                }
                 return Ok(stats);
             }
         }
     }
 
-    /// Runs until `shutdown` completes (the batch in hand is finished first). Database
+    /// Runs until `shutdown` completes (the batch in hand is finished first). On a SQLite
+    /// file it first waits for the file's relay lease (one relay per database file). Database
     /// errors are logged and retried with backoff; after
     /// [`max_consecutive_errors`](RelayConfig::max_consecutive_errors) in a row the last
     /// one is returned, for a supervisor to restart the relay.
@@ -293,6 +305,11 @@ impl<S: OutboxStore> Relay<S> {
         let mut consecutive_errors: u32 = 0;
         let mut last_status: Option<Instant> = None;
         let mut last_empty_claim: Option<Instant> = None;
+        // SQLite: one relay per database file (see `lease`); waits for the lease.
+        let lease = tokio::select! {
+            lease = RelayLease::acquire(&*self.store, Wait::Yes) => lease?,
+            () = &mut shutdown => return Ok(stats),
+        };
         tracing::info!(
             batch_size = self.config.batch_size,
             max_lanes = self.config.max_lanes_per_batch,
@@ -314,6 +331,9 @@ impl<S: OutboxStore> Relay<S> {
                     () = &mut shutdown => break,
                     () = tokio::time::sleep(pause) => {}
                 }
+            }
+            if let Some(lease) = &lease {
+                lease.check()?;
             }
             let idle = match self.run_once().await {
                 Ok(report) => {
@@ -378,6 +398,9 @@ impl<S: OutboxStore> Relay<S> {
                 () = &mut shutdown => break,
                 () = sleep => {}
             }
+        }
+        if let Some(lease) = lease {
+            lease.release().await;
         }
         tracing::info!(
             published = stats.published,

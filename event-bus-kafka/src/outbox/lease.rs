@@ -1,0 +1,275 @@
+//! SQLite: one relay per database file, across processes.
+//!
+//! SQLite has no `SKIP LOCKED`, so two relays on one file would publish the same rows
+//! side by side and break key order. A relay therefore holds a lease: one row of table
+//! `event_bus_relay_lease` (created here if missing) naming the holding process and an
+//! expiry [`LEASE_TTL`] ahead. It is taken and renewed under `BEGIN IMMEDIATE`, so two
+//! processes never both see it free. The holder renews it every [`RENEW_EVERY`] from a
+//! task of its own (a long batch does not let it lapse) and deletes it on a clean stop;
+//! a relay that was killed leaves it to expire.
+//!
+//! A long-running relay that finds the lease held waits for it, checking every second;
+//! a draining relay (`event-bus outbox relay --drain`) does not wait: it fails with
+//! [`OutboxError::RelayBusy`], since the holder is publishing those rows anyway. Relays
+//! of one process (on clones of one store) share the lease and take turns through the
+//! store's claim lock. PostgreSQL needs no lease (claims skip locked lanes); neither
+//! does an in-memory SQLite database (no other process can open it).
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::error::OutboxError;
+use super::sqlite::SqliteOutbox;
+use super::store::OutboxStore;
+
+/// How long a lease lasts without renewal: after a holder is killed, another relay takes
+/// over within this time.
+pub(crate) const LEASE_TTL: Duration = Duration::from_secs(10);
+/// How often the holder renews its lease.
+pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(2);
+/// How often a waiting relay tries again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+const CREATE_SQL: &str = "CREATE TABLE IF NOT EXISTS event_bus_relay_lease (\
+    name TEXT PRIMARY KEY, holder TEXT NOT NULL, pid INTEGER NOT NULL, \
+    expires_at_ms INTEGER NOT NULL)";
+const CURRENT_SQL: &str =
+    "SELECT holder, pid, expires_at_ms FROM event_bus_relay_lease WHERE name = 'relay'";
+const TAKE_SQL: &str = "INSERT INTO event_bus_relay_lease (name, holder, pid, expires_at_ms) \
+    VALUES ('relay', ?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET \
+    holder = excluded.holder, pid = excluded.pid, expires_at_ms = excluded.expires_at_ms";
+const RELEASE_SQL: &str = "DELETE FROM event_bus_relay_lease WHERE name = 'relay' AND holder = ?1";
+
+/// Whether a relay that finds the lease held waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Wait until the holder stops or its lease expires (`run_until`).
+    Yes,
+    /// Fail with [`OutboxError::RelayBusy`] (`drain`).
+    No,
+}
+
+/// This process's name in the lease table: relays of one process share the lease.
+fn holder() -> &'static str {
+    static HOLDER: OnceLock<String> = OnceLock::new();
+    HOLDER.get_or_init(|| Uuid::new_v4().to_string())
+}
+
+/// Relays of this process holding each database file's lease.
+fn holders() -> &'static Mutex<HashMap<PathBuf, usize>> {
+    static HOLDERS: OnceLock<Mutex<HashMap<PathBuf, usize>>> = OnceLock::new();
+    HOLDERS.get_or_init(Default::default)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Who holds the lease when it is not ours.
+struct Busy {
+    pid: i64,
+    expires_in: Duration,
+}
+
+/// Takes or renews the lease if it is free, expired or already ours.
+async fn try_take(pool: &SqlitePool) -> Result<Result<(), Busy>, OutboxError> {
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(OutboxError::db("locking the relay lease"))?;
+    sqlx::query(CREATE_SQL)
+        .execute(&mut *tx)
+        .await
+        .map_err(OutboxError::db("creating the relay lease table"))?;
+    let current: Option<(String, i64, i64)> = sqlx::query_as(CURRENT_SQL)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(OutboxError::db("reading the relay lease"))?;
+    let now = now_ms();
+    if let Some((other, pid, expires_at_ms)) = current {
+        if other != holder() && expires_at_ms > now {
+            let expires_in = Duration::from_millis(u64::try_from(expires_at_ms - now).unwrap_or(0));
+            return Ok(Err(Busy { pid, expires_in }));
+        }
+    }
+    let expires = now.saturating_add(i64::try_from(LEASE_TTL.as_millis()).unwrap_or(i64::MAX));
+    sqlx::query(TAKE_SQL)
+        .bind(holder())
+        .bind(i64::from(std::process::id()))
+        .bind(expires)
+        .execute(&mut *tx)
+        .await
+        .map_err(OutboxError::db("taking the relay lease"))?;
+    tx.commit()
+        .await
+        .map_err(OutboxError::db("taking the relay lease"))?;
+    Ok(Ok(()))
+}
+
+/// The lease of one relay on one SQLite database file; renewed until released or
+/// dropped.
+#[derive(Debug)]
+pub(crate) struct RelayLease {
+    pool: SqlitePool,
+    file: PathBuf,
+    lost: Arc<AtomicBool>,
+    renewer: JoinHandle<()>,
+    released: bool,
+}
+
+impl RelayLease {
+    /// For a relay on `store`: the lease of its SQLite file, taken (waiting for it if
+    /// `wait` says so); `None` for stores that need none.
+    pub(crate) async fn acquire<S: OutboxStore>(
+        store: &S,
+        wait: Wait,
+    ) -> Result<Option<Self>, OutboxError> {
+        let Some(sqlite) = (store as &dyn Any).downcast_ref::<SqliteOutbox>() else {
+            return Ok(None);
+        };
+        let pool = sqlite.pool().clone();
+        let file = pool.connect_options().get_filename().to_path_buf();
+        if !file.is_file() {
+            return Ok(None); // in memory: no other process can open it
+        }
+        let file = file.canonicalize().unwrap_or(file);
+        let mut waiting_logged = false;
+        loop {
+            match try_take(&pool).await? {
+                Ok(()) => break,
+                Err(busy) if wait == Wait::No => {
+                    return Err(OutboxError::RelayBusy {
+                        file: file.display().to_string(),
+                        pid: busy.pid,
+                        expires_in_s: busy.expires_in.as_secs().max(1),
+                    });
+                }
+                Err(busy) => {
+                    if !waiting_logged {
+                        waiting_logged = true;
+                        tracing::warn!(
+                            file = %file.display(),
+                            holder_pid = busy.pid,
+                            expires_in_ms = busy.expires_in.as_millis() as u64,
+                            "another relay (pid {}) publishes this SQLite outbox; waiting for its lease \
+                             (one relay per database file)",
+                            busy.pid
+                        );
+                    }
+                    tokio::time::sleep(RETRY_EVERY).await;
+                }
+            }
+        }
+        if let Ok(mut holders) = holders().lock() {
+            *holders.entry(file.clone()).or_default() += 1;
+        }
+        tracing::info!(file = %file.display(), pid = std::process::id(), "outbox relay lease taken");
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewer = tokio::spawn(renew(pool.clone(), file.clone(), lost.clone()));
+        Ok(Some(Self {
+            pool,
+            file,
+            lost,
+            renewer,
+            released: false,
+        }))
+    }
+
+    /// Err([`OutboxError::LeaseLost`]) once another relay took the lease (this one could
+    /// not renew it in time): the relay must stop publishing.
+    pub(crate) fn check(&self) -> Result<(), OutboxError> {
+        if self.lost.load(Ordering::Relaxed) {
+            return Err(OutboxError::LeaseLost {
+                file: self.file.display().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Stops renewing and frees the lease (unless other relays of this process still
+    /// use it), so another relay takes over at once.
+    pub(crate) async fn release(mut self) {
+        self.released = true;
+        self.renewer.abort();
+        if !self.leave() {
+            return;
+        }
+        match sqlx::query(RELEASE_SQL)
+            .bind(holder())
+            .execute(&self.pool)
+            .await
+        {
+            Ok(_) => tracing::info!(file = %self.file.display(), "outbox relay lease released"),
+            Err(error) => tracing::warn!(
+                file = %self.file.display(),
+                %error,
+                "cannot release the outbox relay lease; it expires by itself"
+            ),
+        }
+    }
+
+    /// Leaves this process's count of relays on the file: true if it was the last one.
+    fn leave(&self) -> bool {
+        let Ok(mut holders) = holders().lock() else {
+            return false;
+        };
+        let count = holders.entry(self.file.clone()).or_default();
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            holders.remove(&self.file);
+            return true;
+        }
+        false
+    }
+}
+
+impl Drop for RelayLease {
+    fn drop(&mut self) {
+        if !self.released {
+            // An error exit: stop renewing and let the lease expire.
+            self.renewer.abort();
+            self.leave();
+        }
+    }
+}
+
+/// Renews the lease until aborted; marks it lost if another relay took it, or if it
+/// could not be renewed before it expired.
+async fn renew(pool: SqlitePool, file: PathBuf, lost: Arc<AtomicBool>) {
+    let mut renewed_at = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        match try_take(&pool).await {
+            Ok(Ok(())) => renewed_at = tokio::time::Instant::now(),
+            Ok(Err(busy)) => {
+                lost_lease(&file, &lost, Some(busy.pid));
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(file = %file.display(), %error, "cannot renew the outbox relay lease");
+                if renewed_at.elapsed() >= LEASE_TTL {
+                    lost_lease(&file, &lost, None);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn lost_lease(file: &Path, lost: &AtomicBool, taken_by: Option<i64>) {
+    lost.store(true, Ordering::Relaxed);
+    tracing::error!(
+        file = %file.display(),
+        taken_by_pid = taken_by,
+        "the outbox relay lost its lease (not renewed within {} s); stopping",
+        LEASE_TTL.as_secs()
+    );
+}
