@@ -92,6 +92,9 @@ enum Handled {
     Abandoned,
     /// Its partition was revoked and it did not finish within the grace period.
     Revoked,
+    /// The dead-letter topic refused it for good: it stays uncommitted and the loop
+    /// stops (the refusal is logged where it happened).
+    Refused,
 }
 
 impl From<StopCause> for Handled {
@@ -331,7 +334,7 @@ impl EventConsumer {
                     stopping = true;
                 }
                 Some((lane, handled)) = running.next(), if !running.is_empty() => {
-                    if let Handled::Abandoned = handled {
+                    if let Handled::Abandoned | Handled::Refused = handled {
                         stopping = true;
                     }
                     if let Some((message, assignment)) = next_in_lane(&mut lanes, &lane, stopping) {
@@ -580,6 +583,11 @@ impl EventConsumer {
                 self.stats.handled();
             }
             Handled::Revoked => {}
+            Handled::Refused => {
+                self.with_tracker(|t| {
+                    t.abandoned(record.topic, record.partition, record.offset, assignment)
+                });
+            }
             Handled::Abandoned => {
                 self.with_tracker(|t| {
                     t.abandoned(record.topic, record.partition, record.offset, assignment)
@@ -725,7 +733,7 @@ impl EventConsumer {
                 if let Ok(mut slot) = self.dlq_refusal.lock() {
                     slot.get_or_insert(refusal);
                 }
-                Handled::Abandoned
+                Handled::Refused
             }
         }
     }
