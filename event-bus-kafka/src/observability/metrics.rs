@@ -14,6 +14,7 @@
 //! | `event_bus_outbox_relayed_total` | counter | `event_type`, `topic` | published from the outbox by the relay |
 //! | `event_bus_outbox_backlog` | gauge | — | events waiting in the outbox |
 //! | `event_bus_outbox_oldest_age_seconds` | gauge | — | how long the oldest of them has waited (0 when none) |
+//! | `event_bus_outbox_parked` | gauge | — | outbox rows the relay gave up on (`event-bus outbox parked`); each holds back its key |
 //! | `event_bus_events_consumed_total` | counter | `group`, `topic`, `event_type` | records read by a consumer |
 //! | `event_bus_receiver_successes_total` | counter | `receiver`, `event_type` | receiver calls that succeeded |
 //! | `event_bus_receiver_failures_total` | counter | `receiver`, `event_type` | receiver calls that failed (each try) |
@@ -81,6 +82,8 @@ pub mod names {
     pub const OUTBOX_BACKLOG: &str = "event_bus_outbox_backlog";
     /// Age of the oldest event waiting in the outbox, in seconds (gauge).
     pub const OUTBOX_OLDEST_AGE: &str = "event_bus_outbox_oldest_age_seconds";
+    /// Outbox rows parked by the relay (gauge).
+    pub const OUTBOX_PARKED: &str = "event_bus_outbox_parked";
     /// Records read by a consumer.
     pub const EVENTS_CONSUMED: &str = "event_bus_events_consumed_total";
     /// Receiver calls that succeeded.
@@ -109,7 +112,7 @@ pub mod names {
     pub const REGISTRY_WAITS: &str = "event_bus_consumer_registry_waits_total";
 
     /// Every name above.
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 21] = [
         EVENTS_PRODUCED,
         EVENTS_DELIVERED,
         EVENTS_FAILED,
@@ -117,6 +120,7 @@ pub mod names {
         OUTBOX_RELAYED,
         OUTBOX_BACKLOG,
         OUTBOX_OLDEST_AGE,
+        OUTBOX_PARKED,
         EVENTS_CONSUMED,
         RECEIVER_SUCCESSES,
         RECEIVER_FAILURES,
@@ -208,6 +212,11 @@ pub fn describe_all() {
         names::OUTBOX_OLDEST_AGE,
         Unit::Seconds,
         "How long the oldest event in the outbox has waited."
+    );
+    describe_gauge!(
+        names::OUTBOX_PARKED,
+        Unit::Count,
+        "Outbox rows the relay gave up on; each holds back the later events of its key."
     );
     describe_counter!(
         names::EVENTS_CONSUMED,
@@ -331,6 +340,16 @@ pub fn record_outbox_relayed(event_type: &str, topic: &str) {
 pub fn record_outbox_status(pending: u64, oldest_age: Option<Duration>) {
     gauge!(names::OUTBOX_BACKLOG).set(pending as f64);
     gauge!(names::OUTBOX_OLDEST_AGE).set(oldest_age.map_or(0.0, |age| age.as_secs_f64()));
+}
+
+/// The outbox holds `parked` rows the relay gave up on (for the outbox, with
+/// [`record_outbox_status`]).
+///
+/// ```
+/// event_bus_kafka::observability::metrics::record_outbox_parked(2);
+/// ```
+pub fn record_outbox_parked(parked: u64) {
+    gauge!(names::OUTBOX_PARKED).set(parked as f64);
 }
 
 /// A consumer of `group` read a record of `event_type` from `topic`.

@@ -45,12 +45,14 @@ impl OutboxStatus {
         self.pending == 0
     }
 
-    /// Records the backlog and the oldest age as metrics (`event_bus_outbox_backlog`,
-    /// `event_bus_outbox_oldest_age_seconds`; see [`observability::metrics`](crate::observability::metrics)).
+    /// Records the backlog, the oldest age and the parked rows as metrics
+    /// (`event_bus_outbox_backlog`, `event_bus_outbox_oldest_age_seconds`,
+    /// `event_bus_outbox_parked`; see [`observability::metrics`](crate::observability::metrics)).
     ///
     /// See the type's example.
     pub fn record_metrics(&self) {
         crate::observability::metrics::record_outbox_status(self.pending, self.oldest_age);
+        crate::observability::metrics::record_outbox_parked(self.parked);
     }
 
     /// Emits the figures as one `tracing` event (target `event_bus::outbox`), for log
