@@ -166,6 +166,7 @@ async fn too_large_row_is_parked_then_retried_or_dropped<S: OutboxStore>(
     assert_eq!(row["key"], "big");
     assert_eq!(row["ce_id"], big_1.event_id.to_string());
     assert_eq!(row["attempts"], PARK_AFTER);
+    assert_eq!(row["waiting_behind"], 1, "the key's later row");
     let reason = row["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("too large"), "{reason}");
 

@@ -299,7 +299,7 @@ fn parked_json(row: &ParkedRow) -> serde_json::Value {
         "id": row.id.0, "topic": row.topic, "key": row.key_text,
         "ce_id": row.event_id, "ce_type": row.event_type, "attempts": row.attempts,
         "created_at": row.created_at.to_rfc3339(), "parked_at": row.parked_at.to_rfc3339(),
-        "reason": row.reason,
+        "reason": row.reason, "waiting_behind": row.waiting_behind,
     })
 }
 
@@ -307,7 +307,7 @@ fn write_parked_rows(rows: &[ParkedRow], out: &mut (dyn Write + Send)) -> std::i
     for row in rows {
         writeln!(
             out,
-            "  row={} {} key={} ce_type={} ce_id={} attempts={} parked_at={} reason={}",
+            "  row={} {} key={} ce_type={} ce_id={} attempts={} parked_at={} waiting_behind={} reason={}",
             row.id,
             row.topic,
             row.key_text.as_deref().unwrap_or("(none)"),
@@ -315,6 +315,7 @@ fn write_parked_rows(rows: &[ParkedRow], out: &mut (dyn Write + Send)) -> std::i
             row.event_id,
             row.attempts,
             row.parked_at.to_rfc3339(),
+            row.waiting_behind,
             row.reason
         )?;
     }

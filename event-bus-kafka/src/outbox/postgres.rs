@@ -526,8 +526,9 @@ impl OutboxStore for PostgresOutbox {
     ) -> Result<Vec<ParkedRow>, OutboxError> {
         let sql = format!(
             "SELECT id, topic, key_text, event_type, event_id::text AS event_id, attempts, \
-                parked_at, parked_reason, created_at \
-             FROM event_bus.outbox WHERE {PARKED_WHERE} ORDER BY id LIMIT $4"
+                parked_at, parked_reason, created_at, \
+                (SELECT count(*) FROM event_bus.outbox w WHERE w.lane = o.lane AND w.id > o.id) AS waiting \
+             FROM event_bus.outbox o WHERE {PARKED_WHERE} ORDER BY id LIMIT $4"
         );
         let rows: Vec<PgParkedRow> = sqlx::query_as(&sql)
             .bind(filter.ids.iter().map(|id| id.0).collect::<Vec<_>>())
@@ -784,6 +785,7 @@ struct PgParkedRow {
     parked_at: DateTime<Utc>,
     parked_reason: Option<String>,
     created_at: DateTime<Utc>,
+    waiting: i64,
 }
 
 impl PgParkedRow {
@@ -798,6 +800,7 @@ impl PgParkedRow {
             parked_at: self.parked_at,
             reason: self.parked_reason.unwrap_or_default(),
             created_at: self.created_at,
+            waiting_behind: u64::try_from(self.waiting).unwrap_or(0),
         }
     }
 }

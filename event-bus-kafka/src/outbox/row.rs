@@ -111,7 +111,7 @@ pub struct UnreadableRow {
 ///     id: OutboxId(7), topic: "orders".into(), key_text: Some("o-1".into()),
 ///     event_type: "org.example.order.placed.v1".into(), event_id: "0b6f…".into(),
 ///     attempts: 3, parked_at: chrono::Utc::now(), reason: "too large".into(),
-///     created_at: chrono::Utc::now(),
+///     created_at: chrono::Utc::now(), waiting_behind: 4,
 /// };
 /// assert_eq!(row.id, OutboxId(7));
 /// ```
@@ -135,6 +135,8 @@ pub struct ParkedRow {
     pub reason: String,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// Later events of its key waiting behind it.
+    pub waiting_behind: u64,
 }
 
 /// Which parked rows an operation means: every criterion given must match; none given

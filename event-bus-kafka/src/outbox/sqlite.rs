@@ -354,8 +354,9 @@ impl OutboxStore for SqliteOutbox {
     ) -> Result<Vec<ParkedRow>, OutboxError> {
         let sql = format!(
             "SELECT id, topic, key_text, event_type, CAST(event_id AS TEXT) AS event_id, attempts, \
-                parked_at_ms, parked_reason, created_at_ms \
-             FROM event_bus_outbox WHERE {PARKED_WHERE} ORDER BY id LIMIT ?4"
+                parked_at_ms, parked_reason, created_at_ms, \
+                (SELECT count(*) FROM event_bus_outbox w WHERE w.lane = o.lane AND w.id > o.id) AS waiting \
+             FROM event_bus_outbox o WHERE {PARKED_WHERE} ORDER BY id LIMIT ?4"
         );
         let rows: Vec<SqliteParkedRow> = sqlx::query_as(&sql)
             .bind(filter.ids_json())
@@ -599,6 +600,7 @@ struct SqliteParkedRow {
     parked_at_ms: i64,
     parked_reason: Option<String>,
     created_at_ms: i64,
+    waiting: i64,
 }
 
 impl SqliteParkedRow {
@@ -613,6 +615,7 @@ impl SqliteParkedRow {
             parked_at: from_millis(self.parked_at_ms),
             reason: self.parked_reason.unwrap_or_default(),
             created_at: from_millis(self.created_at_ms),
+            waiting_behind: u64::try_from(self.waiting).unwrap_or(0),
         }
     }
 }
