@@ -172,13 +172,13 @@ async fn too_large_row_is_parked_then_retried_or_dropped<S: OutboxStore>(
 
     // Dry run: nothing changes.
     let id = ids[0].0.to_string();
-    let plan = outbox_cli(url, &["retry", &id]).await;
+    let plan = outbox_cli(url, &["retry", "--id", &id]).await;
     assert_eq!(plan["executed"], false, "{plan}");
     assert_eq!(plan["matched"], 1);
     assert_eq!(store.status(5).await.expect("status").parked, 1);
 
     // Retried with a producer that takes the record: it, then the waiting row, go out.
-    let retried = outbox_cli(url, &["retry", &id, "--execute"]).await;
+    let retried = outbox_cli(url, &["retry", "--id", &id, "--execute"]).await;
     assert_eq!(retried["affected"], 1, "{retried}");
     assert_eq!(store.status(5).await.expect("status").parked, 0);
     let stats = setup

@@ -101,18 +101,19 @@ pub enum OutboxCommand {
 /// use clap::Parser;
 /// use event_bus_kafka::cli::{Cli, Command};
 /// use event_bus_kafka::cli::outbox::OutboxCommand;
-/// let cli = Cli::try_parse_from(["event-bus", "outbox", "retry", "3", "4"]).unwrap();
+/// let cli = Cli::try_parse_from(["event-bus", "outbox", "retry", "--id", "3", "--id", "4"]).unwrap();
 /// let Command::Outbox(args) = cli.command else { panic!() };
 /// let OutboxCommand::Retry { selection, execute } = args.command else { panic!() };
 /// assert_eq!(selection.ids, vec![3, 4]);
 /// assert!(!execute);
 /// assert!(Cli::try_parse_from(["event-bus", "outbox", "drop"]).is_err(), "say which rows");
+/// assert!(Cli::try_parse_from(["event-bus", "outbox", "drop", "--all", "--id", "3"]).is_err());
 /// ```
 #[derive(Debug, Clone, Args)]
 #[group(required = true, multiple = true)]
 pub struct ParkedSelection {
-    /// Row ids, as `outbox parked` lists them.
-    #[arg(value_name = "ID")]
+    /// A row id, as `outbox parked` lists it (repeat for several).
+    #[arg(long = "id", value_name = "ID")]
     pub ids: Vec<i64>,
     /// Every parked row.
     #[arg(long, conflicts_with_all = ["ids", "topic", "key"])]
@@ -162,7 +163,7 @@ pub enum OutboxError {
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     /// `retry` or `drop` without saying which parked rows.
-    #[error("say which parked rows: their ids, --topic and/or --key, or --all (`event-bus outbox parked` lists them)")]
+    #[error("say which parked rows: --id (repeatable), --topic and/or --key, or --all (`event-bus outbox parked` lists them)")]
     NoSelection,
 }
 
