@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::exit_code;
 use super::{CliContext, OutputFormat};
+use crate::config::secret::redact_url;
 use crate::config::{ConfigError, EnvSource, ProducerConfig};
 use crate::consumer::Shutdown;
 use crate::outbox::{
@@ -23,20 +24,40 @@ use crate::producer::{Producer, ProducerError};
 
 /// Arguments of `event-bus outbox`.
 ///
+/// `Debug` hides the password of `--database-url`.
+///
 /// ```
 /// use clap::Parser;
-/// let cli = event_bus_kafka::cli::Cli::try_parse_from(["event-bus", "outbox", "status", "--failing-keys", "5"]).unwrap();
+/// let cli = event_bus_kafka::cli::Cli::try_parse_from([
+///     "event-bus", "outbox", "status", "--failing-keys", "5",
+///     "--database-url", "postgres://app:hunter2@db/app",
+/// ]).unwrap();
 /// assert!(matches!(cli.command, event_bus_kafka::cli::Command::Outbox(_)));
+/// let shown = format!("{cli:?}");
+/// assert!(shown.contains("postgres://app:***@db/app") && !shown.contains("hunter2"));
 /// ```
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct OutboxArgs {
     /// What to do.
     #[command(subcommand)]
     pub command: OutboxCommand,
     /// The outbox database (`postgres://…` or `sqlite:…`); default:
-    /// EVENT_BUS_OUTBOX_DATABASE_URL.
+    /// EVENT_BUS_OUTBOX_DATABASE_URL. Prefer the variable when the URL holds a
+    /// password: command lines show in process lists.
     #[arg(long, global = true)]
     pub database_url: Option<String>,
+}
+
+impl std::fmt::Debug for OutboxArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxArgs")
+            .field("command", &self.command)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .finish()
+    }
 }
 
 /// The `outbox` subcommands.

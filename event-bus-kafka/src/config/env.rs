@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use super::secret::{is_secret_variable, redact_url};
+
 /// A configuration value that is missing or does not parse.
 ///
 /// ```
@@ -45,16 +47,42 @@ pub enum ConfigError {
 }
 
 /// A snapshot of environment variables, so configuration can be read from the process
-/// environment or from a map in tests.
+/// environment or from a map in tests. `Debug` hides the values of secret variables
+/// (passwords, tokens, SASL secrets) and the passwords in URLs.
 ///
 /// ```
 /// use event_bus_kafka::config::EnvSource;
-/// let env = EnvSource::from_pairs([("EVENT_BUS_TOPIC_PREFIX", "dev")]);
+/// let env = EnvSource::from_pairs([
+///     ("EVENT_BUS_TOPIC_PREFIX", "dev"),
+///     ("EVENT_BUS_SCHEMA_REGISTRY_PASSWORD", "hunter2"),
+///     ("EVENT_BUS_OUTBOX_DATABASE_URL", "postgres://app:hunter2@db/app"),
+/// ]);
 /// assert_eq!(env.get("EVENT_BUS_TOPIC_PREFIX"), Some("dev"));
+/// let shown = format!("{env:?}");
+/// assert!(shown.contains("dev") && shown.contains("postgres://app:***@db/app"));
+/// assert!(!shown.contains("hunter2"));
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct EnvSource {
     vars: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for EnvSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: BTreeMap<&str, String> = self
+            .vars
+            .iter()
+            .map(|(name, value)| {
+                let value = if is_secret_variable(name) {
+                    "***".to_owned()
+                } else {
+                    redact_url(value)
+                };
+                (name.as_str(), value)
+            })
+            .collect();
+        f.debug_struct("EnvSource").field("vars", &shown).finish()
+    }
 }
 
 impl EnvSource {

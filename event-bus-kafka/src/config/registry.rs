@@ -3,16 +3,21 @@
 use std::time::Duration;
 
 use super::env::{ConfigError, EnvSource};
-use super::secret::Secret;
+use super::secret::{redact_url, Secret};
 
 /// Where the Confluent-compatible schema registry is, and how to authenticate.
+///
+/// `Debug` hides the password, also one written into the URL (`https://user:pw@host`).
 ///
 /// ```
 /// use event_bus_kafka::config::RegistryConfig;
 /// let registry = RegistryConfig::new("http://localhost:8081").with_basic_auth("svc", "pw");
 /// assert!(!format!("{registry:?}").contains("pw\""));
+/// let in_url = RegistryConfig::new("https://svc:hunter2@registry:8081");
+/// assert!(format!("{in_url:?}").contains("https://svc:***@registry:8081"));
+/// assert!(!format!("{in_url:?}").contains("hunter2"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RegistryConfig {
     /// Base URL, e.g. `http://localhost:8081`.
     pub url: String,
@@ -22,6 +27,17 @@ pub struct RegistryConfig {
     pub password: Option<Secret>,
     /// Timeout of one HTTP request.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field("url", &redact_url(&self.url))
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl RegistryConfig {
@@ -75,7 +91,7 @@ impl RegistryConfig {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::Invalid {
                 variable: "EVENT_BUS_SCHEMA_REGISTRY_URL".into(),
-                value: url.into(),
+                value: redact_url(url),
                 expected: "an http:// or https:// URL",
             });
         }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::RegistryError;
+use crate::config::secret::redact_url;
 use crate::config::RegistryConfig;
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -26,12 +27,20 @@ const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 /// let schema = registry.schema_by_id(id).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct RegistryClient {
     http: reqwest::Client,
     config: RegistryConfig,
     base: Url,
     by_id: RwLock<HashMap<u32, Arc<Schema>>>,
+}
+
+/// Shows the configuration (password hidden, also in the URL), not the HTTP client.
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Deserialize)]
@@ -52,7 +61,7 @@ impl RegistryClient {
         let base = Url::parse(&config.url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
-            .ok_or_else(|| RegistryError::BadUrl(config.url.clone()))?;
+            .ok_or_else(|| RegistryError::BadUrl(redact_url(&config.url)))?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
@@ -110,16 +119,16 @@ impl RegistryClient {
             .send()
             .await
             .map_err(|source| RegistryError::Unreachable {
-                url: self.config.url.clone(),
-                source,
+                url: redact_url(&self.config.url),
+                source: source.without_url(),
             })?;
         let status = response.status();
         let text = response
             .text()
             .await
             .map_err(|source| RegistryError::Unreachable {
-                url: self.config.url.clone(),
-                source,
+                url: redact_url(&self.config.url),
+                source: source.without_url(),
             })?;
         if status.is_success() {
             return serde_json::from_str(&text).map_err(|e| RegistryError::BadResponse {
