@@ -608,3 +608,56 @@ async fn a_partition_paused_then_lost_is_read_again_when_it_comes_back() {
         "record 1 was not read again by the first member"
     );
 }
+
+/// A dead-letter topic that refuses a record for good stops the loop at once, even
+/// with another record in flight: the running one gets the grace period and stays
+/// uncommitted, like at shutdown. Before, the loop only stopped taking records and
+/// waited for the others to end by themselves (here two minutes, past the timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_dead_letter_stops_the_records_in_flight_too() {
+    let stack = Stack::start("refusalstop", "refusalstop")
+        .await
+        .with_kafka_option("allow.auto.create.topics", "false")
+        .with_kafka_option("topic.metadata.propagation.max.ms", "1000")
+        .with_retry(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        });
+    let producer = stack.producer();
+    for id in 1..=2 {
+        producer.send(&login_with_own_key(id)).await.expect("sent");
+    }
+    let calls = Calls::default();
+    let mut bus = bus_with_a_slow_record(&calls, 1, Duration::from_secs(120));
+    bus.connect_fn("refuses-2", |event: &SessionLoginCompleted, _| {
+        if event.user.id == 2 {
+            Err(ReceiverError::permanent("user 2 is refused"))
+        } else {
+            Ok(())
+        }
+    })
+    .expect("connect");
+    let mut config = stack.consumer_config();
+    config.max_in_flight = 4;
+    config.record_timeout = Some(Duration::from_secs(110));
+    config.dlq_topic =
+        event_bus_kafka::consumer::DlqTopic::Fixed(format!("{}.missing-dlq", stack.topic));
+    let consumer = EventConsumer::new(config, Arc::new(bus)).expect("consumer");
+    let (_trigger, shutdown) = Shutdown::new();
+    let result = tokio::time::timeout(WAIT, consumer.run(shutdown))
+        .await
+        .expect("the loop stops without waiting for the slow record");
+    assert!(
+        matches!(
+            result,
+            Err(event_bus_kafka::consumer::ConsumerError::DeadLetterRefused { offset: 1, .. })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(calls.of(1), 1, "the slow record ran");
+    assert_eq!(
+        stack.committed().unwrap_or(0),
+        0,
+        "neither the slow record nor the refused one is committed"
+    );
+}

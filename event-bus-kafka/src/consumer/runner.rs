@@ -32,7 +32,7 @@ use super::record::RecordView;
 use super::redrive_mark::RedriveMarks;
 use super::registry_wait::{RegistryWait, Undecoded};
 use super::retry::{RetryOutcome, RetryRun};
-use super::shutdown::{RecordStop, Shutdown, StopCause};
+use super::shutdown::{RecordStop, Shutdown, ShutdownTrigger, StopCause};
 use super::stats::{ConsumerStats, StatsSnapshot};
 use crate::observability::lag::LagSampler;
 use crate::observability::{metrics, trace};
@@ -152,6 +152,11 @@ pub struct EventConsumer {
     dlq: DeadLetterWriter,
     /// Set when the dead-letter topic refused a record for good: the loop stops.
     dlq_refusal: Mutex<Option<ConsumerError>>,
+    /// Stops the loop from the inside (a refused dead letter), as a shutdown would:
+    /// the records in flight get `revoke_grace` and what waits stays uncommitted.
+    stop_loop: ShutdownTrigger,
+    /// The loop's own shutdown: the caller's, or `stop_loop`.
+    loop_shutdown: Shutdown,
     redrive_marks: RedriveMarks,
     config: ConsumerConfig,
     tracker: Arc<Mutex<OffsetTracker>>,
@@ -203,12 +208,15 @@ impl EventConsumer {
             .create_with_context(context)
             .map_err(ConsumerError::Client)?;
         let dlq = Self::dead_letter_writer(&config, Arc::clone(&stats))?;
+        let (stop_loop, loop_shutdown) = Shutdown::new();
         Ok(Self {
             consumer: Arc::new(consumer),
             bus,
             decoder: RecordDecoder::new(registry),
             dlq,
             dlq_refusal: Mutex::new(None),
+            stop_loop,
+            loop_shutdown,
             redrive_marks: RedriveMarks::default(),
             config,
             tracker,
@@ -267,12 +275,22 @@ impl EventConsumer {
         self.stats.set_running(true);
         let lag_sampler =
             LagSampler::spawn(Arc::clone(&self.consumer), self.config.group_id.clone());
-        let result = self.poll_loop(&shutdown).await.and_then(|()| {
+        // The caller's shutdown stops the loop; so does a refused dead letter.
+        let forward = {
+            let stop_loop = self.stop_loop.clone();
+            tokio::spawn(async move {
+                shutdown.triggered().await;
+                stop_loop.trigger();
+            })
+        };
+        let loop_shutdown = self.loop_shutdown.clone();
+        let result = self.poll_loop(&loop_shutdown).await.and_then(|()| {
             match self.dlq_refusal.lock().map(|mut r| r.take()) {
                 Ok(Some(refusal)) => Err(refusal),
                 _ => Ok(()),
             }
         });
+        forward.abort();
         drop(lag_sampler);
         self.commit_and_wait().await;
         self.consumer.unsubscribe();
@@ -733,6 +751,7 @@ impl EventConsumer {
                 if let Ok(mut slot) = self.dlq_refusal.lock() {
                     slot.get_or_insert(refusal);
                 }
+                self.stop_loop.trigger();
                 Handled::Refused
             }
         }
