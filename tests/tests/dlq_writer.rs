@@ -25,6 +25,80 @@ use event_bus_testkit::topics::{unique_group, unique_topic};
 use event_bus_tests::stack::{login, Stack, WAIT};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaErrorCode};
+use tracing::field::{Field, Visit};
+use tracing::{Event as TracingEvent, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
+
+/// The start of the line the consumer logs when its first dead letter gets stuck.
+const STUCK: &str = "stuck on the dead-letter topic";
+/// The line it logs when the last stuck dead letter went through.
+const THROUGH_AGAIN: &str = "dead letters go through again";
+
+/// Counts of the consumer's "stuck" and "go through again" lines, per DLQ topic.
+#[derive(Default)]
+struct StuckLines(std::sync::Mutex<std::collections::HashMap<String, (usize, usize)>>);
+
+impl StuckLines {
+    /// The process-wide counts, installing the subscriber on first use.
+    fn installed() -> &'static StuckLines {
+        static LINES: std::sync::OnceLock<&'static StuckLines> = std::sync::OnceLock::new();
+        LINES.get_or_init(|| {
+            let lines: &'static StuckLines = Box::leak(Box::default());
+            let _ = tracing_subscriber::registry()
+                .with(CountStuckLines(lines))
+                .try_init();
+            lines
+        })
+    }
+
+    /// (stuck lines, through-again lines) about `dlq_topic`.
+    fn of(&self, dlq_topic: &str) -> (usize, usize) {
+        self.0
+            .lock()
+            .map(|l| l.get(dlq_topic).copied().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Default)]
+struct LineFields {
+    message: String,
+    dlq_topic: String,
+}
+
+impl Visit for LineFields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        match field.name() {
+            "message" => self.message = text,
+            "dlq_topic" => self.dlq_topic = text.trim_matches('"').to_owned(),
+            _ => {}
+        }
+    }
+}
+
+struct CountStuckLines(&'static StuckLines);
+
+impl<S: Subscriber> Layer<S> for CountStuckLines {
+    fn on_event(&self, event: &TracingEvent<'_>, _ctx: Context<'_, S>) {
+        let mut fields = LineFields::default();
+        event.record(&mut fields);
+        let stuck = fields.message.starts_with(STUCK);
+        let through = fields.message.starts_with(THROUGH_AGAIN);
+        if stuck || through {
+            if let Ok(mut lines) = self.0 .0.lock() {
+                let entry = lines.entry(fields.dlq_topic).or_default();
+                if stuck {
+                    entry.0 += 1;
+                } else {
+                    entry.1 += 1;
+                }
+            }
+        }
+    }
+}
 
 fn header(message: &OwnedMessage, name: &str) -> Option<String> {
     message.headers().and_then(|h| {
@@ -200,16 +274,24 @@ async fn a_dlq_topic_that_does_not_exist_stops_the_loop_and_the_record_stays_unc
     );
 }
 
-#[tokio::test]
-async fn retryable_dlq_failures_show_stuck_on_health_past_the_threshold_and_recover() {
+/// A mock cluster whose produce requests fail (retryable) until cleared, with
+/// `events` sent before, and a consumer config of it whose receiver fails every one of
+/// them, stuck after 2 failed dead-letter writes.
+struct StuckSetup {
+    cluster: MockKafkaCluster,
+    _registry: EmbeddedRegistry,
+    config: ConsumerConfig,
+    dlq_topic: String,
+}
+
+async fn stuck_setup(name: &str, events: &[SessionLoginCompleted]) -> StuckSetup {
     let cluster = MockKafkaCluster::start(1).expect("mock cluster");
     let registry = EmbeddedRegistry::start().await.expect("registry");
-    let prefix = unique_topic("stuck");
+    let prefix = unique_topic(name);
     let topic = format!("{prefix}-{}", SessionLoginCompleted::TOPIC);
+    let dlq_topic = format!("{topic}.dlq");
     cluster.create_topic(&topic, 1).expect("topic");
-    cluster
-        .create_topic(&format!("{topic}.dlq"), 1)
-        .expect("dlq topic");
+    cluster.create_topic(&dlq_topic, 1).expect("dlq topic");
     let kafka = KafkaConfig::new(cluster.bootstrap_servers())
         .with_option("session.timeout.ms", "6000")
         .with_option("retry.backoff.max.ms", "100");
@@ -218,20 +300,20 @@ async fn retryable_dlq_failures_show_stuck_on_health_past_the_threshold_and_reco
             .with_topic_prefix(prefix.clone()),
     )
     .expect("producer");
-    producer.send(&login(1)).await.expect("sent");
+    for event in events {
+        producer.send(event).await.expect("sent");
+    }
     // Every produce request fails with a retryable error until cleared.
     cluster
         .request_errors(
             RDKafkaApiKey::Produce,
-            &[RDKafkaErrorCode::NotEnoughReplicas; 2000],
+            &[RDKafkaErrorCode::NotEnoughReplicas; 4000],
         )
         .expect("inject");
-
-    let (bus, _) = failing_bus(&[1], "down".into());
     let mut config = ConsumerConfig::new(
         kafka,
         RegistryConfig::new(registry.url()),
-        unique_group("stuck"),
+        unique_group(name),
         [SessionLoginCompleted::TOPIC],
     )
     .with_topic_prefix(prefix);
@@ -243,22 +325,32 @@ async fn retryable_dlq_failures_show_stuck_on_health_past_the_threshold_and_reco
     };
     config.dlq.write_timeout = Duration::from_millis(500);
     config.dlq.stuck_after_attempts = 2;
-    let consumer = EventConsumer::new(config, Arc::new(bus)).expect("consumer");
+    StuckSetup {
+        cluster,
+        _registry: registry,
+        config,
+        dlq_topic,
+    }
+}
+
+#[tokio::test]
+async fn retryable_dlq_failures_show_stuck_on_health_past_the_threshold_and_recover() {
+    let setup = stuck_setup("stuck", &[login(1)]).await;
+    let (bus, _) = failing_bus(&[1], "down".into());
+    let consumer = EventConsumer::new(setup.config, Arc::new(bus)).expect("consumer");
     let stats = consumer.stats();
     let health = ConsumerHealth::new("c", Arc::clone(&stats));
     let (trigger, shutdown) = Shutdown::new();
     let task = tokio::spawn(consumer.run(shutdown));
 
-    wait_for("stuck on the DLQ", || {
-        health.check().status == HealthStatus::StuckOnDlq
-    })
-    .await;
+    wait_for("stuck on the DLQ", || health.check().stuck_on_dlq.is_some()).await;
     let stuck = health.check().stuck_on_dlq.expect("details");
     assert!(stuck.failed_writes >= 2, "{stuck:?}");
-    assert!(stuck.dlq_topic.ends_with(".dlq"), "{stuck:?}");
+    assert_eq!(stuck.dlq_topic, setup.dlq_topic, "{stuck:?}");
     assert_eq!(stats.snapshot().records_dead_lettered, 0);
 
-    cluster
+    setup
+        .cluster
         .clear_request_errors(RDKafkaApiKey::Produce)
         .expect("clear");
     wait_for("the dead letter", || {
@@ -272,6 +364,69 @@ async fn retryable_dlq_failures_show_stuck_on_health_past_the_threshold_and_reco
     assert_eq!(health.check().stuck_on_dlq, None);
     trigger.trigger();
     task.await.expect("task").expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_stuck_dead_letter_left_unwritten_at_shutdown_clears_the_flag() {
+    let setup = stuck_setup("stuckstop", &[login(1)]).await;
+    let (bus, _) = failing_bus(&[1], "down".into());
+    let consumer = EventConsumer::new(setup.config, Arc::new(bus)).expect("consumer");
+    let stats = consumer.stats();
+    let (trigger, shutdown) = Shutdown::new();
+    let task = tokio::spawn(consumer.run(shutdown));
+    wait_for("stuck on the DLQ", || stats.dlq_stuck().is_some()).await;
+    trigger.trigger();
+    task.await.expect("task").expect("clean stop");
+    assert_eq!(stats.snapshot().records_dead_lettered, 0);
+    assert_eq!(stats.dlq_stuck(), None, "no dead letter is stuck any more");
+}
+
+/// A login of user `n` keyed by its own user name.
+fn login_keyed(n: i64) -> SessionLoginCompleted {
+    let mut event = login(n);
+    event.user.pii.username = format!("user-{n}");
+    event
+}
+
+#[tokio::test]
+async fn two_dead_letters_stuck_at_once_raise_the_flag_once_and_clear_it_once() {
+    let lines = StuckLines::installed();
+    // Two keys: two lanes, both in flight at once.
+    let setup = stuck_setup("stuck2", &[login_keyed(1), login_keyed(2)]).await;
+    let (bus, _) = failing_bus(&[1, 2], "down".into());
+    let mut config = setup.config;
+    config.max_in_flight = 2;
+    let consumer = EventConsumer::new(config, Arc::new(bus)).expect("consumer");
+    let stats = consumer.stats();
+    let health = ConsumerHealth::new("c", Arc::clone(&stats));
+    let (trigger, shutdown) = Shutdown::new();
+    let task = tokio::spawn(consumer.run(shutdown));
+
+    wait_for("both dead letters stuck", || {
+        health
+            .check()
+            .stuck_on_dlq
+            .is_some_and(|s| s.stuck_records == 2)
+    })
+    .await;
+    assert_eq!(lines.of(&setup.dlq_topic), (1, 0), "one stuck line");
+
+    setup
+        .cluster
+        .clear_request_errors(RDKafkaApiKey::Produce)
+        .expect("clear");
+    wait_for("both dead letters", || {
+        stats.snapshot().records_dead_lettered == 2
+    })
+    .await;
+    wait_for("the flag cleared", || health.check().stuck_on_dlq.is_none()).await;
+    trigger.trigger();
+    task.await.expect("task").expect("clean stop");
+    assert_eq!(
+        lines.of(&setup.dlq_topic),
+        (1, 1),
+        "one stuck line, one through-again line"
+    );
 }
 
 #[tokio::test]

@@ -3,8 +3,10 @@
 //!
 //! - retryable ([`Failure::Unavailable`], [`Failure::Transient`]): back off and write
 //!   again; past the [`DlqPolicy`] threshold the consumer shows as stuck on its
-//!   dead-letter topic (stats, `/healthz`, the `event_bus_dlq_stuck` gauge) until a
-//!   dead letter goes through;
+//!   dead-letter topic (stats, `/healthz`, the `event_bus_dlq_stuck` gauge) while at
+//!   least one write is past the threshold: the flag is raised (and logged) once when
+//!   the first write gets stuck and goes (logged once) when the last one ends, written
+//!   or left (revoke, shutdown, refusal);
 //! - [`Failure::TooLarge`]: write a stub instead (key and headers, no value, a header
 //!   saying so and one with the value's size); if even that is too large, it is
 //!   permanent;
@@ -80,10 +82,16 @@ impl DeadLetterWriter {
         let mut state = DlqStuck {
             dlq_topic: topic.to_owned(),
             since_millis: now_millis(),
-            failed_writes: 0,
-            last_error: String::new(),
+            ..DlqStuck::default()
         };
-        let mut stuck = false;
+        // Counts this write out of the stuck ones however it ends: written, refused,
+        // stopped, or dropped by the loop (a revoke's grace cut).
+        let mut stuck = StuckMark {
+            writer: self,
+            dlq_topic: topic,
+            entered: false,
+            written: false,
+        };
         let mut stub = false;
         let mut backoff = jittered(self.initial_backoff, self.max_backoff);
         loop {
@@ -96,19 +104,15 @@ impl DeadLetterWriter {
             let result = loop {
                 tokio::select! {
                     result = &mut send => break result,
-                    _ = tokio::time::sleep_until(stuck_at), if !stuck => {
-                        stuck = true;
-                        self.mark_stuck(&state);
-                    }
+                    _ = tokio::time::sleep_until(stuck_at), if !stuck.entered => stuck.mark(&state),
+                    // The broker may still take a letter already queued: the record
+                    // stays uncommitted, so at worst it is dead-lettered twice.
+                    cause = stop.stopped() => return Written::Stopped(cause),
                 }
             };
             let error = match result {
                 Ok((partition, offset)) => {
-                    if stuck || self.stats.dlq_stuck().is_some() {
-                        tracing::info!(dlq_topic = %topic, "dead letters go through again");
-                        self.stats.set_dlq_stuck(None);
-                        metrics::record_dlq_stuck(&self.group, false);
-                    }
+                    stuck.written = true;
                     return Written::Done {
                         partition,
                         offset,
@@ -147,9 +151,8 @@ impl DeadLetterWriter {
                 Failure::Unavailable | Failure::Transient => {
                     state.failed_writes += 1;
                     state.last_error = error.to_string();
-                    if stuck || state.failed_writes >= self.policy.stuck_after_attempts {
-                        stuck = true;
-                        self.mark_stuck(&state);
+                    if stuck.entered || state.failed_writes >= self.policy.stuck_after_attempts {
+                        stuck.mark(&state);
                     }
                     let delay = backoff.next().unwrap_or(self.max_backoff);
                     tracing::warn!(
@@ -165,16 +168,53 @@ impl DeadLetterWriter {
             }
         }
     }
+}
 
-    /// Shows the loop as stuck on its dead-letter topic (logged on the first mark).
-    fn mark_stuck(&self, state: &DlqStuck) {
-        if self.stats.dlq_stuck().is_none() {
+/// One dead-letter write's part in the loop's "stuck on DLQ" flag: the flag is up
+/// while any write of the loop is past the threshold, and goes (logged once, gauge
+/// 0) when the last such write ends, however it ends.
+struct StuckMark<'a> {
+    writer: &'a DeadLetterWriter,
+    dlq_topic: &'a str,
+    /// Whether this write counts as stuck.
+    entered: bool,
+    /// Whether the broker took the letter.
+    written: bool,
+}
+
+impl StuckMark<'_> {
+    /// Counts this write as stuck with `state` (the first stuck write of the loop
+    /// logs and raises the gauge), or updates the details shown.
+    fn mark(&mut self, state: &DlqStuck) {
+        let stats = &self.writer.stats;
+        if self.entered {
+            stats.dlq_stuck_update(state);
+            return;
+        }
+        self.entered = true;
+        if stats.dlq_stuck_enter(state) {
             tracing::error!(
                 dlq_topic = %state.dlq_topic, failed_writes = state.failed_writes, last_error = %state.last_error,
                 "stuck on the dead-letter topic: a dead letter cannot be written; its partition waits"
             );
+            metrics::record_dlq_stuck(&self.writer.group, true);
         }
-        self.stats.set_dlq_stuck(Some(state.clone()));
-        metrics::record_dlq_stuck(&self.group, true);
+    }
+}
+
+impl Drop for StuckMark<'_> {
+    fn drop(&mut self) {
+        if !self.entered || !self.writer.stats.dlq_stuck_leave() {
+            return;
+        }
+        metrics::record_dlq_stuck(&self.writer.group, false);
+        if self.written {
+            tracing::info!(dlq_topic = %self.dlq_topic, "dead letters go through again");
+        } else {
+            tracing::info!(
+                dlq_topic = %self.dlq_topic,
+                "no dead letter waits any more (the last stuck one was left unwritten: revoke, shutdown or a refusal); its record stays uncommitted"
+            );
+        }
     }
 }

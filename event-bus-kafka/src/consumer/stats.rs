@@ -1,7 +1,7 @@
 //! Counters a running consumer keeps, for tests, health probes and metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::offsets::OldestRecord;
@@ -27,8 +27,15 @@ pub struct ConsumerStats {
     running: AtomicU64,
     backoffs: Mutex<Vec<Duration>>,
     oldest_in_progress: Mutex<Option<OldestRecord>>,
-    dlq_stuck: Mutex<Option<DlqStuck>>,
+    dlq_stuck: Mutex<StuckWriters>,
     registry: RegistryStatus,
+}
+
+/// The dead-letter writes past the stuck threshold now, and the latest one's details.
+#[derive(Debug, Default)]
+struct StuckWriters {
+    count: u64,
+    latest: Option<DlqStuck>,
 }
 
 /// A dead letter the consumer has been trying to write for a while (see
@@ -39,6 +46,7 @@ pub struct ConsumerStats {
 /// let stuck = event_bus_kafka::consumer::DlqStuck {
 ///     dlq_topic: "orders.dlq".into(), since_millis: 0, failed_writes: 5,
 ///     last_error: "Message production error: MessageTimedOut".into(),
+///     stuck_records: 1,
 /// };
 /// assert_eq!(stuck.failed_writes, 5);
 /// ```
@@ -52,6 +60,9 @@ pub struct DlqStuck {
     pub failed_writes: u32,
     /// The last write's error (empty while the first write is still waiting).
     pub last_error: String,
+    /// Dead letters of the loop stuck now (the fields above are of the one that
+    /// failed last); the flag goes when none is left.
+    pub stuck_records: u64,
 }
 
 /// A copy of the counters at one moment.
@@ -168,21 +179,59 @@ impl ConsumerStats {
             .unwrap_or_default()
     }
 
-    /// The dead letter the loop cannot write, if any (for health probes).
+    /// The dead letter the loop cannot write, if any (for health probes): set while
+    /// at least one write is past its [`DlqPolicy`](super::DlqPolicy) threshold.
     ///
     /// ```
     /// let stats = event_bus_kafka::consumer::ConsumerStats::default();
     /// assert_eq!(stats.dlq_stuck(), None);
     /// ```
     pub fn dlq_stuck(&self) -> Option<DlqStuck> {
-        self.dlq_stuck.lock().map(|s| s.clone()).unwrap_or_default()
+        let writers = self
+            .dlq_stuck
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        (writers.count > 0)
+            .then(|| writers.latest.clone())
+            .flatten()
+            .map(|latest| DlqStuck {
+                stuck_records: writers.count,
+                ..latest
+            })
     }
 
-    /// Marks the loop stuck on its dead-letter topic, or clears it (`None`).
-    pub(crate) fn set_dlq_stuck(&self, stuck: Option<DlqStuck>) {
-        if let Ok(mut slot) = self.dlq_stuck.lock() {
-            *slot = stuck;
+    /// One more dead-letter write is stuck (`state`): `true` when it is the first.
+    pub(crate) fn dlq_stuck_enter(&self, state: &DlqStuck) -> bool {
+        let mut writers = self
+            .dlq_stuck
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        writers.count += 1;
+        writers.latest = Some(state.clone());
+        writers.count == 1
+    }
+
+    /// A stuck write failed again: its details are the ones shown.
+    pub(crate) fn dlq_stuck_update(&self, state: &DlqStuck) {
+        let mut writers = self
+            .dlq_stuck
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        writers.latest = Some(state.clone());
+    }
+
+    /// A stuck write ended (written or given up): `true` when it was the last one.
+    pub(crate) fn dlq_stuck_leave(&self) -> bool {
+        let mut writers = self
+            .dlq_stuck
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        writers.count = writers.count.saturating_sub(1);
+        if writers.count == 0 {
+            writers.latest = None;
+            return true;
         }
+        false
     }
 
     /// Set while records wait because the schema registry is not usable (for health

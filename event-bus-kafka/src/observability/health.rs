@@ -266,17 +266,25 @@ mod tests {
         stats.polled();
         let health = ConsumerHealth::new("c", Arc::clone(&stats))
             .with_max_poll_gap(Duration::from_secs(3600));
-        stats.set_dlq_stuck(Some(crate::consumer::DlqStuck {
+        let stuck = crate::consumer::DlqStuck {
             dlq_topic: "t.dlq".into(),
             ..Default::default()
-        }));
+        };
+        assert!(stats.dlq_stuck_enter(&stuck));
+        assert!(!stats.dlq_stuck_enter(&stuck));
+        assert_eq!(
+            health.check().stuck_on_dlq.map(|s| s.stuck_records),
+            Some(2)
+        );
         let report = health.check();
         assert_eq!(report.status, HealthStatus::StuckOnDlq);
         assert!(!HealthReport::of(std::slice::from_ref(&health)).is_healthy());
         assert!(HealthReport::of(std::slice::from_ref(&health))
             .to_json()
             .contains(r#""status":"stuck_on_dlq""#));
-        stats.set_dlq_stuck(None);
+        assert!(!stats.dlq_stuck_leave());
+        assert_eq!(health.check().status, HealthStatus::StuckOnDlq);
+        assert!(stats.dlq_stuck_leave());
         assert_eq!(health.check().status, HealthStatus::Healthy);
     }
 }
