@@ -593,3 +593,39 @@ async fn sqlite_store_round_trip_and_relay() {
     let on_topic = read_back(broker.bootstrap_servers(), &topic, &sent).await;
     assert_eq!(assert_complete_in_key_order(&on_topic, &sent), 0);
 }
+
+/// A database error only a person can fix (here the outbox table dropped under a
+/// running relay) ends the relay with the error at once, for its supervisor to show;
+/// it is not retried forever. The failure classifier decides (SQLSTATE 42P01 is
+/// permanent), and no consecutive-error limit is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_database_error_ends_the_relay_with_it() {
+    let mock = MockKafkaCluster::start(1).expect("mock cluster");
+    let registry = EmbeddedRegistry::start().await.expect("registry");
+    let db = TestDatabase::create().await.expect("database");
+    let store = Arc::new(pg_store(&db).await);
+    let config = producer_config(mock.bootstrap_servers(), &registry, &unique_topic("gone"));
+    let producer = Producer::new(config).expect("producer");
+    let relay = Relay::new(
+        store.clone(),
+        producer,
+        RelayConfig::default().with_retry_delays(Duration::from_millis(50), Duration::from_secs(1)),
+    );
+    sqlx::query("DROP TABLE event_bus.outbox CASCADE")
+        .execute(db.pool())
+        .await
+        .expect("dropped");
+    let ended = tokio::time::timeout(WAIT, relay.run_until(std::future::pending()))
+        .await
+        .expect("the relay ends by itself");
+    match ended {
+        Err(error) => assert_eq!(
+            event_bus_kafka::failure::of_outbox(&error),
+            event_bus_kafka::failure::Failure::Permanent,
+            "{error}"
+        ),
+        Ok(stats) => panic!("the relay should fail, it returned {stats:?}"),
+    }
+    drop(store);
+    db.drop_database().await.expect("drop");
+}

@@ -52,8 +52,9 @@ fn of_postgres_code(code: &str) -> Failure {
     match code {
         // Serialization failure, deadlock, lock not available, statement timeout.
         "40001" | "40P01" | "55P03" | "57014" => Failure::Transient,
-        // Admin or crash shutdown, cannot connect now, too many connections.
-        "57P01" | "57P02" | "57P03" => Failure::Unavailable,
+        // Admin or crash shutdown, cannot connect now; a read-only transaction (a
+        // pooled connection to a primary that failed over and is now a standby).
+        "57P01" | "57P02" | "57P03" | "25006" => Failure::Unavailable,
         // Connection exceptions and insufficient resources, by class.
         _ if code.starts_with("08") || code.starts_with("53") => Failure::Unavailable,
         _ => Failure::Permanent,
@@ -69,6 +70,7 @@ mod tests {
         assert_eq!(of_postgres_code("40P01"), Failure::Transient);
         assert_eq!(of_postgres_code("08006"), Failure::Unavailable);
         assert_eq!(of_postgres_code("53300"), Failure::Unavailable);
+        assert_eq!(of_postgres_code("25006"), Failure::Unavailable);
         assert_eq!(of_postgres_code("23505"), Failure::Permanent);
         assert_eq!(of_sqlite_code("5"), Failure::Transient);
         assert_eq!(of_sqlite_code("517"), Failure::Transient);

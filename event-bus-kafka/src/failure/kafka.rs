@@ -58,7 +58,15 @@ pub fn of_kafka_code(code: Code) -> Failure {
         | Code::BrokerNotAvailable
         | Code::QueueFull
         | Code::ThrottlingQuotaExceeded
-        | Code::KafkaStorageError => Failure::Unavailable,
+        | Code::KafkaStorageError
+        // The client itself is dead (an idempotent producer's fatal error, fenced):
+        // no request through it succeeds until the process makes a new one, so no
+        // record is to blame (the relay must not park rows for it; the DLQ writer
+        // shows stuck). Restarting the process recovers.
+        | Code::Fatal
+        | Code::Fenced
+        | Code::ProducerFenced
+        | Code::InvalidProducerEpoch => Failure::Unavailable,
 
         // A topic that does not exist (with auto-create off) or that the client may not
         // use, a record the broker refuses, or a client set up wrongly.
@@ -92,11 +100,7 @@ pub fn of_kafka_code(code: Code) -> Failure {
         | Code::UnsupportedVersion
         | Code::BadCompression
         | Code::KeySerialization
-        | Code::ValueSerialization
-        | Code::Fatal
-        | Code::Fenced
-        | Code::ProducerFenced
-        | Code::InvalidProducerEpoch => Failure::Permanent,
+        | Code::ValueSerialization => Failure::Permanent,
 
         _ => Failure::Transient,
     }

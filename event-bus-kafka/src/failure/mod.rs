@@ -22,10 +22,12 @@
 mod database;
 mod kafka;
 mod registry;
+mod sdk;
 
 pub use database::of_database;
 pub use kafka::{of_kafka, of_kafka_code};
 pub use registry::of_registry;
+pub use sdk::{of_outbox, of_producer};
 
 /// What an error says about trying the same request again.
 ///

@@ -285,9 +285,11 @@ impl<S: OutboxStore> Relay<S> {
 
     /// Runs until `shutdown` completes (the batch in hand is finished first). On a SQLite
     /// file it first waits for the file's relay lease (one relay per database file). Database
-    /// errors are logged and retried with backoff; after
+    /// errors the [failure classifier](crate::failure::of_outbox) calls retryable are
+    /// logged and retried with backoff; after
     /// [`max_consecutive_errors`](RelayConfig::max_consecutive_errors) in a row the last
-    /// one is returned, for a supervisor to restart the relay.
+    /// one is returned, for a supervisor to restart the relay. A permanent one (the
+    /// outbox table gone, rights revoked) is returned at once.
     ///
     /// ```no_run
     /// # use event_bus_kafka::outbox::*;
@@ -350,11 +352,15 @@ impl<S: OutboxStore> Relay<S> {
                 Err(error) => {
                     consecutive_errors = consecutive_errors.saturating_add(1);
                     stats.database_errors += 1;
-                    tracing::error!(%error, consecutive_errors, "outbox relay batch failed");
-                    if self
-                        .config
-                        .max_consecutive_errors
-                        .is_some_and(|max| consecutive_errors >= max)
+                    let failure = crate::failure::of_outbox(&error);
+                    tracing::error!(%error, consecutive_errors, %failure, "outbox relay batch failed");
+                    // A refusal only a person can lift (a missing table, no rights)
+                    // ends the relay with the error rather than a retry loop.
+                    if !failure.is_retryable()
+                        || self
+                            .config
+                            .max_consecutive_errors
+                            .is_some_and(|max| consecutive_errors >= max)
                     {
                         return Err(error);
                     }
