@@ -155,8 +155,9 @@ pub(crate) const DLQ_TOPIC_VARIABLE: &str = "EVENT_BUS_CONSUMER_DLQ_TOPIC";
 /// A write the broker refuses for good (authorization, a missing or invalid topic)
 /// stops the loop; a record too large for the topic goes there as a stub without its
 /// value; any other failure is retried with a backoff, and once the write has failed
-/// `stuck_after_attempts` times or not gone through for `stuck_after`, `/healthz` says
-/// the consumer is stuck on its dead-letter topic until a dead letter goes through.
+/// `stuck_after_attempts` times or not gone through for `stuck_after`, `/healthz` shows
+/// the consumer stuck on its dead-letter topic (a `stuck_on_dlq` detail; the status
+/// stays healthy) until no write is stuck any more.
 ///
 /// ```
 /// use std::time::Duration;
