@@ -286,6 +286,85 @@ async fn records_without_an_original_topic_are_reported_not_redriven() {
 }
 
 #[tokio::test]
+async fn a_stub_without_its_value_is_not_redriven_as_a_tombstone() {
+    let stack = start_stack().await;
+    let raw: FutureProducer = stack.broker.producer_config().create().expect("producer");
+    // A stub as the consumer writes it for a record too large for the DLQ topic (no
+    // value), then a whole dead letter.
+    for (id, value) in [("stub", None), ("whole", Some("v"))] {
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "ce_id",
+                value: Some(id),
+            })
+            .insert(Header {
+                key: dlq::ORIGINAL_TOPIC,
+                value: Some(stack.topic.as_str()),
+            })
+            .insert(Header {
+                key: dlq::ORIGINAL_PARTITION,
+                value: Some("0"),
+            })
+            .insert(Header {
+                key: dlq::ORIGINAL_OFFSET,
+                value: Some("7"),
+            });
+        if value.is_none() {
+            headers = headers
+                .insert(Header {
+                    key: dlq::VALUE_DROPPED,
+                    value: Some("true"),
+                })
+                .insert(Header {
+                    key: dlq::ORIGINAL_VALUE_SIZE,
+                    value: Some("2000000"),
+                });
+        }
+        let mut record = FutureRecord::<str, str>::to(&stack.dlq_topic)
+            .key("k")
+            .headers(headers);
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        raw.send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("sent");
+    }
+    let hint = format!("value dropped; copy it from {}[0]@7", stack.topic);
+
+    let (result, out) = stack
+        .cli(&["dlq", "redrive", "--topic", &stack.dlq_topic])
+        .await;
+    let err = result.expect_err("the stub is not redriven");
+    assert_eq!(err.exit_code(), exit_code::CHECK_FAILED, "{err}");
+    assert!(out.contains(&format!("SKIPPED: {hint}")), "{out}");
+    assert!(out.contains("republish 1 record(s)"), "{out}");
+
+    let (result, out) = stack
+        .cli(&[
+            "--output",
+            "json",
+            "dlq",
+            "redrive",
+            "--topic",
+            &stack.dlq_topic,
+            "--execute",
+        ])
+        .await;
+    let err = result.expect_err("the stub is not redriven");
+    assert_eq!(err.exit_code(), exit_code::CHECK_FAILED, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(report["redriven"], 1, "{report}");
+    assert_eq!(report["skipped"], 1, "{report}");
+    assert_eq!(report["records"][0]["skipped"], hint.as_str(), "{report}");
+    let on_topic = records(&stack, &stack.topic, 1);
+    assert_eq!(on_topic.len(), 1, "only the whole dead letter");
+    assert_eq!(header(&on_topic[0], "ce_id").as_deref(), Some("whole"));
+    assert_eq!(on_topic[0].payload(), Some("v".as_bytes()), "no tombstone");
+}
+
+#[tokio::test]
 async fn redrive_marks_scope_the_receivers_to_the_group_that_failed() {
     let stack = start_stack().await;
     stack.producer().send(&login(1)).await.expect("sent");

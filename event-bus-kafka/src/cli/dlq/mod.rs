@@ -297,10 +297,13 @@ pub enum DlqError {
         /// How many it has.
         count: usize,
     },
-    /// Some records have no `dlq_original_topic` header, so they were not redriven.
+    /// Some records were not redriven: they have no `dlq_original_topic` header, or
+    /// they are stubs whose value was dropped (`dlq_value_dropped`).
     #[error(
-        "{skipped} record(s) have no dlq_original_topic header and were not redriven \
-         ({redriven} were); they were not written by this SDK's consumer: republish them by hand"
+        "{skipped} record(s) were not redriven ({redriven} were), see their SKIPPED lines: \
+         those without a dlq_original_topic header were not written by this SDK's consumer \
+         (republish them by hand); those whose value was dropped as too large for the \
+         dead-letter topic must be copied from the original topic at the offset shown"
     )]
     NotRedriven {
         /// Records without a target.

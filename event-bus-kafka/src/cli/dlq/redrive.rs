@@ -24,8 +24,11 @@ const IN_FLIGHT: usize = 256;
 /// What happens to one dead letter.
 struct Item<'a> {
     letter: &'a DeadLetter,
-    /// Where it goes (`None`: no `dlq_original_topic`, skipped).
+    /// Where it goes (`None`: skipped, see `skipped`).
     target: Option<String>,
+    /// Why it is not redriven: no `dlq_original_topic`, or a stub without its value
+    /// (republishing it would turn the event into a tombstone).
+    skipped: Option<String>,
     /// The `redrive_receivers` mark, with --receivers-only and failed receivers.
     receivers: Option<Vec<String>>,
     /// The `dlq_redrive_group` mark: the group the receivers failed in.
@@ -70,7 +73,7 @@ impl Item<'_> {
             "redrive_receivers": self.receivers,
             "redrive_group": self.group,
             "delivered": self.delivered.map(|(partition, offset)| json!({"partition": partition, "offset": offset})),
-            "skipped": self.target.is_none().then_some("no dlq_original_topic header"),
+            "skipped": self.skipped,
         })
     }
 }
@@ -180,7 +183,11 @@ fn write_text(
         let m = &item.letter.message;
         let place = format!("{}[{}]@{}", m.topic(), m.partition(), m.offset());
         let Some(target) = &item.target else {
-            writeln!(out, "{place}  SKIPPED: no dlq_original_topic header")?;
+            let why = item
+                .skipped
+                .as_deref()
+                .unwrap_or("no dlq_original_topic header");
+            writeln!(out, "{place}  SKIPPED: {why}")?;
             continue;
         };
         let receivers = match (&item.receivers, &item.group, args.receivers_only) {
@@ -264,6 +271,26 @@ fn readers_json(readers: &Readers) -> Value {
         .into()
 }
 
+/// Why `letter` cannot be redriven, if it cannot: it names no original topic, or it is
+/// a stub whose value was dropped (too large for the dead-letter topic), which would
+/// land on the original topic as a tombstone.
+fn skip_reason(letter: &DeadLetter) -> Option<String> {
+    let Some(topic) = letter.original_topic() else {
+        return Some("no dlq_original_topic header".to_owned());
+    };
+    let dropped = letter
+        .header(headers::VALUE_DROPPED)
+        .is_some_and(|v| v.trim() != "false");
+    dropped.then(|| {
+        let at = |name| letter.header(name).unwrap_or_else(|| "?".to_owned());
+        format!(
+            "value dropped; copy it from {topic}[{}]@{}",
+            at(headers::ORIGINAL_PARTITION),
+            at(headers::ORIGINAL_OFFSET)
+        )
+    })
+}
+
 /// The marks of one dead letter: the receivers to run again and their group, with
 /// --receivers-only when it failed in receivers of a known group.
 fn marks(letter: &DeadLetter, receivers_only: bool) -> (Option<Vec<String>>, Option<String>) {
@@ -290,9 +317,11 @@ pub(super) async fn run(
         .iter()
         .map(|letter| {
             let (receivers, group) = marks(letter, args.receivers_only);
+            let skipped = skip_reason(letter);
             Item {
                 letter,
-                target: letter.original_topic(),
+                target: letter.original_topic().filter(|_| skipped.is_none()),
+                skipped,
                 receivers,
                 group,
                 delivered: None,
