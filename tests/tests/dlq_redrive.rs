@@ -437,6 +437,85 @@ async fn redrive_marks_scope_the_receivers_to_the_group_that_failed() {
     assert_eq!((a, b), (2, 2), "every receiver ran in another group");
 }
 
+#[tokio::test]
+async fn following_the_next_page_hints_reads_every_record_of_several_partitions_once() {
+    let stack = start_stack().await;
+    let topic = format!("{}.paged-dlq", stack.topic);
+    stack.broker.create_topic(&topic, 3).await.expect("topic");
+    let raw: FutureProducer = stack.broker.producer_config().create().expect("producer");
+    // 3 records in partition 0, none in 1, 4 in 2.
+    let mut all = Vec::new();
+    for (partition, count) in [(0, 3), (2, 4)] {
+        for n in 0..count {
+            let id = format!("p{partition}-{n}");
+            let headers = OwnedHeaders::new().insert(Header {
+                key: "ce_id",
+                value: Some(id.as_str()),
+            });
+            raw.send(
+                FutureRecord::<str, str>::to(&topic)
+                    .partition(partition)
+                    .key("k")
+                    .payload("v")
+                    .headers(headers),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("sent");
+            all.push(id);
+        }
+    }
+
+    // The text output prints the exact arguments of the next page.
+    let (result, out) = stack
+        .cli(&["dlq", "show", "--dlq-topic", &topic, "--limit", "2"])
+        .await;
+    result.expect("show");
+    assert!(out.contains("the same command with --start 0:2 "), "{out}");
+
+    let mut seen = Vec::new();
+    let mut starts: Vec<String> = Vec::new();
+    for page in 0.. {
+        assert!(page < 10, "paging does not end: {seen:?}");
+        let mut argv = vec!["--output", "json", "dlq", "show", "--dlq-topic", &topic];
+        argv.extend(["--limit", "2"]);
+        for start in &starts {
+            argv.extend(["--start", start.as_str()]);
+        }
+        let (result, out) = stack.cli(&argv).await;
+        result.expect("show");
+        let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        for record in shown["records"].as_array().expect("records") {
+            seen.push(record["ce_id"].as_str().unwrap_or_default().to_owned());
+        }
+        assert!(shown["incomplete"].is_null(), "{shown}");
+        let next = &shown["next_page"];
+        if next.is_null() {
+            break;
+        }
+        starts = next["start"]
+            .as_array()
+            .expect("starts")
+            .iter()
+            .map(|s| format!("{}:{}", s["partition"], s["offset"]))
+            .collect();
+    }
+    assert_eq!(seen, all, "every record once, in partition order");
+
+    let bad = <event_bus_kafka::cli::Cli as clap::Parser>::try_parse_from([
+        "event-bus",
+        "dlq",
+        "show",
+        "--dlq-topic",
+        &topic,
+        "--start",
+        "0-2",
+    ])
+    .expect_err("not PARTITION:OFFSET");
+    assert!(bad.to_string().contains("PARTITION:OFFSET"), "{bad}");
+}
+
 /// Six dead letters in partition 0, one hour apart from 2024-01-01T00:00Z, with
 /// `ce_id` `id-0` … `id-5`, pointing back to the stack's topic.
 async fn six_dead_letters(stack: &Stack) {
@@ -520,11 +599,15 @@ async fn show_and_redrive_select_by_offset_and_time_range_and_page() {
 
     let (ids, next) = shown(&stack, &["--limit", "2"]).await;
     assert_eq!(ids, ["id-0", "id-1"]);
-    assert_eq!(next, serde_json::json!({"partition": 0, "offset": 2}));
-    let (ids, next) = shown(&stack, &["--limit", "2", "--from-offset", "2"]).await;
+    assert_eq!(
+        next["start"],
+        serde_json::json!([{"partition": 0, "offset": 2}])
+    );
+    assert_eq!(next["args"], "--start 0:2");
+    let (ids, next) = shown(&stack, &["--limit", "2", "--start", "0:2"]).await;
     assert_eq!(ids, ["id-2", "id-3"]);
-    assert_eq!(next["offset"], 4);
-    let (ids, next) = shown(&stack, &["--limit", "2", "--from-offset", "4"]).await;
+    assert_eq!(next["args"], "--start 0:4");
+    let (ids, next) = shown(&stack, &["--limit", "2", "--start", "0:4"]).await;
     assert_eq!(ids, ["id-4", "id-5"]);
     assert!(next.is_null(), "the last page: {next}");
 

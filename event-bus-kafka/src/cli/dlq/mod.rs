@@ -22,7 +22,8 @@
 //! Which records: per partition (`--partition`, repeatable), an offset range
 //! (`--from-offset`, `--to-offset`, inclusive) and a time range (`--since`,
 //! `--until`, RFC 3339); reading seeks to the start of the range. `--limit` reads a
-//! page of that many records and prints where the next page starts. A progress bar
+//! page of that many records and prints where the next page starts, per partition, as
+//! `--start PARTITION:OFFSET` arguments to add to the same command. A progress bar
 //! shows on stderr for text output on a terminal.
 //!
 //! ```text
@@ -44,6 +45,7 @@
 //! ```
 
 mod groups;
+mod paging;
 mod progress;
 mod reader;
 mod redrive;
@@ -60,6 +62,8 @@ use super::CliContext;
 use crate::config::{ConfigError, EnvSource};
 use crate::consumer::DlqTopic;
 use crate::replay::ReplayError;
+
+pub use paging::StartAt;
 
 /// Arguments of `event-bus dlq`.
 ///
@@ -147,9 +151,15 @@ pub struct Selection {
     pub until: Option<DateTime<Utc>>,
 
     /// Read at most this many records (the oldest first, partition by partition); the
-    /// output says where the next page starts.
+    /// output says where the next page starts, as `--start` arguments.
     #[arg(long, visible_alias = "max", value_name = "N")]
     pub limit: Option<usize>,
+
+    /// Start partition PARTITION at OFFSET (or at the range's start, if later);
+    /// repeatable. Partitions not named start at the range's start. The next-page hint
+    /// of a page cut by --limit gives these: add them to the same command.
+    #[arg(long = "start", value_name = "PARTITION:OFFSET", value_parser = paging::parse_start)]
+    pub starts: Vec<StartAt>,
 }
 
 impl Selection {

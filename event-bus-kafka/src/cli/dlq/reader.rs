@@ -1,6 +1,8 @@
 //! Reading a range of a dead-letter topic, partition by partition: each partition's
-//! range is cut by offsets and times, the reader seeks to its start and stops at its
-//! end (as the topic is now) or when a page is full.
+//! range is cut by offsets and times (and `--start`), the reader seeks to its start and
+//! stops at its end (as the topic is now), when a page is full, or when a partition
+//! sends nothing for [`IDLE`] before its end; the page then says where the next one
+//! starts (see [`paging`](super::paging)).
 
 use std::time::{Duration, Instant};
 
@@ -8,15 +10,17 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::paging::{IdleStop, NextPage, StartAt};
 use super::{progress, DlqError, Selection};
 use crate::cli::OutputFormat;
 use crate::config::KafkaConfig;
 use crate::consumer::dlq::{headers, is_dlq_header};
 use crate::replay::OffsetAdmin;
 
-/// How long to wait for the next record before giving up on reaching the end (a
-/// partition whose last offsets are transaction markers never delivers them).
-const IDLE: Duration = Duration::from_secs(10);
+/// How long to wait for the next record before giving up on reaching the end. A
+/// partition whose last offsets are transaction markers never delivers them: the
+/// consumer's position past them tells that case apart from records not delivered.
+pub(crate) const IDLE: Duration = Duration::from_secs(10);
 
 /// One dead letter, owned.
 #[derive(Debug, Clone)]
@@ -72,12 +76,24 @@ pub(crate) struct Range {
     pub end: i64,
 }
 
-/// What a read found: the records, and where the next page starts when `--limit` cut
-/// it short.
+/// What a read found: the records, where the next page starts when `--limit` (or an
+/// idle partition) cut it short, and the idle partition if one did.
 #[derive(Debug, Default)]
 pub(crate) struct Page {
     pub letters: Vec<DeadLetter>,
-    pub next: Option<(i32, i64)>,
+    pub next: Option<NextPage>,
+    pub idle: Option<IdleStop>,
+}
+
+/// How reading one partition's range ended.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeEnd {
+    /// Every offset up to the range's end was read.
+    Done,
+    /// The page filled up; the next record is at this offset.
+    Full(i64),
+    /// Nothing came for [`IDLE`] before the end; the first offset not read.
+    Idle(i64),
 }
 
 /// The ranges `select` asks for, per partition of `topic` that has records there.
@@ -87,7 +103,8 @@ async fn ranges(
     select: &Selection,
 ) -> Result<Vec<Range>, DlqError> {
     let offsets = admin.lag(&[topic.to_owned()]).await?;
-    for partition in &select.partitions {
+    let named = select.starts.iter().map(|s| &s.partition);
+    for partition in select.partitions.iter().chain(named) {
         if !offsets.iter().any(|p| p.partition == *partition) {
             return Err(DlqError::NoPartition {
                 topic: topic.to_owned(),
@@ -115,10 +132,17 @@ async fn ranges(
         .iter()
         .filter(|p| select.partitions.is_empty() || select.partitions.contains(&p.partition))
         .map(|p| {
+            let resume = select
+                .starts
+                .iter()
+                .filter(|s| s.partition == p.partition)
+                .map(|s| s.offset)
+                .max();
             let start = [
                 Some(p.earliest),
                 select.from_offset,
                 at(&since, p.partition),
+                resume,
             ]
             .into_iter()
             .flatten()
@@ -171,7 +195,7 @@ pub(crate) async fn read(
         .create()
         .map_err(|source| DlqError::Kafka {
             operation: "creating the Kafka consumer",
-            source: Box::new(source),
+            source: Box::new(crate::config::secret::redact_kafka_error(source)),
         })?;
     let total: i64 = ranges.iter().map(|r| r.end - r.start).sum();
     let total = select.limit.map_or(total, |limit| {
@@ -182,18 +206,38 @@ pub(crate) async fn read(
     let select = select.clone();
     let read = tokio::task::spawn_blocking(move || {
         let mut page = Page::default();
+        // The partitions read to their end: the next page starts them there.
+        let mut done: Vec<StartAt> = Vec::new();
+        let next_page = |done: &[StartAt], partition: i32, offset: i64| {
+            let cut = StartAt { partition, offset };
+            Some(NextPage::after(&select.starts, done, cut))
+        };
         for range in &ranges {
             if select
                 .limit
                 .is_some_and(|limit| page.letters.len() >= limit)
             {
-                page.next = Some((range.partition, range.start));
+                page.next = next_page(&done, range.partition, range.start);
                 break;
             }
-            let stopped = read_range(&consumer, &topic, *range, &select, &mut page, &bar)?;
-            if let Some(next) = stopped {
-                page.next = Some(next);
-                break;
+            match read_range(&consumer, &topic, *range, &select, &mut page, &bar)? {
+                RangeEnd::Done => done.push(StartAt {
+                    partition: range.partition,
+                    offset: range.end,
+                }),
+                RangeEnd::Full(next) => {
+                    page.next = next_page(&done, range.partition, next);
+                    break;
+                }
+                RangeEnd::Idle(next) => {
+                    page.idle = Some(IdleStop {
+                        partition: range.partition,
+                        offset: next,
+                        end: range.end,
+                    });
+                    page.next = next_page(&done, range.partition, next);
+                    break;
+                }
             }
         }
         bar.finish_and_clear();
@@ -203,8 +247,8 @@ pub(crate) async fn read(
         .map_err(|e| DlqError::Interrupted(e.to_string()))?
 }
 
-/// Reads one partition's range into `page`; `Some(next position)` when the page
-/// filled up before the range's end.
+/// Reads one partition's range into `page`, until its end, a full page or an idle
+/// wait.
 fn read_range(
     consumer: &BaseConsumer,
     topic: &str,
@@ -212,7 +256,7 @@ fn read_range(
     select: &Selection,
     page: &mut Page,
     bar: &indicatif::ProgressBar,
-) -> Result<Option<(i32, i64)>, DlqError> {
+) -> Result<RangeEnd, DlqError> {
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(topic, range.partition, Offset::Offset(range.start))
@@ -224,14 +268,19 @@ fn read_range(
     let since = select.since.map(|t| t.timestamp_millis());
     let until = select.until.map(|t| t.timestamp_millis());
     let mut last = Instant::now();
+    // The first offset not read yet.
+    let mut next = range.start;
     loop {
         match consumer.poll(Duration::from_millis(200)) {
             None if last.elapsed() > IDLE => {
-                tracing::warn!(
-                    topic = %topic, partition = range.partition,
-                    "no record for a while before the end offset; stopping there"
-                );
-                return Ok(None);
+                let ended = idle_end(range, next, position(consumer, topic, range.partition));
+                if let RangeEnd::Idle(at) = ended {
+                    tracing::warn!(
+                        topic = %topic, partition = range.partition, stopped_at = at, end_offset = range.end,
+                        "no record for {} s before the end offset; the page stops there", IDLE.as_secs()
+                    );
+                }
+                return Ok(ended);
             }
             None => {}
             Some(Err(source)) => {
@@ -247,8 +296,9 @@ fn read_range(
                     continue;
                 }
                 if offset >= range.end {
-                    return Ok(None);
+                    return Ok(RangeEnd::Done);
                 }
+                next = offset + 1;
                 bar.inc(1);
                 // Producer timestamps need not grow with offsets: the range seeks by
                 // time, and each record is checked too.
@@ -264,12 +314,54 @@ fn read_range(
                     .limit
                     .is_some_and(|limit| page.letters.len() >= limit);
                 if offset + 1 >= range.end {
-                    return Ok(None);
+                    return Ok(RangeEnd::Done);
                 }
                 if full {
-                    return Ok(Some((range.partition, offset + 1)));
+                    return Ok(RangeEnd::Full(offset + 1));
                 }
             }
         }
+    }
+}
+
+/// The consumer's position in `partition` (past transaction markers it skipped).
+fn position(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+    let positions = consumer.position().ok()?;
+    match positions.find_partition(topic, partition)?.offset() {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
+    }
+}
+
+/// How a read of `range` that waited [`IDLE`] in vain ends: done when the consumer's
+/// `position` reached the end (only markers were left), else cut at the first offset
+/// not read (`next`, or the position when it is further).
+fn idle_end(range: Range, next: i64, position: Option<i64>) -> RangeEnd {
+    let at = position.map_or(next, |p| p.max(next));
+    if at >= range.end {
+        RangeEnd::Done
+    } else {
+        RangeEnd::Idle(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_partition_ends_the_range_only_when_nothing_but_markers_is_left() {
+        let range = Range {
+            partition: 0,
+            start: 10,
+            end: 20,
+        };
+        // Records 15..20 never came: the range is not complete, resume at 15.
+        assert_eq!(idle_end(range, 15, Some(15)), RangeEnd::Idle(15));
+        assert_eq!(idle_end(range, 15, None), RangeEnd::Idle(15));
+        // Nothing read at all: resume at the start.
+        assert_eq!(idle_end(range, 10, None), RangeEnd::Idle(10));
+        // The consumer skipped the markers up to the end: done.
+        assert_eq!(idle_end(range, 18, Some(20)), RangeEnd::Done);
     }
 }

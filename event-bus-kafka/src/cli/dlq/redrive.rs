@@ -342,7 +342,7 @@ pub(super) async fn run(
             .create()
             .map_err(|source| DlqError::Kafka {
                 operation: "creating the Kafka producer",
-                source: Box::new(source),
+                source: Box::new(crate::config::secret::redact_kafka_error(source)),
             })?;
         sent = send_all(&producer, &mut items, &dlq_topic, format).await?;
         tracing::info!(dlq_topic = %dlq_topic, sent, skipped, receivers_only = args.receivers_only, "dead letters redriven");
@@ -359,9 +359,10 @@ pub(super) async fn run(
                     "Dry run: nothing was sent. Run again with --execute to republish {redrivable} record(s)."
                 )?;
             }
-            write_next_page(out, page.next)?;
+            write_next_page(out, &page)?;
         }
         OutputFormat::Json => {
+            let (next_page, incomplete) = next_page_json(&page);
             let document = json!({
                 "dlq_topic": dlq_topic,
                 "executed": args.execute,
@@ -371,7 +372,8 @@ pub(super) async fn run(
                 "skipped": skipped,
                 "read_again_by": readers_json(&readers),
                 "records": items.iter().map(Item::json).collect::<Vec<_>>(),
-                "next_page": next_page_json(page.next),
+                "next_page": next_page,
+                "incomplete": incomplete,
             });
             serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
             writeln!(out)?;

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
 
-use super::reader::{read, DeadLetter, Page};
+use super::reader::{read, DeadLetter, Page, IDLE};
 use super::{DlqError, ShowArgs};
 use crate::cli::offsets::connection;
 use crate::cli::tail::{header_json, header_pairs};
@@ -55,7 +55,8 @@ pub(super) fn letter_json(letter: &DeadLetter) -> Value {
 fn write_text(out: &mut (dyn Write + Send), topic: &str, page: &Page) -> io::Result<()> {
     let letters = &page.letters;
     if letters.is_empty() {
-        return writeln!(out, "{topic} has no dead letters in the selected range");
+        writeln!(out, "{topic} has no dead letters in the selected range")?;
+        return write_next_page(out, page);
     }
     for letter in letters {
         let m = &letter.message;
@@ -100,29 +101,32 @@ fn write_text(out: &mut (dyn Write + Send), topic: &str, page: &Page) -> io::Res
         }
     }
     writeln!(out, "{} dead letter(s)", letters.len())?;
-    write_next_page(out, page.next)
+    write_next_page(out, page)
 }
 
-/// Where the next page starts, when `--limit` cut this one short.
-pub(super) fn write_next_page(
-    out: &mut (dyn Write + Send),
-    next: Option<(i32, i64)>,
-) -> io::Result<()> {
-    match next {
-        Some((partition, offset)) => writeln!(
+/// Where the next page starts, when `--limit` or an idle partition cut this one
+/// short: the exact `--start` arguments to add to the same command.
+pub(super) fn write_next_page(out: &mut (dyn Write + Send), page: &Page) -> io::Result<()> {
+    if let Some(idle) = &page.idle {
+        writeln!(out, "{}", idle.message(IDLE.as_secs()))?;
+    }
+    match &page.next {
+        Some(next) => writeln!(
             out,
-            "More in the range: next page from partition {partition} offset {offset} \
-             (--partition {partition} --from-offset {offset}; later partitions follow)"
+            "More in the range. Next page: the same command with {} (partitions not named \
+             start at the range's start).",
+            next.args()
         ),
         None => Ok(()),
     }
 }
 
-/// `next` as JSON: `{"partition": p, "offset": o}` or null.
-pub(super) fn next_page_json(next: Option<(i32, i64)>) -> Value {
-    next.map_or(
-        Value::Null,
-        |(partition, offset)| json!({"partition": partition, "offset": offset}),
+/// The next page as JSON (`{"start": [{"partition", "offset"}, …], "args": "--start …"}`)
+/// or null, and the idle partition that cut the page short (or null).
+pub(super) fn next_page_json(page: &Page) -> (Value, Value) {
+    (
+        page.next.as_ref().map_or(Value::Null, |next| next.json()),
+        page.idle.as_ref().map_or(Value::Null, |idle| idle.json()),
     )
 }
 
@@ -137,11 +141,13 @@ pub(super) async fn run(
     match format {
         OutputFormat::Text => write_text(out, &topic, &page)?,
         OutputFormat::Json => {
+            let (next_page, incomplete) = next_page_json(&page);
             let document = json!({
                 "topic": topic,
                 "count": page.letters.len(),
                 "records": page.letters.iter().map(letter_json).collect::<Vec<_>>(),
-                "next_page": next_page_json(page.next),
+                "next_page": next_page,
+                "incomplete": incomplete,
             });
             serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
             writeln!(out)?;
