@@ -180,6 +180,66 @@ pub struct DlqPolicy {
     pub stuck_after: Duration,
 }
 
+impl DlqPolicy {
+    /// Refuses a zero write timeout, stuck time or attempt count: none of them has a
+    /// meaning (a zero stuck time or count would show every dead letter as stuck
+    /// before its first write).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use event_bus_kafka::consumer::DlqPolicy;
+    /// assert!(DlqPolicy::default().check().is_ok());
+    /// let zero = DlqPolicy { stuck_after: Duration::ZERO, ..DlqPolicy::default() };
+    /// let err = zero.check().unwrap_err().to_string();
+    /// assert!(err.contains("EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_MS"), "{err}");
+    ///
+    /// // Read from the environment, a zero is refused there already.
+    /// use event_bus_kafka::{config::EnvSource, consumer::ConsumerConfig};
+    /// for variable in [
+    ///     "EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_MS",
+    ///     "EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_ATTEMPTS",
+    ///     "EVENT_BUS_CONSUMER_DLQ_WRITE_TIMEOUT_MS",
+    /// ] {
+    ///     let env = EnvSource::from_pairs([
+    ///         ("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", "b:9092"),
+    ///         ("EVENT_BUS_SCHEMA_REGISTRY_URL", "http://r"),
+    ///         ("EVENT_BUS_CONSUMER_GROUP", "g"),
+    ///         (variable, "0"),
+    ///     ]);
+    ///     let err = ConsumerConfig::from_env_source(&env).unwrap_err().to_string();
+    ///     assert!(err.contains(variable), "{err}");
+    /// }
+    /// ```
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let zero = |variable: &str, expected: &'static str| {
+            Err(ConfigError::Invalid {
+                variable: variable.to_owned(),
+                value: "0".into(),
+                expected,
+            })
+        };
+        if self.write_timeout.is_zero() {
+            return zero(
+                "EVENT_BUS_CONSUMER_DLQ_WRITE_TIMEOUT_MS (dlq.write_timeout)",
+                "a time above 0 ms, e.g. 30000",
+            );
+        }
+        if self.stuck_after_attempts == 0 {
+            return zero(
+                "EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_ATTEMPTS (dlq.stuck_after_attempts)",
+                "at least 1 failed write, e.g. 5",
+            );
+        }
+        if self.stuck_after.is_zero() {
+            return zero(
+                "EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_MS (dlq.stuck_after)",
+                "a time above 0 ms, e.g. 60000",
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for DlqPolicy {
     fn default() -> Self {
         Self {
@@ -416,6 +476,7 @@ impl ConsumerConfig {
         if let Some(after) = env.millis("EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_MS")? {
             config.dlq.stuck_after = after;
         }
+        config.dlq.check()?;
         if let Some(timeout) = env.millis("EVENT_BUS_CONSUMER_RECORD_TIMEOUT_MS")? {
             config.record_timeout = Some(timeout);
         }
@@ -497,17 +558,7 @@ impl ConsumerConfig {
                 expected: "at least 1",
             });
         }
-        if self.dlq.write_timeout.is_zero() || self.dlq.stuck_after_attempts == 0 {
-            return Err(ConfigError::Invalid {
-                variable: "dlq".into(),
-                value: format!(
-                    "write timeout {} ms, stuck after {} attempts",
-                    self.dlq.write_timeout.as_millis(),
-                    self.dlq.stuck_after_attempts
-                ),
-                expected: "a write timeout above 0 ms and at least 1 attempt (EVENT_BUS_CONSUMER_DLQ_WRITE_TIMEOUT_MS, EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_ATTEMPTS)",
-            });
-        }
+        self.dlq.check()?;
         if self.retry.max_attempts == 0 {
             return Err(ConfigError::Invalid {
                 variable: "retry.max_attempts".into(),
