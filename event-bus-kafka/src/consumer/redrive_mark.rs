@@ -5,26 +5,24 @@
 //! `redrive_receivers` (the receivers that failed) and `dlq_redrive_group` (the group
 //! they failed in). A consumer of that group runs only the named receivers it has; a
 //! consumer of any other group runs all of its receivers, as for a new record. Names
-//! this consumer does not know are warned about once each; when it knows none of them,
+//! this consumer does not know are warned about once each (the first 100 names; later
+//! ones each time); when it knows none of them,
 //! it runs all its receivers rather than none.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use super::dlq::headers;
+use crate::observability::trace::header_text;
+
+/// The most unknown receiver names remembered (each warned about once); past it, names
+/// are warned about each time rather than remembered without end.
+const MAX_WARNED: usize = 100;
 
 /// Reads redrive marks for one consumer, remembering the unknown names it warned about.
 #[derive(Debug, Default)]
 pub(crate) struct RedriveMarks {
     warned: Mutex<HashSet<String>>,
-}
-
-/// The first value of header `name` as UTF-8 text.
-fn header_text<'a>(headers: &[(&'a str, Option<&'a [u8]>)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| *n == name)
-        .and_then(|(_, value)| std::str::from_utf8((*value)?).ok())
 }
 
 impl RedriveMarks {
@@ -55,7 +53,15 @@ impl RedriveMarks {
             let first = self
                 .warned
                 .lock()
-                .map(|mut w| w.insert(name.to_owned()))
+                .map(|mut w| {
+                    if w.contains(name) {
+                        false
+                    } else if w.len() >= MAX_WARNED {
+                        true
+                    } else {
+                        w.insert(name.to_owned())
+                    }
+                })
                 .unwrap_or(false);
             if first {
                 tracing::warn!(
@@ -111,5 +117,15 @@ mod tests {
         );
         assert_eq!(m.receivers(&marks("gone", Some("g")), "g", &known), None);
         assert!(m.warned.lock().expect("lock").contains("gone"));
+    }
+
+    #[test]
+    fn the_names_remembered_are_capped() {
+        let m = RedriveMarks::default();
+        for n in 0..MAX_WARNED + 50 {
+            let name = format!("gone-{n}");
+            m.receivers(&marks(&name, Some("g")), "g", &["a"]);
+        }
+        assert_eq!(m.warned.lock().expect("lock").len(), MAX_WARNED);
     }
 }

@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use event_bus_core::EventBus;
 use serde::Serialize;
@@ -62,12 +62,9 @@ pub(crate) struct RegistryStatus {
     last_error: Mutex<String>,
 }
 
+/// Now in milliseconds since the epoch, never 0 (0 means "usable" in `since_millis`).
 fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-        .max(1)
+    super::stats::now_millis().max(1)
 }
 
 impl RegistryStatus {
