@@ -40,8 +40,8 @@ pub enum ConsumerError {
     Fatal(#[source] KafkaError),
     /// The dead-letter topic refused a record for good (authorization, a missing or
     /// invalid topic, a record too large even without its value). The loop stopped
-    /// without committing the record or anything after it, so nothing is lost: it is
-    /// read again after a restart.
+    /// without committing the record or anything after it in its partition, so nothing
+    /// is lost: it is read again after a restart.
     ///
     /// ```
     /// use event_bus_kafka::consumer::ConsumerError;
@@ -55,11 +55,13 @@ pub enum ConsumerError {
     /// };
     /// assert!(err.to_string().contains("orders[0]@7"));
     /// assert!(err.to_string().contains("WRITE"));
+    /// assert!(err.to_string().contains("anything after it in its partition"));
     /// ```
     #[error(
         "the dead-letter topic `{dlq_topic}` refused record {topic}[{partition}]@{offset} \
          for good ({failure}: {source}); the consumer stopped without committing it or \
-         anything after it. {}, then start the consumer again: it reads the record again",
+         anything after it in its partition. {}, then start the consumer again: it reads \
+         the record again",
         refused_hint(*.failure)
     )]
     DeadLetterRefused {
