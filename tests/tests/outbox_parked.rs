@@ -2,7 +2,9 @@
 //! a row too large for the producer is parked after the configured attempts, its key's
 //! later row waits while other keys publish, `event-bus outbox parked|retry|drop` list,
 //! unpark (dry run first) and delete it; a row that cannot be read fails its own key
-//! only, not the whole claim.
+//! only, not the whole claim. A topic whose `max.message.bytes` refuses a whole produce
+//! batch parks only the row too large by itself; a topic created a few seconds late
+//! parks nothing.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use event_bus_kafka::outbox::{
 };
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::producer::EncodedRecord;
-use event_bus_testkit::kafka::KafkaCluster;
+use event_bus_testkit::kafka::{KafkaCluster, TopicSpec};
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
@@ -41,15 +43,32 @@ struct Setup {
 
 impl Setup {
     async fn start(prefix: &str) -> Self {
+        let setup = Self::without_topic(prefix).await;
+        let spec = TopicSpec::new(&setup.topic, 1);
+        setup.broker.create_topic_with(&spec).await.expect("topic");
+        setup
+    }
+
+    /// The topic is not created (see [`create_topic`](Self::create_topic)).
+    async fn without_topic(prefix: &str) -> Self {
         let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
         let registry = EmbeddedRegistry::start().await.expect("registry");
         let topic = unique_topic(prefix);
-        broker.create_topic(&topic, 1).await.expect("topic");
         Self {
             broker,
             registry,
             topic,
         }
+    }
+
+    /// Creates the topic (one partition) with `configs`.
+    async fn create_topic(&self, configs: &[(&str, &str)]) {
+        let spec = configs
+            .iter()
+            .fold(TopicSpec::new(&self.topic, 1), |spec, (k, v)| {
+                spec.with_config(k, v)
+            });
+        self.broker.create_topic_with(&spec).await.expect("topic");
     }
 
     /// A producer; with `max_message_bytes` it refuses larger records itself.
@@ -73,7 +92,8 @@ impl Setup {
     fn relay<S: OutboxStore>(&self, store: Arc<S>, small: bool) -> Relay<S> {
         let config = RelayConfig::default()
             .with_retry_delays(Duration::from_millis(10), Duration::from_millis(20))
-            .with_park_after(Some(10), Some(PARK_AFTER));
+            .with_park_after(Some(10), Some(PARK_AFTER))
+            .with_park_permanent_after(Duration::ZERO);
         let limit = small.then_some(SMALL_LIMIT);
         Relay::new(store, self.producer(limit), config)
     }
@@ -239,6 +259,8 @@ where
         .expect("stored");
     corrupt(ids[0]).await;
 
+    // Waiting does not mend an unreadable row: it is parked after its attempts, however
+    // long the refusal of a record must have lasted.
     let config = RelayConfig::default().with_park_after(Some(10), Some(1));
     let relay = Relay::new(store.clone(), setup.producer(None), config);
     let report = relay
@@ -257,7 +279,11 @@ where
         .expect("parked");
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].id, ids[0]);
-    assert!(parked[0].reason.contains("unreadable"), "{parked:?}");
+    assert!(
+        parked[0].reason.starts_with("unreadable row: ")
+            && parked[0].reason.ends_with("(parked after 1 attempt)"),
+        "{parked:?}"
+    );
     let only_it = ParkedFilter {
         ids: vec![ids[0]],
         ..Default::default()
@@ -267,6 +293,106 @@ where
     assert_eq!(stats.published, 1, "its key's later row: {stats:?}");
     wait_until_empty(store.as_ref()).await;
     let expected = sent(&[(&a_2, "a", 0), (&b_1, "b", 0)]);
+    let on_topic = read_back(setup.broker.bootstrap_servers(), &setup.topic, &expected).await;
+    assert_complete_in_key_order(&on_topic, &expected);
+}
+
+/// A topic refusing records above 3000 bytes (`max.message.bytes`, below librdkafka's
+/// batch size): a claim queues both rows at once, they share a produce batch and the
+/// broker refuses that batch whole, so both get "too large". Only the row too large by
+/// itself is parked; the small row of the other key is published.
+async fn a_refused_produce_batch_parks_only_the_large_row<S: OutboxStore>(
+    store: Arc<S>,
+    setup: &Setup,
+) {
+    setup.create_topic(&[("max.message.bytes", "3000")]).await;
+    let large = setup.record(Some("x"), 5_000);
+    let small = setup.record(Some("y"), 10);
+    let ids = store
+        .insert_many(&[large.clone(), small.clone()])
+        .await
+        .expect("stored");
+    let config = RelayConfig::default()
+        .with_retry_delays(Duration::from_millis(10), Duration::from_millis(20))
+        .with_park_after(Some(10), Some(1))
+        .with_park_permanent_after(Duration::ZERO);
+    let relay = Relay::new(store.clone(), setup.producer(None), config);
+    let status = relay_until_parked(&relay, 1).await;
+    // Past the longest backoff: whatever is left would be claimed again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    relay.drain().await.expect("drain");
+    let status = store.status(5).await.unwrap_or(status);
+    assert_eq!(status.parked, 1, "only the large row: {status:?}");
+    assert_eq!(status.pending, 1, "{status:?}");
+    let parked = store
+        .parked(&ParkedFilter::default(), 10)
+        .await
+        .expect("parked");
+    assert_eq!(parked[0].id, ids[0], "{parked:?}");
+    assert!(parked[0].reason.contains("too large"), "{parked:?}");
+    let expected = sent(&[(&small, "y", 0)]);
+    let on_topic = read_back(setup.broker.bootstrap_servers(), &setup.topic, &expected).await;
+    assert_eq!(on_topic, vec![small.event_id]);
+}
+
+/// Events stored for a topic that does not exist yet (the broker refuses them for good:
+/// unknown topic) are not parked while it has been missing for less than the relay's
+/// `park_permanent_after` (30 s), even past the attempt limit; once the topic exists
+/// they are published.
+async fn a_topic_created_late_parks_nothing<S: OutboxStore>(store: Arc<S>, setup: &Setup) {
+    let records: Vec<_> = (0..3).map(|_| setup.record(Some("k"), 10)).collect();
+    store.insert_many(&records).await.expect("stored");
+    let config = RelayConfig::default()
+        .with_retry_delays(Duration::from_millis(50), Duration::from_millis(200))
+        .with_park_after(Some(1), Some(1));
+    let mut producer_config = outbox_support::producer_config(
+        setup.broker.bootstrap_servers(),
+        None,
+        &setup.registry,
+        "outbox-parked-test",
+        "",
+        Duration::from_secs(10),
+    );
+    // The producer must neither create the topic itself nor wait 30 s to say it is
+    // missing.
+    producer_config.kafka = producer_config
+        .kafka
+        .with_option("allow.auto.create.topics", "false")
+        .with_option("topic.metadata.propagation.max.ms", "100");
+    let producer = Producer::new(producer_config).expect("producer");
+    let relay = Relay::new(store.clone(), producer, config);
+
+    let mut refused = 0;
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let report = relay.run_once().await.expect("batch");
+        refused += report.failed;
+        let status = store.status(5).await.expect("status");
+        assert_eq!(status.parked, 0, "parked a moment after: {status:?}");
+        if let Some(key) = status.failing_keys.first() {
+            let error = key.last_error.as_deref().unwrap_or_default();
+            assert!(error.to_lowercase().contains("unknown topic"), "{error}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused >= 2, "the missing topic was not tried: {refused}");
+
+    setup.create_topic(&[]).await;
+    let deadline = Instant::now() + WAIT;
+    while store.status(5).await.expect("status").pending > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "not published after the topic came"
+        );
+        relay.run_once().await.expect("batch");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.status(5).await.expect("status").parked, 0);
+    let expected: Sent = records
+        .iter()
+        .enumerate()
+        .map(|(seq, r)| (r.event_id, ("k".to_owned(), seq as i64)))
+        .collect();
     let on_topic = read_back(setup.broker.bootstrap_servers(), &setup.topic, &expected).await;
     assert_complete_in_key_order(&on_topic, &expected);
 }
@@ -343,5 +469,41 @@ async fn sqlite_unreadable_row_fails_only_its_key() {
         .expect("corrupted");
     })
     .await;
+    remove_sqlite(store, path).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refused_produce_batch_parks_only_the_large_row() {
+    let setup = Setup::without_topic("batch-too-large-pg").await;
+    let db = TestDatabase::create().await.expect("database");
+    let store = pg_store(&db).await;
+    a_refused_produce_batch_parks_only_the_large_row(store.clone(), &setup).await;
+    store.pool().close().await;
+    db.drop_database().await.expect("drop database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_refused_produce_batch_parks_only_the_large_row() {
+    let setup = Setup::without_topic("batch-too-large-sqlite").await;
+    let (store, _url, path) = sqlite_store("outbox-batch-too-large").await;
+    a_refused_produce_batch_parks_only_the_large_row(store.clone(), &setup).await;
+    remove_sqlite(store, path).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_topic_created_late_parks_nothing() {
+    let setup = Setup::without_topic("late-topic-pg").await;
+    let db = TestDatabase::create().await.expect("database");
+    let store = pg_store(&db).await;
+    a_topic_created_late_parks_nothing(store.clone(), &setup).await;
+    store.pool().close().await;
+    db.drop_database().await.expect("drop database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_topic_created_late_parks_nothing() {
+    let setup = Setup::without_topic("late-topic-sqlite").await;
+    let (store, _url, path) = sqlite_store("outbox-late-topic").await;
+    a_topic_created_late_parks_nothing(store.clone(), &setup).await;
     remove_sqlite(store, path).await;
 }

@@ -147,6 +147,7 @@ async fn a_claimed_key_is_invisible_to_a_second_relay() {
                 id: OutboxId(3),
                 error: "broker said no".into(),
                 retry_in: Duration::from_secs(3600),
+                counted: true,
                 park: None,
             }],
         })
@@ -223,6 +224,7 @@ async fn a_deep_failing_key_does_not_hide_the_keys_behind_it() {
                 id: OutboxId(1),
                 error: "down".into(),
                 retry_in: Duration::from_secs(3600),
+                counted: true,
                 park: None,
             }],
         })
@@ -556,6 +558,7 @@ async fn sqlite_store_round_trip_and_relay() {
                 id: head,
                 error: "nope".into(),
                 retry_in: Duration::from_millis(300),
+                counted: true,
                 park: None,
             }],
         })

@@ -14,6 +14,7 @@
 //! | `EVENT_BUS_OUTBOX_STATUS_INTERVAL_MS` | how often the relay records the backlog as metrics and logs it; `0` = never | `15000` |
 //! | `EVENT_BUS_OUTBOX_PARK_AFTER_ATTEMPTS` | failed attempts after which a row refused for a passing reason (the classifier's *transient*) is parked; `0` = never. A broker outage never parks | `10` |
 //! | `EVENT_BUS_OUTBOX_PARK_PERMANENT_AFTER_ATTEMPTS` | failed attempts after which a row too large for its topic, refused for good, or unreadable is parked; `0` = never | `3` |
+//! | `EVENT_BUS_OUTBOX_PARK_PERMANENT_AFTER_MS` | besides those attempts, how long a row too large for its topic or refused for good must have been failing before it is parked (a topic or an ACL granted a moment late needs no person) | `30000` |
 //! | `EVENT_BUS_OUTBOX_PROBE_INTERVAL_MS` | while the broker is failing, how often one send still tries it directly | `5000` |
 
 use std::time::Duration;
@@ -148,6 +149,12 @@ pub struct RelayConfig {
     /// [`Failure::Permanent`](crate::failure::Failure::Permanent)) or unreadable is
     /// parked (`None`: never).
     pub park_permanent_after_attempts: Option<u32>,
+    /// Besides [`park_permanent_after_attempts`](Self::park_permanent_after_attempts),
+    /// how long since its first failure a row too large or refused for good must keep
+    /// failing before it is parked, so a topic created or an ACL granted a moment late
+    /// needs no person. Attempts made while the broker is unavailable count neither
+    /// here nor in the attempts.
+    pub park_permanent_after: Duration,
 }
 
 impl Default for RelayConfig {
@@ -162,6 +169,7 @@ impl Default for RelayConfig {
             status_interval: Some(Duration::from_secs(15)),
             park_after_attempts: Some(10),
             park_permanent_after_attempts: Some(3),
+            park_permanent_after: Duration::from_secs(30),
         }
     }
 }
@@ -222,6 +230,19 @@ impl RelayConfig {
         self
     }
 
+    /// Sets how long a row too large or refused for good must have been failing before
+    /// it is parked (besides the attempts; `Duration::ZERO`: the attempts alone decide).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = event_bus_kafka::outbox::RelayConfig::default().with_park_permanent_after(Duration::from_secs(5));
+    /// assert_eq!(c.park_permanent_after, Duration::from_secs(5));
+    /// ```
+    pub fn with_park_permanent_after(mut self, failing_for: Duration) -> Self {
+        self.park_permanent_after = failing_for;
+        self
+    }
+
     /// From `EVENT_BUS_OUTBOX_*` variables (listed in `docs/configuration.md`).
     ///
     /// ```
@@ -234,6 +255,7 @@ impl RelayConfig {
     /// assert_eq!(c.max_consecutive_errors, Some(5));
     /// assert_eq!(c.park_after_attempts, None);
     /// assert_eq!(c.park_permanent_after_attempts, Some(3));
+    /// assert_eq!(c.park_permanent_after, std::time::Duration::from_secs(30));
     /// # Ok::<(), event_bus_kafka::config::ConfigError>(())
     /// ```
     pub fn from_env_source(env: &EnvSource) -> Result<Self, ConfigError> {
@@ -280,6 +302,9 @@ impl RelayConfig {
             "a whole number of attempts (0 = never park)",
         )? {
             config.park_permanent_after_attempts = (v > 0).then_some(v);
+        }
+        if let Some(v) = env.millis("EVENT_BUS_OUTBOX_PARK_PERMANENT_AFTER_MS")? {
+            config.park_permanent_after = v;
         }
         Ok(config)
     }

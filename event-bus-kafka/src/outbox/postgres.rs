@@ -120,7 +120,8 @@ const HEADS_BY_LANE_SQL: &str = "WITH RECURSIVE lanes(lane) AS ( \
 /// lane; starting at the head skips the index entries of rows deleted before it), in
 /// id order.
 const LANE_ROWS_SQL: &str = "SELECT o.id, o.lane, o.topic, o.message_key, o.payload, o.headers::text AS headers, \
-        o.event_type, o.event_id, o.key_text, o.created_at, o.attempts, o.last_error, o.next_attempt_at \
+        o.event_type, o.event_id, o.key_text, o.created_at, o.attempts, o.last_error, o.next_attempt_at, \
+        o.park_attempts, o.first_failed_at \
     FROM UNNEST($1::bigint[], $2::bigint[]) AS h(lane, head) \
     CROSS JOIN LATERAL ( \
         SELECT * FROM event_bus.outbox x WHERE x.lane = h.lane AND x.id >= h.head ORDER BY x.lane, x.id LIMIT $3 \
@@ -136,8 +137,12 @@ const FAIL_SQL: &str = "UPDATE event_bus.outbox o \
     SET attempts = o.attempts + 1, last_error = f.error, \
         next_attempt_at = clock_timestamp() + f.delay_ms * interval '1 millisecond', \
         parked_at = CASE WHEN f.park IS NULL THEN NULL ELSE clock_timestamp() END, \
-        parked_reason = f.park \
-    FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS f(id, error, delay_ms, park) \
+        parked_reason = f.park, \
+        park_attempts = o.park_attempts + CASE WHEN f.counted THEN 1 ELSE 0 END, \
+        first_failed_at = CASE WHEN f.counted THEN coalesce(o.first_failed_at, clock_timestamp()) \
+            ELSE o.first_failed_at END \
+    FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bool[]) \
+        AS f(id, error, delay_ms, park, counted) \
     WHERE o.id = f.id";
 
 /// Parked rows matching a [`ParkedFilter`]: `$1` ids (empty: any), `$2` topic, `$3` key
@@ -544,7 +549,8 @@ impl OutboxStore for PostgresOutbox {
     async fn retry_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError> {
         let sql = format!(
             "UPDATE event_bus.outbox SET parked_at = NULL, parked_reason = NULL, attempts = 0, \
-                next_attempt_at = now() WHERE {PARKED_WHERE}"
+                park_attempts = 0, first_failed_at = NULL, next_attempt_at = now() \
+             WHERE {PARKED_WHERE}"
         );
         self.change_parked(&sql, filter, "unparking events").await
     }
@@ -659,11 +665,13 @@ impl ClaimedBatch for PostgresBatch {
                 .collect();
             let parks: Vec<Option<&str>> =
                 outcome.failed.iter().map(|f| f.park.as_deref()).collect();
+            let counted: Vec<bool> = outcome.failed.iter().map(|f| f.counted).collect();
             sqlx::query(FAIL_SQL)
                 .bind(&ids)
                 .bind(&errors)
                 .bind(&delays)
                 .bind(&parks)
+                .bind(&counted)
                 .execute(&mut *tx)
                 .await
                 .map_err(OutboxError::db("recording failed attempts"))?;
@@ -723,6 +731,8 @@ struct PgOutboxRow {
     attempts: i32,
     last_error: Option<String>,
     next_attempt_at: DateTime<Utc>,
+    park_attempts: i32,
+    first_failed_at: Option<DateTime<Utc>>,
 }
 
 impl StoredRow for PgOutboxRow {
@@ -743,6 +753,8 @@ impl StoredRow for PgOutboxRow {
             attempts: self.attempts,
             last_error: self.last_error,
             next_attempt_at: self.next_attempt_at,
+            park_attempts: self.park_attempts,
+            first_failed_at: self.first_failed_at,
         })
     }
 }

@@ -7,9 +7,11 @@
 //! many attempts, a record too large or refused for good after a few.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::Utc;
 use futures::future::join_all;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -18,7 +20,7 @@ use super::config::RelayConfig;
 use super::lane::Lane;
 use super::row::{BatchOutcome, OutboxId, OutboxRow, RowFailure, UnreadableRow};
 use crate::failure::{self, Failure};
-use crate::producer::KafkaProducer;
+use crate::producer::{KafkaProducer, Placement};
 
 /// What happened to one row of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,11 @@ pub(crate) struct RowError {
     pub(crate) message: String,
     /// What the classifier makes of it.
     pub(crate) failure: Failure,
+    /// Whether the verdict is about this row alone: the broker answered for a produce
+    /// batch, so a "too large" or "refused" answer may be about another row of the same
+    /// batch until the row is sent again by itself ([`confirm_refusals`]). A row refused
+    /// before it was queued (librdkafka's own checks) is judged alone.
+    pub(crate) alone: bool,
 }
 
 impl RowError {
@@ -45,7 +52,14 @@ impl RowError {
         Self {
             message: error.to_string(),
             failure: failure::of_kafka(error),
+            alone: false,
         }
+    }
+
+    /// Whether the verdict is a refusal of the record (too large, refused for good) that
+    /// was not yet confirmed by sending the row by itself.
+    fn needs_confirmation(&self) -> bool {
+        !self.alone && matches!(self.failure, Failure::TooLarge | Failure::Permanent)
     }
 
     /// Whether it says the broker is unreachable (rather than refusing this record).
@@ -88,19 +102,41 @@ impl RetryPolicy {
 }
 
 /// When the relay gives up on a failing row and parks it: after how many failed
-/// attempts, by the classifier's verdict. `None` never parks.
+/// attempts that count, by the classifier's verdict. `None` never parks.
 ///
-/// - [`Failure::Unavailable`]: never. The broker is down or unreachable; that is no
-///   fault of the row, and every key would be parked by an outage.
-/// - [`Failure::Transient`]: after `transient` attempts (librdkafka has already
+/// An attempt counts only when it says something about the row itself: not in a batch
+/// where any row found the broker unavailable (an outage, or a client that is itself
+/// dead, fails every key alike; the relay backs off), and a "too large" or "refused"
+/// verdict only once the row, sent by itself, got it (the broker answers for a whole
+/// produce batch; see [`confirm_refusals`]).
+///
+/// - [`Failure::Unavailable`]: never parked.
+/// - [`Failure::Transient`]: after `transient` counted attempts (librdkafka has already
 ///   retried each attempt within its delivery timeout).
-/// - [`Failure::TooLarge`], [`Failure::Permanent`] and unreadable rows: after
-///   `permanent` attempts (a few, not one: a topic created a moment late or an ACL
-///   granted a moment late should not need a person).
+/// - [`Failure::TooLarge`], [`Failure::Permanent`]: after `permanent` counted attempts
+///   (a few, not one) *and* `permanent_after` since the first of them, so a topic
+///   created or an ACL granted a moment late needs no person.
+/// - Unreadable rows: after `permanent` counted attempts (waiting does not mend them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ParkPolicy {
     pub(crate) transient: Option<u32>,
     pub(crate) permanent: Option<u32>,
+    pub(crate) permanent_after: Duration,
+}
+
+/// A failed attempt, as parking looks at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Attempt {
+    /// The classifier's verdict.
+    pub(crate) failure: Failure,
+    /// Whether this attempt counts towards parking.
+    pub(crate) counted: bool,
+    /// Counted attempts, this one included.
+    pub(crate) park_attempts: i32,
+    /// Time since the first counted attempt failed (zero when this is the first).
+    pub(crate) failing_for: Duration,
+    /// Whether the row could not be read (it is not sent at all).
+    pub(crate) unreadable: bool,
 }
 
 impl ParkPolicy {
@@ -108,26 +144,48 @@ impl ParkPolicy {
         Self {
             transient: config.park_after_attempts,
             permanent: config.park_permanent_after_attempts,
+            permanent_after: config.park_permanent_after,
         }
     }
 
-    /// The park reason for a row that has now failed `attempts` times with `error`
-    /// classified as `failure`, or `None` to keep retrying.
-    pub(crate) fn reason(&self, failure: Failure, attempts: i32, error: &str) -> Option<String> {
-        let limit = match failure {
+    /// The park reason for a row whose `attempt` failed with `error`, or `None` to keep
+    /// retrying.
+    pub(crate) fn reason(&self, attempt: &Attempt, error: &str) -> Option<String> {
+        if !attempt.counted {
+            return None;
+        }
+        let limit = match attempt.failure {
             Failure::Unavailable => None,
             Failure::Transient => self.transient,
             Failure::TooLarge | Failure::Permanent => self.permanent,
         }?;
-        let attempts = u32::try_from(attempts).unwrap_or(0);
-        (attempts >= limit).then(|| {
-            let what = match failure {
-                Failure::TooLarge => "too large for the topic",
-                Failure::Permanent => "refused for good",
-                Failure::Unavailable | Failure::Transient => "still failing",
-            };
-            format!("{what} ({failure}) after {attempts} attempts: {error}")
-        })
+        let attempts = u32::try_from(attempt.park_attempts).unwrap_or(0);
+        if attempts < limit {
+            return None;
+        }
+        let refusal = matches!(attempt.failure, Failure::TooLarge | Failure::Permanent);
+        if refusal && !attempt.unreadable && attempt.failing_for < self.permanent_after {
+            return None;
+        }
+        let after = match attempts {
+            1 => "1 attempt".to_owned(),
+            n => format!("{n} attempts"),
+        };
+        if attempt.unreadable {
+            return Some(format!("{error} (parked after {after})"));
+        }
+        let what = match attempt.failure {
+            Failure::TooLarge => "too large for the topic",
+            Failure::Permanent => "refused for good",
+            Failure::Unavailable | Failure::Transient => "still failing",
+        };
+        let failure = attempt.failure;
+        let over = if refusal {
+            format!(" over {} s", attempt.failing_for.as_secs())
+        } else {
+            String::new()
+        };
+        Some(format!("{what} ({failure}) after {after}{over}: {error}"))
     }
 }
 
@@ -155,38 +213,123 @@ pub(crate) async fn publish(
         if failed_lanes.contains(&row.lane) || behind_unreadable {
             continue;
         }
-        let started = Instant::now();
-        loop {
-            match kafka.queue(&row.record) {
-                Ok(delivery) => {
-                    in_flight.push((index, delivery));
-                    break;
-                }
-                Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull))
-                    if started.elapsed() < queue_timeout =>
-                {
-                    tokio::time::sleep(QUEUE_FULL_WAIT).await;
-                }
-                Err(error) => {
-                    results[index] = RowResult::Failed(RowError::from_kafka(&error));
-                    failed_lanes.insert(row.lane);
-                    break;
-                }
+        match queue(kafka, row, queue_timeout).await {
+            Ok(delivery) => in_flight.push((index, delivery)),
+            Err(error) => {
+                results[index] = RowResult::Failed(error);
+                failed_lanes.insert(row.lane);
             }
         }
     }
     let (indexes, deliveries): (Vec<usize>, Vec<_>) = in_flight.into_iter().unzip();
     for (index, report) in indexes.into_iter().zip(join_all(deliveries).await) {
-        results[index] = match report {
-            Ok(_) => RowResult::Delivered,
-            Err(KafkaError::Canceled) => RowResult::Failed(RowError {
-                message: "the producer shut down before the broker acknowledged".to_owned(),
-                failure: failure::of_kafka(&KafkaError::Canceled),
-            }),
-            Err(error) => RowResult::Failed(RowError::from_kafka(&error)),
-        };
+        results[index] = delivery_result(report);
     }
+    confirm_refusals(kafka, rows, &mut results, queue_timeout).await;
     results
+}
+
+/// A delivery report as a row result.
+fn delivery_result(report: Result<Placement, KafkaError>) -> RowResult {
+    match report {
+        Ok(_) => RowResult::Delivered,
+        Err(KafkaError::Canceled) => RowResult::Failed(RowError {
+            message: "the producer shut down before the broker acknowledged".to_owned(),
+            failure: failure::of_kafka(&KafkaError::Canceled),
+            alone: false,
+        }),
+        Err(error) => RowResult::Failed(RowError::from_kafka(&error)),
+    }
+}
+
+/// Sends again, by itself, each row the broker refused as too large or for good within
+/// the batch, and takes that answer as the row's verdict. The broker answers for a
+/// whole produce batch (the rows of one partition librdkafka sent together): a topic
+/// whose `max.message.bytes` is below the producer's batch size refuses the batch of
+/// a 5 kB row *and* the 10-byte rows of other keys sent with it, all as "too large".
+///
+/// Rows are taken in id order and one at a time, each awaited, so key order holds: a
+/// lane's later row is sent only once its earlier one is delivered, and the walk of a
+/// lane stops at its first row that fails again (the confirmed verdict), is held back
+/// or failed otherwise. A failure that says the broker is unavailable stops it all:
+/// the batch is an outage batch and counts towards no parking anyway.
+async fn confirm_refusals(
+    kafka: &KafkaProducer,
+    rows: &[OutboxRow],
+    results: &mut [RowResult],
+    queue_timeout: Duration,
+) {
+    if !results
+        .iter()
+        .any(|r| matches!(r, RowResult::Failed(e) if e.needs_confirmation()))
+    {
+        return;
+    }
+    let mut stopped: HashSet<Lane> = HashSet::new();
+    for (row, result) in rows.iter().zip(results.iter_mut()) {
+        if stopped.contains(&row.lane) {
+            continue;
+        }
+        match result {
+            RowResult::Delivered => {}
+            RowResult::Failed(error) if error.needs_confirmation() => {
+                let again = send_alone(kafka, row, queue_timeout).await;
+                let unavailable = matches!(&again, RowResult::Failed(e) if e.broker_unavailable());
+                if !matches!(again, RowResult::Delivered) {
+                    stopped.insert(row.lane);
+                }
+                *result = again;
+                if unavailable {
+                    return;
+                }
+            }
+            RowResult::Failed(_) | RowResult::HeldBack => {
+                stopped.insert(row.lane);
+            }
+        }
+    }
+}
+
+/// Queues one row; while librdkafka's queue is full it tries again for up to
+/// `queue_timeout`. A refusal here is librdkafka's own check of this row alone.
+async fn queue(
+    kafka: &KafkaProducer,
+    row: &OutboxRow,
+    queue_timeout: Duration,
+) -> Result<impl Future<Output = Result<Placement, KafkaError>>, RowError> {
+    let started = Instant::now();
+    loop {
+        match kafka.queue(&row.record) {
+            Ok(delivery) => return Ok(delivery),
+            Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull))
+                if started.elapsed() < queue_timeout =>
+            {
+                tokio::time::sleep(QUEUE_FULL_WAIT).await;
+            }
+            Err(error) => {
+                return Err(RowError {
+                    alone: true,
+                    ..RowError::from_kafka(&error)
+                })
+            }
+        }
+    }
+}
+
+/// Sends one row and waits for its delivery report; a failure is a verdict on the row
+/// alone.
+async fn send_alone(kafka: &KafkaProducer, row: &OutboxRow, queue_timeout: Duration) -> RowResult {
+    let delivery = match queue(kafka, row, queue_timeout).await {
+        Ok(delivery) => delivery,
+        Err(error) => return RowResult::Failed(error),
+    };
+    match delivery_result(delivery.await) {
+        RowResult::Failed(error) => RowResult::Failed(RowError {
+            alone: true,
+            ..error
+        }),
+        other => other,
+    }
 }
 
 /// The first unreadable row of each lane.
@@ -249,6 +392,12 @@ pub(crate) fn evaluate(
         .chain(unreadable.iter().map(Claimed::Unreadable))
         .collect();
     claimed.sort_by_key(Claimed::id);
+    // Rows that found the broker unavailable make the whole batch say nothing about
+    // its rows: no attempt of it counts towards parking.
+    let outage = results
+        .iter()
+        .any(|r| matches!(r, RowResult::Failed(e) if e.broker_unavailable()));
+    let now = Utc::now();
     let mut evaluation = Evaluation::default();
     let mut failed_lanes: HashSet<Lane> = HashSet::new();
     for entry in claimed {
@@ -260,11 +409,19 @@ pub(crate) fn evaluate(
                 }
                 let attempts = row.attempts.saturating_add(1);
                 let error = format!("unreadable row: {}", row.reason);
+                let counted = !outage;
+                let attempt = Attempt {
+                    failure: Failure::Permanent,
+                    counted,
+                    park_attempts: row.park_attempts.saturating_add(i32::from(counted)),
+                    failing_for: Duration::ZERO,
+                    unreadable: true,
+                };
                 let parked = record_failure(
                     &mut evaluation,
                     row.id,
                     attempts,
-                    Failure::Permanent,
+                    &attempt,
                     &error,
                     retry,
                     park,
@@ -294,11 +451,22 @@ pub(crate) fn evaluate(
             Claimed::Row(row, RowResult::Failed(error)) if !failed_lanes.contains(&row.lane) => {
                 failed_lanes.insert(row.lane);
                 let attempts = row.attempts.saturating_add(1);
+                let counted = !outage && !error.needs_confirmation();
+                let attempt = Attempt {
+                    failure: error.failure,
+                    counted,
+                    park_attempts: row.park_attempts.saturating_add(i32::from(counted)),
+                    failing_for: row
+                        .first_failed_at
+                        .and_then(|first| (now - first).to_std().ok())
+                        .unwrap_or_default(),
+                    unreadable: false,
+                };
                 let parked = record_failure(
                     &mut evaluation,
                     row.id,
                     attempts,
-                    error.failure,
+                    &attempt,
                     &error.message,
                     retry,
                     park,
@@ -314,6 +482,7 @@ pub(crate) fn evaluate(
                     key = row.record.key_text.as_deref().unwrap_or(""),
                     ce_id = %row.record.event_id,
                     attempts,
+                    counted,
                     parked,
                     failure = %error.failure,
                     error = %error.message,
@@ -335,12 +504,12 @@ fn record_failure(
     evaluation: &mut Evaluation,
     id: OutboxId,
     attempts: i32,
-    failure: Failure,
+    attempt: &Attempt,
     error: &str,
     retry: &RetryPolicy,
     park: &ParkPolicy,
 ) -> bool {
-    let park = park.reason(failure, attempts, error);
+    let park = park.reason(attempt, error);
     let parked = park.is_some();
     if parked {
         evaluation.parked += 1;
@@ -349,6 +518,7 @@ fn record_failure(
         id,
         error: error.to_owned(),
         retry_in: retry.delay(attempts),
+        counted: attempt.counted,
         park,
     });
     parked
@@ -363,44 +533,137 @@ mod tests {
     const PARK: ParkPolicy = ParkPolicy {
         transient: Some(10),
         permanent: Some(3),
+        permanent_after: Duration::from_secs(30),
     };
 
+    /// A failure as the broker reported it for the row sent by itself.
     fn failed(code: RDKafkaErrorCode) -> RowResult {
+        RowResult::Failed(RowError {
+            alone: true,
+            ..RowError::from_kafka(&KafkaError::MessageProduction(code))
+        })
+    }
+
+    /// A failure the broker reported for the whole produce batch.
+    fn failed_in_batch(code: RDKafkaErrorCode) -> RowResult {
         RowResult::Failed(RowError::from_kafka(&KafkaError::MessageProduction(code)))
     }
 
-    #[test]
-    fn an_outage_never_parks_a_refusal_parks_at_its_limit() {
-        let rows = [row(1, 1), row(2, 2), row(3, 3)];
-        // Every row has failed twice already: this is attempt 3.
-        let results = [
-            failed(RDKafkaErrorCode::MessageTimedOut),
-            failed(RDKafkaErrorCode::MessageSizeTooLarge),
-            failed(RDKafkaErrorCode::NotLeaderForPartition),
-        ];
-        let retry = RetryPolicy::new(Duration::from_millis(100), Duration::from_secs(1));
-        let evaluation = evaluate(&rows, &results, &[], &retry, &PARK);
-        let parked: Vec<_> = evaluation
+    fn parked(evaluation: &Evaluation) -> Vec<(i64, bool, bool)> {
+        evaluation
             .outcome
             .failed
             .iter()
-            .map(|f| (f.id.0, f.park.is_some()))
-            .collect();
-        assert_eq!(parked, vec![(1, false), (2, true), (3, false)]);
+            .map(|f| (f.id.0, f.counted, f.park.is_some()))
+            .collect()
+    }
+
+    fn retry() -> RetryPolicy {
+        RetryPolicy::new(Duration::from_millis(100), Duration::from_secs(1))
+    }
+
+    #[test]
+    fn a_refusal_parks_at_its_limit() {
+        // Every row has failed twice already, the first time a minute ago: attempt 3.
+        let rows = [row(1, 1), row(2, 2)];
+        let results = [
+            failed(RDKafkaErrorCode::MessageSizeTooLarge),
+            failed(RDKafkaErrorCode::NotLeaderForPartition),
+        ];
+        let evaluation = evaluate(&rows, &results, &[], &retry(), &PARK);
+        assert_eq!(parked(&evaluation), vec![(1, true, true), (2, true, false)]);
         assert_eq!(evaluation.parked, 1);
-        let reason = evaluation.outcome.failed[1].park.as_deref().unwrap_or("");
+        let reason = evaluation.outcome.failed[0].park.as_deref().unwrap_or("");
         assert!(
-            reason.contains("too large") && reason.contains("3 attempts"),
+            reason.contains("too large") && reason.contains("after 3 attempts over 6"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn a_batch_where_the_broker_was_unavailable_counts_nothing() {
+        let rows = [row(1, 1), row(2, 2), row(3, 3)];
+        let results = [
+            failed(RDKafkaErrorCode::MessageSizeTooLarge),
+            failed(RDKafkaErrorCode::MessageTimedOut),
+            failed(RDKafkaErrorCode::UnknownTopicOrPartition),
+        ];
+        let evaluation = evaluate(&rows, &results, &[], &retry(), &PARK);
+        assert_eq!(
+            parked(&evaluation),
+            vec![(1, false, false), (2, false, false), (3, false, false)]
+        );
+    }
+
+    #[test]
+    fn a_refusal_of_the_whole_produce_batch_counts_only_once_confirmed_alone() {
+        let rows = [row(1, 1)];
+        let results = [failed_in_batch(RDKafkaErrorCode::MessageSizeTooLarge)];
+        let evaluation = evaluate(&rows, &results, &[], &retry(), &PARK);
+        assert_eq!(parked(&evaluation), vec![(1, false, false)]);
+    }
+
+    #[test]
+    fn a_refusal_parks_only_after_failing_for_a_while() {
+        let mut early = row(1, 1);
+        early.first_failed_at = Some(Utc::now() - chrono::Duration::seconds(2));
+        let mut first = row(2, 2);
+        first.park_attempts = 5;
+        first.first_failed_at = None;
+        let results = [
+            failed(RDKafkaErrorCode::TopicAuthorizationFailed),
+            failed(RDKafkaErrorCode::TopicAuthorizationFailed),
+        ];
+        let evaluation = evaluate(&[early, first], &results, &[], &retry(), &PARK);
+        assert_eq!(
+            parked(&evaluation),
+            vec![(1, true, false), (2, true, false)]
+        );
+        let attempt = |failure, park_attempts, failing_for| Attempt {
+            failure,
+            counted: true,
+            park_attempts,
+            failing_for,
+            unreadable: false,
+        };
+        let minute = Duration::from_secs(60);
         let never = ParkPolicy {
             transient: None,
             permanent: None,
+            permanent_after: Duration::ZERO,
         };
-        assert_eq!(never.reason(Failure::TooLarge, 1_000, "x"), None);
-        assert!(PARK.reason(Failure::Transient, 10, "x").is_some());
-        assert!(PARK.reason(Failure::Transient, 9, "x").is_none());
-        assert!(PARK.reason(Failure::Unavailable, 1_000, "x").is_none());
+        assert_eq!(
+            never.reason(&attempt(Failure::TooLarge, 1_000, minute), "x"),
+            None
+        );
+        assert!(PARK
+            .reason(&attempt(Failure::Transient, 10, Duration::ZERO), "x")
+            .is_some());
+        assert!(PARK
+            .reason(&attempt(Failure::Transient, 9, minute), "x")
+            .is_none());
+        assert!(PARK
+            .reason(&attempt(Failure::Unavailable, 1_000, minute), "x")
+            .is_none());
+        assert!(PARK
+            .reason(&attempt(Failure::Permanent, 3, minute), "x")
+            .is_some());
+        assert!(PARK
+            .reason(&attempt(Failure::Permanent, 2, minute), "x")
+            .is_none());
+        let once = ParkPolicy {
+            permanent: Some(1),
+            ..PARK
+        };
+        let unreadable = Attempt {
+            unreadable: true,
+            ..attempt(Failure::Permanent, 1, Duration::ZERO)
+        };
+        assert_eq!(
+            once.reason(&unreadable, "unreadable row: bad headers")
+                .as_deref(),
+            Some("unreadable row: bad headers (parked after 1 attempt)")
+        );
     }
 
     #[test]
@@ -410,6 +673,7 @@ mod tests {
             id: OutboxId(2),
             lane: Lane(1),
             attempts: 2,
+            park_attempts: 2,
             reason: "bad headers".into(),
         }];
         let results = [
@@ -450,6 +714,8 @@ mod tests {
             attempts: 2,
             last_error: None,
             next_attempt_at: chrono::Utc::now(),
+            park_attempts: 2,
+            first_failed_at: Some(Utc::now() - chrono::Duration::seconds(60)),
         }
     }
 

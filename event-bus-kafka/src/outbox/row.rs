@@ -39,6 +39,8 @@ impl std::fmt::Display for OutboxId {
 ///     attempts: 0,
 ///     last_error: None,
 ///     next_attempt_at: chrono::Utc::now(),
+///     park_attempts: 0,
+///     first_failed_at: None,
 /// };
 /// assert_eq!(row.attempts, 0);
 /// ```
@@ -58,6 +60,12 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     /// Not published before this time (backoff after a failure).
     pub next_attempt_at: DateTime<Utc>,
+    /// Of the failed attempts, those that count towards parking: not those of a batch
+    /// that found the broker unavailable, nor a refusal the broker gave a whole produce
+    /// batch (see [`RelayConfig`](super::RelayConfig)).
+    pub park_attempts: i32,
+    /// When the first attempt that counts towards parking failed (`None`: none has).
+    pub first_failed_at: Option<DateTime<Utc>>,
 }
 
 /// A row whose publication failed: it stays, with `attempts + 1`, `error` as the last
@@ -67,7 +75,13 @@ pub struct OutboxRow {
 ///
 /// ```
 /// use event_bus_kafka::outbox::{OutboxId, RowFailure};
-/// let f = RowFailure { id: OutboxId(3), error: "timed out".into(), retry_in: std::time::Duration::from_secs(1), park: None };
+/// let f = RowFailure {
+///     id: OutboxId(3),
+///     error: "timed out".into(),
+///     retry_in: std::time::Duration::from_secs(1),
+///     counted: false,
+///     park: None,
+/// };
 /// assert_eq!(f.id.0, 3);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +92,9 @@ pub struct RowFailure {
     pub error: String,
     /// Backoff before the next attempt.
     pub retry_in: Duration,
+    /// Whether the attempt counts towards parking ([`OutboxRow::park_attempts`]; the
+    /// first counted one sets [`OutboxRow::first_failed_at`]).
+    pub counted: bool,
     /// Park the row with this reason instead of retrying it.
     pub park: Option<String>,
 }
@@ -88,7 +105,10 @@ pub struct RowFailure {
 ///
 /// ```
 /// use event_bus_kafka::outbox::{Lane, OutboxId, UnreadableRow};
-/// let row = UnreadableRow { id: OutboxId(4), lane: Lane(9), attempts: 0, reason: "event_id is not a UUID".into() };
+/// let row = UnreadableRow {
+///     id: OutboxId(4), lane: Lane(9), attempts: 0, park_attempts: 0,
+///     reason: "event_id is not a UUID".into(),
+/// };
 /// assert_eq!(row.lane, Lane(9));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +119,8 @@ pub struct UnreadableRow {
     pub lane: Lane,
     /// Failed attempts so far (0 when the column itself is unreadable).
     pub attempts: i32,
+    /// Of those, the ones that count towards parking (see [`OutboxRow::park_attempts`]).
+    pub park_attempts: i32,
     /// What is wrong with it.
     pub reason: String,
 }
@@ -261,6 +283,7 @@ where
                     id: OutboxId(id),
                     lane: Lane(lane),
                     attempts: raw.try_get("attempts").unwrap_or(0),
+                    park_attempts: raw.try_get("park_attempts").unwrap_or(0),
                     reason,
                 });
             }

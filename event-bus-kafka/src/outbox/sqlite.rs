@@ -38,7 +38,8 @@ const INSERT_SQL: &str = "INSERT INTO event_bus_outbox \
 
 const ROW_COLUMNS: &str =
     "o.id, o.lane, o.topic, o.message_key, o.payload, o.headers, o.event_type, o.event_id, \
-    o.key_text, o.created_at_ms, o.attempts, o.last_error, o.next_attempt_at_ms";
+    o.key_text, o.created_at_ms, o.attempts, o.last_error, o.next_attempt_at_ms, \
+    o.park_attempts, o.first_failed_at_ms";
 
 const FAILING_SQL: &str =
     "SELECT f.lane, f.topic, f.key_text, f.id, f.attempts, f.last_error, f.next_attempt_at_ms, \
@@ -372,7 +373,8 @@ impl OutboxStore for SqliteOutbox {
     async fn retry_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError> {
         let sql = format!(
             "UPDATE event_bus_outbox SET parked_at_ms = NULL, parked_reason = NULL, attempts = 0, \
-                next_attempt_at_ms = ?4 WHERE {PARKED_WHERE}"
+                park_attempts = 0, first_failed_at_ms = NULL, next_attempt_at_ms = ?4 \
+             WHERE {PARKED_WHERE}"
         );
         let done = sqlx::query(&sql)
             .bind(filter.ids_json())
@@ -475,13 +477,19 @@ impl ClaimedBatch for SqliteBatch {
             let delay = i64::try_from(failure.retry_in.as_millis()).unwrap_or(i64::MAX);
             sqlx::query(
                 "UPDATE event_bus_outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at_ms = ?3, \
-                    parked_at_ms = ?4, parked_reason = ?5 WHERE id = ?1",
+                    parked_at_ms = ?4, parked_reason = ?5, \
+                    park_attempts = park_attempts + ?6, \
+                    first_failed_at_ms = CASE WHEN ?6 = 1 THEN coalesce(first_failed_at_ms, ?7) \
+                        ELSE first_failed_at_ms END \
+                 WHERE id = ?1",
             )
             .bind(failure.id.0)
             .bind(&failure.error)
             .bind(now.saturating_add(delay))
             .bind(failure.park.as_ref().map(|_| now))
             .bind(failure.park.as_deref())
+            .bind(i32::from(failure.counted))
+            .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(OutboxError::db("recording failed attempts"))?;
@@ -534,6 +542,8 @@ struct SqliteOutboxRow {
     attempts: i32,
     last_error: Option<String>,
     next_attempt_at_ms: i64,
+    park_attempts: i32,
+    first_failed_at_ms: Option<i64>,
 }
 
 impl StoredRow for SqliteOutboxRow {
@@ -558,6 +568,8 @@ impl StoredRow for SqliteOutboxRow {
             attempts: self.attempts,
             last_error: self.last_error,
             next_attempt_at: from_millis(self.next_attempt_at_ms),
+            park_attempts: self.park_attempts,
+            first_failed_at: self.first_failed_at_ms.map(from_millis),
         })
     }
 }
