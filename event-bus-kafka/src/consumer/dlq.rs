@@ -88,6 +88,47 @@ pub fn cap_message(message: &str, max: usize) -> std::borrow::Cow<'_, str> {
     format!("{}{CUT_MARK}", &message[..end]).into()
 }
 
+/// The client settings of a consumer's dead-letter producer: idempotent, `acks=all`,
+/// the options of `kafka`, and `message.timeout.ms` = the policy's `write_timeout`,
+/// which wins over a `message.timeout.ms` among the options (the dedicated setting
+/// `EVENT_BUS_CONSUMER_DLQ_WRITE_TIMEOUT_MS` is the one that says how long a dead
+/// letter may wait).
+///
+/// ```
+/// use std::time::Duration;
+/// use event_bus_kafka::config::KafkaConfig;
+/// use event_bus_kafka::consumer::{dlq::dead_letter_client_config, DlqPolicy};
+/// let kafka = KafkaConfig::new("b:9092")
+///     .with_option("message.timeout.ms", "300000")
+///     .with_option("linger.ms", "20");
+/// let policy = DlqPolicy { write_timeout: Duration::from_secs(5), ..DlqPolicy::default() };
+/// let client = dead_letter_client_config(&kafka, &policy);
+/// assert_eq!(client.get("message.timeout.ms"), Some("5000"));
+/// assert_eq!(client.get("linger.ms"), Some("20"));
+/// assert_eq!(client.get("enable.idempotence"), Some("true"));
+/// ```
+pub fn dead_letter_client_config(
+    kafka: &crate::config::KafkaConfig,
+    policy: &super::DlqPolicy,
+) -> rdkafka::ClientConfig {
+    let timeout_ms = policy.write_timeout.as_millis().to_string();
+    let mut client = kafka.client_config(&[("enable.idempotence", "true"), ("acks", "all")]);
+    if kafka
+        .options
+        .get("message.timeout.ms")
+        .is_some_and(|given| *given != timeout_ms)
+    {
+        tracing::warn!(
+            given = %kafka.options.get("message.timeout.ms").map_or("", String::as_str),
+            used = %timeout_ms,
+            "message.timeout.ms among the Kafka options is not used by the dead-letter producer: \
+             EVENT_BUS_CONSUMER_DLQ_WRITE_TIMEOUT_MS (DlqPolicy::write_timeout) sets it"
+        );
+    }
+    client.set("message.timeout.ms", timeout_ms);
+    client
+}
+
 /// Why a record is being dead-lettered.
 pub(crate) struct DeadLetter<'a> {
     pub record: &'a RecordView<'a>,
