@@ -1,7 +1,8 @@
 //! One relay per SQLite outbox file, across processes: two `event-bus outbox relay`
 //! processes on one file, against a real broker. Only the lease holder publishes; when
 //! it is killed (SIGKILL) the other takes over once the lease expires; every event is
-//! published and each key's events stay in order.
+//! published and each key's events stay in order. A holder paused (SIGSTOP) past its
+//! lease's expiry publishes nothing once resumed.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -165,25 +166,59 @@ fn ce_ids_on(bootstrap: &str, topic: &str) -> Vec<Uuid> {
         .collect()
 }
 
+/// A one-partition topic, a producer to it and a migrated SQLite outbox in a new
+/// directory.
+struct Setup {
+    broker: &'static KafkaCluster,
+    registry: EmbeddedRegistry,
+    topic: String,
+    producer: Producer,
+    dir: PathBuf,
+    url: String,
+    store: SqliteOutbox,
+}
+
+impl Setup {
+    async fn new(name: &str) -> Self {
+        let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
+        let registry = EmbeddedRegistry::start().await.expect("registry");
+        let config = ProducerConfig::new(
+            KafkaConfig::new(broker.bootstrap_servers()),
+            RegistryConfig::new(registry.url()),
+        )
+        .with_service_name("outbox-lease-test")
+        .with_topic_prefix(unique_topic(name));
+        let topic = config.full_topic(LeaseStep::TOPIC);
+        broker.create_topic(&topic, 1).await.expect("topic");
+        let producer = Producer::new(config).expect("producer");
+        let dir = std::env::temp_dir().join(unique_topic(&format!("outbox-{name}")));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite:{}", dir.join("outbox.db").display());
+        let store = SqliteOutbox::connect(&url).await.expect("sqlite");
+        store.migrate().await.expect("migrate");
+        Self {
+            broker,
+            registry,
+            topic,
+            producer,
+            dir,
+            url,
+            store,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_relay_per_sqlite_file_and_a_killed_holder_is_replaced() {
-    let broker = KafkaCluster::shared().expect("Apache Kafka (run scripts/install-test-deps)");
-    let registry = EmbeddedRegistry::start().await.expect("registry");
-    let prefix = unique_topic("lease");
-    let config = ProducerConfig::new(
-        KafkaConfig::new(broker.bootstrap_servers()),
-        RegistryConfig::new(registry.url()),
-    )
-    .with_service_name("outbox-lease-test")
-    .with_topic_prefix(&prefix);
-    let topic = config.full_topic(LeaseStep::TOPIC);
-    broker.create_topic(&topic, 1).await.expect("topic");
-    let producer = Producer::new(config).expect("producer");
-    let dir = std::env::temp_dir().join(unique_topic("outbox-lease"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let url = format!("sqlite:{}", dir.join("outbox.db").display());
-    let store = SqliteOutbox::connect(&url).await.expect("sqlite");
-    store.migrate().await.expect("migrate");
+    let Setup {
+        broker,
+        registry,
+        topic,
+        producer,
+        dir,
+        url,
+        store,
+    } = Setup::new("lease").await;
     let mut sent = HashMap::new();
     store_round(&store, &producer, 0, &mut sent).await;
 
@@ -269,6 +304,135 @@ async fn one_relay_per_sqlite_file_and_a_killed_holder_is_replaced() {
         "{stderr}"
     );
     drop(second);
+    store.pool().close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The lease row: holder, pid and expiry (ms since the epoch).
+async fn lease_row(store: &SqliteOutbox) -> Option<(String, i64, i64)> {
+    sqlx::query_as(
+        "SELECT holder, pid, expires_at_ms FROM event_bus_relay_lease WHERE name = 'relay'",
+    )
+    .fetch_optional(store.pool())
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`.
+fn signal(pid: i64, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// Records on partition 0 of `topic` (its high watermark).
+fn records_on(bootstrap: &str, topic: &str) -> i64 {
+    let consumer: BaseConsumer =
+        event_bus_testkit::kafka::consumer_config(bootstrap, "lease-reader")
+            .create()
+            .expect("consumer");
+    consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .expect("watermarks")
+        .1
+}
+
+/// A relay paused (SIGSTOP) past its lease's expiry, while another relay took the lease,
+/// must not claim nor publish anything once it resumes: it stops with "lost its lease".
+/// Before the fix it only looked at a flag its renewer sets, and the renewer had not run
+/// yet, so it published the waiting rows beside the new holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_resumed_after_its_lease_expired_publishes_nothing() {
+    let Setup {
+        broker,
+        registry,
+        topic,
+        producer,
+        dir,
+        url,
+        store,
+    } = Setup::new("lease-pause").await;
+    let mut sent = HashMap::new();
+    store_round(&store, &producer, 0, &mut sent).await;
+    let first_round = i64::try_from(sent.len()).expect("count");
+
+    let relay = RelayProcess::start(
+        &dir,
+        "paused",
+        &url,
+        broker.bootstrap_servers(),
+        &registry.url(),
+    );
+    wait_for("the relay publishes the first round", || async {
+        lease_holder(&store).await == Some(relay.pid())
+            && store.status(1).await.expect("status").is_empty()
+    })
+    .await;
+    // Pause it right after a renewal, so it holds no write lock while stopped.
+    let before = lease_row(&store).await.expect("lease").2;
+    wait_for("the relay renews its lease", || async {
+        lease_row(&store).await.is_some_and(|row| row.2 != before)
+    })
+    .await;
+    signal(relay.pid(), "STOP");
+    let expires_at_ms = lease_row(&store).await.expect("lease").2;
+    wait_for("the paused relay's lease expires", || async {
+        chrono::Utc::now().timestamp_millis() > expires_at_ms
+    })
+    .await;
+    // Another relay takes the lease (written here, so that whatever reaches the topic
+    // from now on comes from the paused relay), and new rows wait.
+    sqlx::query(
+        "UPDATE event_bus_relay_lease SET holder = 'another-relay', pid = ?1, expires_at_ms = ?2 \
+         WHERE name = 'relay'",
+    )
+    .bind(i64::from(std::process::id()))
+    .bind(chrono::Utc::now().timestamp_millis() + WAIT.as_millis() as i64)
+    .execute(store.pool())
+    .await
+    .expect("take the lease over");
+    store_round(&store, &producer, PER_KEY_AND_ROUND, &mut sent).await;
+    let log_before_resume = relay.log().len();
+    signal(relay.pid(), "CONT");
+
+    let mut relay = relay;
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = relay.child.try_wait().expect("relay status") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resumed relay kept running: {}",
+            relay.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let log = relay.log();
+    let after_resume = &log[log_before_resume.min(log.len())..];
+    assert!(!status.success(), "{log}");
+    assert!(after_resume.contains("lost its lease"), "{log}");
+    let on_topic = tokio::task::spawn_blocking({
+        let (bootstrap, topic) = (broker.bootstrap_servers().to_owned(), topic.clone());
+        move || records_on(&bootstrap, &topic)
+    })
+    .await
+    .expect("reader");
+    assert_eq!(
+        on_topic, first_round,
+        "the resumed relay published while another relay held the lease: {log}"
+    );
+    let status = store.status(1).await.expect("status");
+    assert_eq!(status.pending, u64::try_from(first_round).expect("count"));
+    assert_eq!(
+        lease_row(&store).await.map(|row| row.0).as_deref(),
+        Some("another-relay"),
+        "the resumed relay must leave the other relay's lease alone"
+    );
+    drop(relay);
     store.pool().close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -101,12 +101,13 @@ pub enum OutboxError {
         /// Seconds until its lease expires unless renewed.
         expires_in_s: u64,
     },
-    /// This relay could not renew its lease on the SQLite database file in time and
-    /// another relay took it: it stopped publishing.
+    /// This relay could not renew its lease on the SQLite database file in time (the
+    /// process was paused, the database stayed locked) or another relay took it: it
+    /// stopped before claiming more.
     #[error(
-        "the outbox relay lost its lease on the SQLite outbox {file} (not renewed in time, \
-         and another relay took over); it stopped to keep key order. Restart it: it waits \
-         for the lease"
+        "the outbox relay lost its lease on the SQLite outbox {file} (not renewed in time: \
+         the process was paused or the database stayed locked, and another relay may have \
+         taken over); it stopped to keep key order. Restart it: it waits for the lease"
     )]
     LeaseLost {
         /// The database file.

@@ -5,8 +5,17 @@
 //! `event_bus_relay_lease` (created here if missing) naming the holding process and an
 //! expiry [`LEASE_TTL`] ahead. It is taken and renewed under `BEGIN IMMEDIATE`, so two
 //! processes never both see it free. The holder renews it every [`RENEW_EVERY`] from a
-//! task of its own (a long batch does not let it lapse) and deletes it on a clean stop;
-//! a relay that was killed leaves it to expire.
+//! task of its own (a long batch does not let it lapse) and deletes it when the relay
+//! stops, with or without an error; a relay that was killed leaves it to expire.
+//!
+//! The holder does not trust its lease longer than it knows it is valid: before each
+//! claim the relay calls [`RelayLease::check`], which fails once the last successful
+//! renewal is older than [`LEASE_TTL`] minus [`SAFETY_MARGIN`], measured on the monotonic
+//! clock. A relay that was paused (SIGSTOP, a frozen VM) or could not renew therefore
+//! stops before claiming, even before its renewer has run again and seen another holder.
+//! Renewals give up on a locked database after [`RENEW_BUSY_TIMEOUT`] (a connection of
+//! their own) and try again a second later, so an application's long write lock does not
+//! hold a renewal past the lease's expiry.
 //!
 //! A long-running relay that finds the lease held waits for it, checking every second;
 //! a draining relay (`event-bus outbox relay --drain`) does not wait: it fails with
@@ -20,8 +29,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::SqlitePool;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -35,8 +45,13 @@ use super::store::OutboxStore;
 pub(crate) const LEASE_TTL: Duration = Duration::from_secs(10);
 /// How often the holder renews its lease.
 pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(2);
-/// How often a waiting relay tries again.
+/// How often a waiting relay tries again; also how soon a failed renewal is retried.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// How long before the lease expires the holder stops trusting it: the time a claim and
+/// the queueing of its batch may take after a successful [`RelayLease::check`].
+pub(crate) const SAFETY_MARGIN: Duration = Duration::from_secs(3);
+/// How long a renewal waits for a database locked by another connection.
+pub(crate) const RENEW_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 
 const CREATE_SQL: &str = "CREATE TABLE IF NOT EXISTS event_bus_relay_lease (\
     name TEXT PRIMARY KEY, holder TEXT NOT NULL, pid INTEGER NOT NULL, \
@@ -121,6 +136,9 @@ pub(crate) struct RelayLease {
     pool: SqlitePool,
     file: PathBuf,
     lost: Arc<AtomicBool>,
+    /// When the last successful take or renewal started (its expiry is later than this
+    /// plus [`LEASE_TTL`]).
+    renewed_at: Arc<Mutex<Instant>>,
     renewer: JoinHandle<()>,
     released: bool,
 }
@@ -142,9 +160,10 @@ impl RelayLease {
         }
         let file = file.canonicalize().unwrap_or(file);
         let mut waiting_logged = false;
-        loop {
+        let taken_at = loop {
+            let attempt = Instant::now();
             match try_take(&pool).await? {
-                Ok(()) => break,
+                Ok(()) => break attempt,
                 Err(busy) if wait == Wait::No => {
                     return Err(OutboxError::RelayBusy {
                         file: file.display().to_string(),
@@ -167,26 +186,36 @@ impl RelayLease {
                     tokio::time::sleep(RETRY_EVERY).await;
                 }
             }
-        }
+        };
         if let Ok(mut holders) = holders().lock() {
             *holders.entry(file.clone()).or_default() += 1;
         }
         tracing::info!(file = %file.display(), pid = std::process::id(), "outbox relay lease taken");
         let lost = Arc::new(AtomicBool::new(false));
-        let renewer = tokio::spawn(renew(pool.clone(), file.clone(), lost.clone()));
+        let renewed_at = Arc::new(Mutex::new(taken_at));
+        let renewer = tokio::spawn(renew(
+            pool.clone(),
+            file.clone(),
+            lost.clone(),
+            renewed_at.clone(),
+        ));
         Ok(Some(Self {
             pool,
             file,
             lost,
+            renewed_at,
             renewer,
             released: false,
         }))
     }
 
-    /// Err([`OutboxError::LeaseLost`]) once another relay took the lease (this one could
-    /// not renew it in time): the relay must stop publishing.
+    /// Err([`OutboxError::LeaseLost`]) once another relay took the lease, or once the
+    /// last successful renewal is older than [`LEASE_TTL`] minus [`SAFETY_MARGIN`] (the
+    /// process was paused, or the database refused renewals): the relay must stop
+    /// before it claims anything.
     pub(crate) fn check(&self) -> Result<(), OutboxError> {
-        if self.lost.load(Ordering::Relaxed) {
+        if self.lost.load(Ordering::Relaxed) || !still_valid(&self.renewed_at) {
+            lost_lease(&self.file, &self.lost, None);
             return Err(OutboxError::LeaseLost {
                 file: self.file.display().to_string(),
             });
@@ -241,35 +270,83 @@ impl Drop for RelayLease {
     }
 }
 
-/// Renews the lease until aborted; marks it lost if another relay took it, or if it
-/// could not be renewed before it expired.
-async fn renew(pool: SqlitePool, file: PathBuf, lost: Arc<AtomicBool>) {
-    let mut renewed_at = tokio::time::Instant::now();
-    loop {
-        tokio::time::sleep(RENEW_EVERY).await;
-        match try_take(&pool).await {
-            Ok(Ok(())) => renewed_at = tokio::time::Instant::now(),
-            Ok(Err(busy)) => {
-                lost_lease(&file, &lost, Some(busy.pid));
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(file = %file.display(), %error, "cannot renew the outbox relay lease");
-                if renewed_at.elapsed() >= LEASE_TTL {
-                    lost_lease(&file, &lost, None);
-                    return;
-                }
-            }
+/// Whether the lease, last renewed at `renewed_at`, is still safely ours.
+fn still_valid(renewed_at: &Mutex<Instant>) -> bool {
+    let Ok(renewed_at) = renewed_at.lock() else {
+        return false;
+    };
+    renewed_at.elapsed() < LEASE_TTL.saturating_sub(SAFETY_MARGIN)
+}
+
+/// A connection of the lease's own to the store's file, giving up on a locked database
+/// after [`RENEW_BUSY_TIMEOUT`]; the store's pool itself when it cannot be opened.
+async fn renewal_pool(pool: &SqlitePool) -> SqlitePool {
+    let options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .busy_timeout(RENEW_BUSY_TIMEOUT);
+    match SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+    {
+        Ok(own) => own,
+        Err(error) => {
+            tracing::warn!(%error, "cannot open a connection for renewing the outbox relay lease");
+            pool.clone()
         }
     }
 }
 
+/// Renews the lease until aborted; marks it lost if another relay took it, or if it
+/// could not be renewed before it stopped being safely ours.
+async fn renew(
+    pool: SqlitePool,
+    file: PathBuf,
+    lost: Arc<AtomicBool>,
+    renewed_at: Arc<Mutex<Instant>>,
+) {
+    let pool = renewal_pool(&pool).await;
+    let mut pause = RENEW_EVERY;
+    loop {
+        tokio::time::sleep(pause).await;
+        if !still_valid(&renewed_at) {
+            // Paused or refused too long: renewing now could extend a lease another
+            // relay already took and gave back; the relay stops instead.
+            lost_lease(&file, &lost, None);
+            break;
+        }
+        let attempt = Instant::now();
+        match try_take(&pool).await {
+            Ok(Ok(())) => {
+                if let Ok(mut at) = renewed_at.lock() {
+                    *at = attempt;
+                }
+                pause = RENEW_EVERY;
+            }
+            Ok(Err(busy)) => {
+                lost_lease(&file, &lost, Some(busy.pid));
+                break;
+            }
+            Err(error) => {
+                tracing::warn!(file = %file.display(), %error, "cannot renew the outbox relay lease; trying again");
+                pause = RETRY_EVERY;
+            }
+        }
+    }
+    pool.close().await;
+}
+
+/// Marks the lease lost and says so (once).
 fn lost_lease(file: &Path, lost: &AtomicBool, taken_by: Option<i64>) {
-    lost.store(true, Ordering::Relaxed);
+    if lost.swap(true, Ordering::Relaxed) {
+        return;
+    }
     tracing::error!(
         file = %file.display(),
         taken_by_pid = taken_by,
-        "the outbox relay lost its lease (not renewed within {} s); stopping",
-        LEASE_TTL.as_secs()
+        "the outbox relay lost its lease (not renewed within {} s); stopping before it claims more",
+        LEASE_TTL.saturating_sub(SAFETY_MARGIN).as_secs()
     );
 }

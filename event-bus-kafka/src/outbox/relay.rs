@@ -182,6 +182,10 @@ impl<S: OutboxStore> Relay<S> {
 
     /// Claims, publishes and completes one batch.
     ///
+    /// It takes no relay lease: on a SQLite file, make sure no other process relays the
+    /// same file meanwhile ([`drain`](Self::drain) and [`run_until`](Self::run_until)
+    /// take the file's lease and stop when they lose it).
+    ///
     /// ```no_run
     /// # use event_bus_kafka::outbox::*;
     /// # async fn demo(relay: Relay<PostgresOutbox>) -> Result<(), OutboxError> {
@@ -190,6 +194,12 @@ impl<S: OutboxStore> Relay<S> {
     /// # Ok(()) }
     /// ```
     pub async fn run_once(&self) -> Result<BatchReport, OutboxError> {
+        self.run_batch(None).await
+    }
+
+    /// [`run_once`](Self::run_once) under `lease`: checked again once the batch is
+    /// claimed, so a relay paused during the claim queues nothing after losing it.
+    async fn run_batch(&self, lease: Option<&RelayLease>) -> Result<BatchReport, OutboxError> {
         let started = Instant::now();
         let batch = self
             .store
@@ -198,6 +208,9 @@ impl<S: OutboxStore> Relay<S> {
                 max_lanes: self.config.max_lanes_per_batch,
             })
             .await?;
+        if let Some(lease) = lease {
+            lease.check()?; // the claimed rows stay as they were
+        }
         let claim_time = started.elapsed();
         let rows = batch.rows();
         let unreadable = batch.unreadable();
@@ -268,19 +281,25 @@ impl<S: OutboxStore> Relay<S> {
         // SQLite: one relay per database file (see `lease`); a busy file is an error.
         let lease = RelayLease::acquire(&*self.store, Wait::No).await?;
         let mut stats = RelayStats::default();
-        loop {
-            if let Some(lease) = &lease {
-                lease.check()?;
+        let outcome = loop {
+            if let Some(Err(error)) = lease.as_ref().map(RelayLease::check) {
+                break Err(error);
             }
-            let report = self.run_once().await?;
-            stats.add(&report);
-            if report.claimed == 0 {
-                if let Some(lease) = lease {
-                    lease.release().await;
+            match self.run_batch(lease.as_ref()).await {
+                Ok(report) => {
+                    stats.add(&report);
+                    if report.claimed == 0 {
+                        break Ok(stats);
+                    }
                 }
-                return Ok(stats);
+                Err(error) => break Err(error),
             }
+        };
+        // Released on an error too, so the next relay need not wait for it to expire.
+        if let Some(lease) = lease {
+            lease.release().await;
         }
+        outcome
     }
 
     /// Runs until `shutdown` completes (the batch in hand is finished first). On a SQLite
@@ -318,7 +337,7 @@ impl<S: OutboxStore> Relay<S> {
             poll_ms = self.config.poll_interval.as_millis() as u64,
             "outbox relay started"
         );
-        loop {
+        let outcome = loop {
             if wakeup.is_none() {
                 match self.store.wakeup().await {
                     Ok(listener) => wakeup = Some(listener),
@@ -330,14 +349,14 @@ impl<S: OutboxStore> Relay<S> {
             if let Some(pause) = last_empty_claim.and_then(|at| MIN_IDLE.checked_sub(at.elapsed()))
             {
                 tokio::select! {
-                    () = &mut shutdown => break,
+                    () = &mut shutdown => break Ok(()),
                     () = tokio::time::sleep(pause) => {}
                 }
             }
-            if let Some(lease) = &lease {
-                lease.check()?;
+            if let Some(Err(error)) = lease.as_ref().map(RelayLease::check) {
+                break Err(error);
             }
-            let idle = match self.run_once().await {
+            let idle = match self.run_batch(lease.as_ref()).await {
                 Ok(report) => {
                     consecutive_errors = 0;
                     stats.add(&report);
@@ -362,7 +381,7 @@ impl<S: OutboxStore> Relay<S> {
                             .max_consecutive_errors
                             .is_some_and(|max| consecutive_errors >= max)
                     {
-                        return Err(error);
+                        break Err(error);
                     }
                     let backoff = ERROR_BACKOFF
                         .saturating_mul(2u32.saturating_pow(consecutive_errors.min(16)))
@@ -390,7 +409,7 @@ impl<S: OutboxStore> Relay<S> {
             let Some(idle) = idle else {
                 // More may be due right away; still honour a pending shutdown.
                 if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
-                    break;
+                    break Ok(());
                 }
                 continue;
             };
@@ -401,13 +420,15 @@ impl<S: OutboxStore> Relay<S> {
                 }
             };
             tokio::select! {
-                () = &mut shutdown => break,
+                () = &mut shutdown => break Ok(()),
                 () = sleep => {}
             }
-        }
+        };
+        // Released on an error too, so the next relay need not wait for it to expire.
         if let Some(lease) = lease {
             lease.release().await;
         }
+        outcome?;
         tracing::info!(
             published = stats.published,
             failed = stats.failed,
