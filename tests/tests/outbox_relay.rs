@@ -210,13 +210,14 @@ async fn a_deep_failing_key_does_not_hide_the_keys_behind_it() {
     let others: Vec<EncodedRecord> = ["a", "b", "c"].iter().map(|k| record("t", k)).collect();
     let other_ids = store.insert_many(&others).await.expect("stored");
 
-    // A window of 4 × 10 oldest rows holds only "stuck".
+    // A window of 4 × 10 oldest rows holds only "stuck": the claim looks beyond it for
+    // the keys it has room for, and shares its 10 rows among the four keys.
     let limits = ClaimLimits {
         max_rows: 10,
         max_lanes: 10,
     };
     let batch = store.claim(limits).await.expect("claim");
-    assert_eq!(ids(&batch), (1..=10).collect::<Vec<_>>());
+    assert_eq!(ids(&batch), [1, 2, 101, 102, 103]);
     batch
         .complete(BatchOutcome {
             delivered: vec![],
@@ -231,25 +232,9 @@ async fn a_deep_failing_key_does_not_hide_the_keys_behind_it() {
         .await
         .expect("completed");
 
-    let batch = store.claim(limits).await.expect("claim");
-    let claimed: Vec<OutboxId> = batch.rows().iter().map(|r| r.id).collect();
-    assert_eq!(
-        claimed, other_ids,
-        "the keys behind the failing one are found"
-    );
-    batch
-        .complete(BatchOutcome {
-            delivered: claimed,
-            failed: vec![],
-        })
-        .await
-        .expect("completed");
-    let batch = store.claim(limits).await.expect("claim");
-    assert!(ids(&batch).is_empty(), "only the backing-off key is left");
-    batch
-        .complete(BatchOutcome::default())
-        .await
-        .expect("nothing");
+    // The keys behind the failing one are found.
+    claim_and_deliver(&store, limits, &other_ids).await;
+    claim_nothing(&store, limits, "only the backing-off key is left").await;
     drop(store);
     db.drop_database().await.expect("drop");
 }
@@ -629,6 +614,95 @@ async fn a_permanent_database_error_ends_the_relay_with_it() {
         ),
         Ok(stats) => panic!("the relay should fail, it returned {stats:?}"),
     }
+    drop(store);
+    db.drop_database().await.expect("drop");
+}
+
+/// Stores five single-row keys, a deep key (a head and 500 rows behind it), then 95
+/// more single-row keys, and sets `mark` (an SQL `SET` list) on the deep key's head.
+/// With claims of 100 rows and 100 keys the window of the 400 oldest rows holds the
+/// first five keys and the deep key. Returns the single-row keys' ids, oldest first.
+async fn deep_key_among_single_row_keys(store: &PostgresOutbox, mark: &str) -> Vec<OutboxId> {
+    let singles = |keys: std::ops::Range<usize>| -> Vec<EncodedRecord> {
+        keys.map(|k| record("t", &format!("single-{k}"))).collect()
+    };
+    let mut ready = store.insert_many(&singles(0..5)).await.expect("stored");
+    let deep: Vec<EncodedRecord> = (0..=500).map(|_| record("t", "deep")).collect();
+    let deep = store.insert_many(&deep).await.expect("stored");
+    // The mark is set directly: the relay's way there is tested elsewhere.
+    sqlx::query(&format!("UPDATE event_bus.outbox SET {mark} WHERE id = $1"))
+        .bind(deep[0].0)
+        .execute(store.pool())
+        .await
+        .expect("marked");
+    ready.extend(store.insert_many(&singles(5..100)).await.expect("stored"));
+    ready
+}
+
+/// Claims with `limits`, checks that the batch is `expected` (in id order), and
+/// deletes it as delivered.
+async fn claim_and_deliver(store: &PostgresOutbox, limits: ClaimLimits, expected: &[OutboxId]) {
+    let batch = store.claim(limits).await.expect("claim");
+    let claimed: Vec<OutboxId> = batch.rows().iter().map(|r| r.id).collect();
+    assert_eq!(claimed.len(), expected.len(), "rows in one claim");
+    assert_eq!(claimed, expected);
+    batch
+        .complete(BatchOutcome {
+            delivered: claimed,
+            failed: vec![],
+        })
+        .await
+        .expect("completed");
+}
+
+/// Claims with `limits` and checks that nothing is claimed.
+async fn claim_nothing(store: &PostgresOutbox, limits: ClaimLimits, why: &str) {
+    let batch = store.claim(limits).await.expect("claim");
+    assert!(ids(&batch).is_empty(), "{why}");
+    batch
+        .complete(BatchOutcome::default())
+        .await
+        .expect("nothing");
+}
+
+const HUNDRED: ClaimLimits = ClaimLimits {
+    max_rows: 100,
+    max_lanes: 100,
+};
+
+/// The rows waiting behind a parked key stay until a person acts, so they must not
+/// fill the claim's window of oldest rows: one claim takes the head of every one of
+/// the 100 ready keys (before the fix it took the 5 keys older than the parked one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_behind_a_parked_key_do_not_crowd_out_the_others() {
+    let db = TestDatabase::create().await.expect("database");
+    let store = pg_store(&db).await;
+    let ready = deep_key_among_single_row_keys(
+        &store,
+        "attempts = 1, parked_at = now(), parked_reason = 'refused for good'",
+    )
+    .await;
+
+    claim_and_deliver(&store, HUNDRED, &ready).await;
+    claim_nothing(&store, HUNDRED, "only the parked key is left").await;
+    drop(store);
+    db.drop_database().await.expect("drop");
+}
+
+/// A backing-off key deep enough to fill most of the window: the claim looks past the
+/// window for the keys it has room for (before the fix it took the 5 keys it saw).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_backing_off_key_does_not_shrink_the_claims_behind_it() {
+    let db = TestDatabase::create().await.expect("database");
+    let store = pg_store(&db).await;
+    let ready = deep_key_among_single_row_keys(
+        &store,
+        "attempts = 1, last_error = 'down', next_attempt_at = now() + interval '1 hour'",
+    )
+    .await;
+
+    claim_and_deliver(&store, HUNDRED, &ready).await;
+    claim_nothing(&store, HUNDRED, "only the backing-off key is left").await;
     drop(store);
     db.drop_database().await.expect("drop");
 }

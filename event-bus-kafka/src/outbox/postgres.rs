@@ -18,9 +18,12 @@
 //! lane waits (per-key head-of-line blocking) while other lanes flow.
 //!
 //! Heads are looked for among the oldest rows first (a window of a few batches: there
-//! the first row of each lane is its head), so a claim does not scan the table; when no
-//! head there can be claimed (busy or backing off), a loose index scan over the lanes
-//! (one index probe per key) finds the others.
+//! the first row of each lane is its head), so a claim does not scan the table. Lanes
+//! with a parked row are left out of the window: their rows wait for a person, and
+//! would otherwise fill it. When the window gives fewer heads than the claim may take
+//! and rows lie beyond it (the keys there busy or backing off, or a few deep keys
+//! filling it), a loose index scan over the lanes (one index probe per key) finds the
+//! others.
 //!
 //! One caveat: ids come from a sequence, so two transactions writing the same key
 //! *concurrently* may commit out of id order, and a relay may claim the later one
@@ -86,13 +89,20 @@ const INSERT_MANY_SQL: &str = "INSERT INTO event_bus.outbox \
     ORDER BY ord \
     RETURNING id";
 
-/// Due heads among the `$2` oldest rows, oldest first, locked. Within the oldest rows,
-/// the first row of a lane is its head (nothing older exists), so no per-row probe is
-/// needed. A head another relay holds is skipped, and with it its lane.
+/// Due heads among the `$2` oldest rows of lanes without a parked row, oldest first,
+/// locked, each with the number of rows the window held. Within those rows the first
+/// row of a lane is its head (nothing older exists), so no per-row probe is needed. A
+/// head another relay holds is skipped, and with it its lane.
+///
+/// A parked lane's rows stay until a person acts, so left in the window they would fill
+/// it for good; they are left out instead (the parked rows are few and have an index of
+/// their own, and `NOT IN` checks each row against a hash of their lanes).
 const HEADS_SQL: &str =
-    "WITH win AS MATERIALIZED (SELECT id, lane FROM event_bus.outbox ORDER BY id LIMIT $2), \
+    "WITH win AS MATERIALIZED (SELECT id, lane FROM event_bus.outbox \
+             WHERE lane NOT IN (SELECT p.lane FROM event_bus.outbox p WHERE p.parked_at IS NOT NULL) \
+             ORDER BY id LIMIT $2), \
          firsts AS (SELECT DISTINCT ON (lane) id FROM win ORDER BY lane, id) \
-    SELECT h.id, h.lane FROM event_bus.outbox h \
+    SELECT h.id, h.lane, (SELECT count(*) FROM win) AS window_rows FROM event_bus.outbox h \
     WHERE h.id IN (SELECT id FROM firsts) \
       AND h.next_attempt_at <= now() AND h.parked_at IS NULL \
     ORDER BY h.id \
@@ -100,7 +110,8 @@ const HEADS_SQL: &str =
     FOR UPDATE OF h SKIP LOCKED";
 
 /// The same, found through the lanes instead of the rows: one index probe per lane
-/// (a loose index scan), for when every head in the window is busy or backing off.
+/// (a loose index scan), for when the window held fewer claimable heads than asked for
+/// (the others busy or backing off, or a deep key filling the window).
 const HEADS_BY_LANE_SQL: &str = "WITH RECURSIVE lanes(lane) AS ( \
         (SELECT lane FROM event_bus.outbox ORDER BY lane LIMIT 1) \
       UNION ALL \
@@ -426,20 +437,34 @@ impl OutboxStore for PostgresOutbox {
             .map_err(OutboxError::db("starting a claim"))?;
         // Heads are usually among the oldest rows: look there first, so a claim costs
         // about the same with ten rows waiting or ten million.
-        let mut heads: Vec<(i64, i64)> = sqlx::query_as(HEADS_SQL)
+        let found: Vec<(i64, i64, i64)> = sqlx::query_as(HEADS_SQL)
             .bind(max_lanes)
             .bind(i64::try_from(window).unwrap_or(i64::MAX))
             .fetch_all(&mut *tx)
             .await
             .map_err(OutboxError::db("claiming due events"))?;
-        if heads.is_empty() {
-            // Every key among the oldest rows is busy or backing off (or nothing
-            // waits): a failing key must not hold back the keys behind it.
-            heads = sqlx::query_as(HEADS_BY_LANE_SQL)
+        let window_full = found
+            .first()
+            .is_some_and(|&(_, _, rows)| u64::try_from(rows).unwrap_or(0) >= window as u64);
+        let mut heads: Vec<(i64, i64)> =
+            found.into_iter().map(|(id, lane, _)| (id, lane)).collect();
+        // Too few heads: every key among the oldest rows is busy or backing off (or
+        // nothing waits), or a few deep keys fill the window. A key that cannot be
+        // claimed must not hold back the keys behind it. (A window that held every
+        // claimable row has nothing behind it.)
+        let too_few = usize::try_from(max_lanes).map_or(true, |max| heads.len() < max);
+        if heads.is_empty() || (too_few && window_full) {
+            let more: Vec<(i64, i64)> = sqlx::query_as(HEADS_BY_LANE_SQL)
                 .bind(max_lanes)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(OutboxError::db("claiming due events"))?;
+            // The window's heads are older than any head beyond it, so the loose scan
+            // finds them again (this transaction holds their locks): keep each once.
+            heads.extend(more);
+            heads.sort_unstable();
+            heads.dedup();
+            heads.truncate(usize::try_from(max_lanes).unwrap_or(usize::MAX));
         }
         if heads.is_empty() {
             let _ = tx.rollback().await;
