@@ -206,9 +206,9 @@ async fn enqueue_beyond_the_backlog_is_outbox_full() {
 }
 
 /// Every connection of the pool is a request transaction that enqueues before it commits
-/// (ten requests on a pool of five, five at a time): the backlog count runs on each
-/// caller's own transaction, so none waits for a second connection that only a commit
-/// could free. The timeout only turns a deadlock into a failure instead of a hang.
+/// (ten requests on a pool of five, five at a time): the backlog count never waits for a
+/// second connection that only a commit could free (with none idle it runs in the
+/// background). The timeout only turns a deadlock into a failure instead of a hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_transactions_filling_the_pool_enqueue_without_deadlock() {
     const POOL: usize = 5;
@@ -327,4 +327,44 @@ async fn sqlite_transactional_enqueue_publishes_only_committed_events() {
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(path.with_extension("db-wal"));
     let _ = std::fs::remove_file(path.with_extension("db-shm"));
+}
+
+/// Two SERIALIZABLE request transactions, each enqueueing through a store that has not
+/// counted its backlog yet (two processes), both commit: the backlog count is not read
+/// in either transaction (when it was, each read the outbox the other wrote to, and the
+/// second commit failed with SQLSTATE 40001).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serializable_transactions_enqueue_side_by_side() {
+    use event_bus_kafka::outbox::{PostgresOutbox, TransactionalStore};
+    let db = TestDatabase::create().await.expect("database");
+    let migrated = outbox_support::pg_store(&db, 4, None).await;
+    let (first, second) = (
+        PostgresOutbox::new(migrated.pool().clone()),
+        PostgresOutbox::new(migrated.pool().clone()),
+    );
+    let begin = || async {
+        let mut tx = migrated.pool().begin().await.expect("begin");
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+            .execute(&mut *tx)
+            .await
+            .expect("serializable");
+        tx
+    };
+    let (mut tx1, mut tx2) = (begin().await, begin().await);
+    let record = |key| outbox_support::raw_record("serializable", Some(key), 8);
+    first
+        .insert_in(&mut tx1, &record("a"))
+        .await
+        .expect("first enqueue");
+    second
+        .insert_in(&mut tx2, &record("b"))
+        .await
+        .expect("second enqueue");
+    tx1.commit().await.expect("first commit");
+    tx2.commit()
+        .await
+        .expect("second commit (no serialization failure)");
+    assert_eq!(migrated.status(1).await.expect("status").pending, 2);
+    drop((first, second, migrated));
+    db.drop_database().await.expect("drop");
 }

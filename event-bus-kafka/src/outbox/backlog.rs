@@ -1,7 +1,7 @@
 //! Back-pressure: the maximum backlog, checked without counting the table per insert.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,11 +18,16 @@ const FULL_RECHECK: Duration = Duration::from_millis(200);
 /// this process's inserts minus its deletes), recounted at least every second and
 /// whenever it says "full". Concurrent inserts may overshoot the limit by the number of
 /// senders in flight; nothing is ever dropped.
+///
+/// A store may also recount in the background ([`begin_recount`](Self::begin_recount))
+/// and decide meanwhile on the estimate: it then misses the other processes' inserts
+/// since the last count, until the recount lands.
 #[derive(Debug)]
 pub(crate) struct BacklogLimit {
     max: u64,
     estimate: AtomicU64,
     counted_at: Mutex<Option<Instant>>,
+    recounting: AtomicBool,
 }
 
 impl BacklogLimit {
@@ -31,6 +36,7 @@ impl BacklogLimit {
             max,
             estimate: AtomicU64::new(0),
             counted_at: Mutex::new(None),
+            recounting: AtomicBool::new(false),
         }
     }
 
@@ -44,20 +50,45 @@ impl BacklogLimit {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<u64, OutboxError>>,
     {
+        if self.needs_count(n) {
+            self.counted(count().await?);
+        }
+        self.check(n)
+    }
+
+    /// Whether the estimate is too old to decide on `n` more rows: never counted,
+    /// counted over a second ago, or over 200 ms ago while it says "full".
+    pub(crate) fn needs_count(&self, n: u64) -> bool {
         let counted_at = self.counted_at.lock().map(|at| *at).unwrap_or(None);
         let over = self.estimate.load(Ordering::Relaxed).saturating_add(n) > self.max;
-        let recount = match counted_at {
+        match counted_at {
             None => true,
             Some(at) if over => at.elapsed() >= FULL_RECHECK,
             Some(at) => at.elapsed() >= TRUSTED_FOR,
-        };
-        if recount {
-            let exact = count().await?;
-            self.estimate.store(exact, Ordering::Relaxed);
-            if let Ok(mut at) = self.counted_at.lock() {
-                *at = Some(Instant::now());
-            }
         }
+    }
+
+    /// The table was counted: `exact` rows pending.
+    pub(crate) fn counted(&self, exact: u64) {
+        self.estimate.store(exact, Ordering::Relaxed);
+        if let Ok(mut at) = self.counted_at.lock() {
+            *at = Some(Instant::now());
+        }
+    }
+
+    /// True if the caller is to recount now (in the background), false if a recount is
+    /// already running; call [`end_recount`](Self::end_recount) when it ends.
+    pub(crate) fn begin_recount(&self) -> bool {
+        !self.recounting.swap(true, Ordering::AcqRel)
+    }
+
+    /// The background recount ended (counted or failed).
+    pub(crate) fn end_recount(&self) {
+        self.recounting.store(false, Ordering::Release);
+    }
+
+    /// Ok if `n` more rows fit by the current estimate.
+    pub(crate) fn check(&self, n: u64) -> Result<(), OutboxError> {
         let pending = self.estimate.load(Ordering::Relaxed);
         if pending.saturating_add(n) > self.max {
             tracing::warn!(
@@ -115,6 +146,19 @@ mod tests {
             .admit(1, || async { Ok(0) })
             .await
             .expect("room again");
+    }
+
+    #[test]
+    fn one_background_recount_at_a_time() {
+        let limit = BacklogLimit::new(1);
+        assert!(limit.needs_count(1), "never counted");
+        assert!(limit.begin_recount());
+        assert!(!limit.begin_recount(), "already running");
+        limit.counted(1);
+        limit.end_recount();
+        assert!(!limit.needs_count(0), "just counted");
+        assert!(limit.check(1).is_err(), "full by the count");
+        assert!(limit.begin_recount(), "the next one may start");
     }
 
     #[tokio::test]

@@ -328,11 +328,73 @@ impl PostgresOutbox {
     async fn admit(&self, n: usize) -> Result<(), OutboxError> {
         self.backlog.admit(n as u64, || self.count()).await
     }
+
+    /// [`admit`](Self::admit) for a caller inside its own transaction, which holds one
+    /// of the pool's connections. The count runs neither on the caller's transaction (a
+    /// `count(*)` there makes two SERIALIZABLE enqueues conflict, and the second commit
+    /// fail with 40001) nor on a connection it would wait for (once every connection is
+    /// such a transaction, none would come): on an idle connection if one is free now,
+    /// otherwise in the background, the estimate deciding meanwhile.
+    ///
+    /// Precision: the estimate is the last count plus this process's inserts minus its
+    /// deletes. Until the background count lands (when a connection frees), other
+    /// processes' inserts since the last count are missing from it, so the outbox may
+    /// pass the limit by what they insert in that time; it cannot grow without bound,
+    /// since every second (every 200 ms while full) a new count is due.
+    async fn admit_in_transaction(&self, n: u64) -> Result<(), OutboxError> {
+        if self.backlog.needs_count(n) {
+            match self.pool.try_acquire() {
+                Some(mut conn) => self.backlog.counted(count_on(&mut conn).await?),
+                None => self.recount_in_background(),
+            }
+        }
+        self.backlog.check(n)
+    }
+
+    /// Counts the table on a pool connection in a task of its own (one at a time): it
+    /// waits for a connection without holding anyone's.
+    fn recount_in_background(&self) {
+        if !self.backlog.begin_recount() {
+            return;
+        }
+        let (pool, backlog) = (self.pool.clone(), self.backlog.clone());
+        tokio::spawn(async move {
+            let counted = async {
+                let mut conn = pool
+                    .acquire()
+                    .await
+                    .map_err(OutboxError::db("connecting to count waiting events"))?;
+                count_on(&mut conn).await
+            }
+            .await;
+            match counted {
+                Ok(exact) => backlog.counted(exact),
+                Err(error) => {
+                    tracing::warn!(%error, "could not recount the outbox backlog; deciding on the estimate")
+                }
+            }
+            backlog.end_recount();
+        });
+    }
 }
 
+/// Counts the pending rows in a READ COMMITTED read-only transaction of its own, so the
+/// count takes no part in the serializable transactions of other sessions even where
+/// `default_transaction_isolation` is `serializable`.
 async fn count_on(conn: &mut sqlx::PgConnection) -> Result<u64, OutboxError> {
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(OutboxError::db("counting waiting events"))?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(OutboxError::db("counting waiting events"))?;
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM event_bus.outbox")
-        .fetch_one(conn)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(OutboxError::db("counting waiting events"))?;
+    tx.commit()
         .await
         .map_err(OutboxError::db("counting waiting events"))?;
     Ok(u64::try_from(count).unwrap_or(0))
@@ -631,9 +693,9 @@ impl TransactionalStore for PostgresOutbox {
         tx: &mut Transaction<'_, Postgres>,
         record: &EncodedRecord,
     ) -> Result<OutboxId, OutboxError> {
-        // Counted on the caller's connection: taking a second one from the pool while
-        // `tx` holds one deadlocks once every connection is a waiting transaction.
-        self.backlog.admit(1, || count_on(tx)).await?;
+        // Never counted on `tx` (SERIALIZABLE callers would conflict) nor on a
+        // connection it must wait for (a pool full of callers would deadlock).
+        self.admit_in_transaction(1).await?;
         let id = insert_on(tx, record).await?;
         // Counted now; a rollback is corrected by the next recount (within a second).
         self.backlog.added(1);
