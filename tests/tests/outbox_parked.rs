@@ -4,7 +4,7 @@
 //! unpark (dry run first) and delete it; a row that cannot be read fails its own key
 //! only, not the whole claim. A topic whose `max.message.bytes` refuses a whole produce
 //! batch parks only the row too large by itself; a topic created a few seconds late
-//! parks nothing.
+//! parks nothing. `retry|drop --execute` act only on the rows they list.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -397,6 +397,51 @@ async fn a_topic_created_late_parks_nothing<S: OutboxStore>(store: Arc<S>, setup
     assert_complete_in_key_order(&on_topic, &expected);
 }
 
+/// How many rows `outbox retry|drop` list and act on at most.
+const PLAN_LIMIT: usize = 10_000;
+
+/// `outbox drop|retry --execute` act on the rows they list, not on whatever the filter
+/// matches when the action runs: with one row more parked than the listing shows, that
+/// row stays (`park_all` parks every row of the outbox by hand).
+async fn retry_and_drop_act_only_on_the_rows_listed<S, F, Fut>(
+    store: Arc<S>,
+    url: &str,
+    setup: &Setup,
+    park_all: F,
+) where
+    S: OutboxStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let records: Vec<_> = (0..=PLAN_LIMIT)
+        .map(|n| setup.record(Some(&format!("k-{n}")), 1))
+        .collect();
+    outbox_support::store_all(store.as_ref(), &records).await;
+    park_all().await;
+    assert_eq!(
+        store.status(1).await.expect("status").parked,
+        PLAN_LIMIT as u64 + 1
+    );
+
+    let dropped = outbox_cli(url, &["drop", "--topic", &setup.topic, "--execute"]).await;
+    assert_eq!(dropped["matched"], PLAN_LIMIT, "{}", dropped["affected"]);
+    assert_eq!(dropped["affected"], PLAN_LIMIT, "only the rows listed");
+    assert_eq!(dropped["more_may_match"], true);
+    let left = store
+        .parked(&ParkedFilter::default(), 10)
+        .await
+        .expect("parked");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].event_id, records[PLAN_LIMIT].event_id.to_string());
+
+    let retried = outbox_cli(url, &["retry", "--all", "--execute"]).await;
+    assert_eq!(retried["affected"], 1, "{retried}");
+    assert_eq!(retried["more_may_match"], false);
+    let nothing = outbox_cli(url, &["drop", "--all", "--execute"]).await;
+    assert_eq!(nothing["affected"], 0, "{nothing}");
+    assert_eq!(store.status(1).await.expect("status").pending, 1);
+}
+
 /// A file-backed SQLite outbox (the CLI opens it too) and its URL.
 async fn sqlite_store(name: &str) -> (Arc<SqliteOutbox>, String, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.db", unique_topic(name)));
@@ -505,5 +550,37 @@ async fn sqlite_topic_created_late_parks_nothing() {
     let setup = Setup::without_topic("late-topic-sqlite").await;
     let (store, _url, path) = sqlite_store("outbox-late-topic").await;
     a_topic_created_late_parks_nothing(store.clone(), &setup).await;
+    remove_sqlite(store, path).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_retry_and_drop_act_only_on_the_rows_listed() {
+    let setup = Setup::without_topic("act-on-listed-pg").await;
+    let db = TestDatabase::create().await.expect("database");
+    let store = pg_store(&db).await;
+    let pool = store.pool().clone();
+    retry_and_drop_act_only_on_the_rows_listed(store.clone(), &db.url(), &setup, || async {
+        sqlx::query("UPDATE event_bus.outbox SET parked_at = now(), parked_reason = 'by hand'")
+            .execute(&pool)
+            .await
+            .expect("parked");
+    })
+    .await;
+    store.pool().close().await;
+    db.drop_database().await.expect("drop database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_retry_and_drop_act_only_on_the_rows_listed() {
+    let setup = Setup::without_topic("act-on-listed-sqlite").await;
+    let (store, url, path) = sqlite_store("outbox-act-on-listed").await;
+    let pool = store.pool().clone();
+    retry_and_drop_act_only_on_the_rows_listed(store.clone(), &url, &setup, || async {
+        sqlx::query("UPDATE event_bus_outbox SET parked_at_ms = 1, parked_reason = 'by hand'")
+            .execute(&pool)
+            .await
+            .expect("parked");
+    })
+    .await;
     remove_sqlite(store, path).await;
 }

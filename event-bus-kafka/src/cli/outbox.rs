@@ -94,7 +94,8 @@ pub enum OutboxCommand {
         limit: usize,
     },
     /// Unparks rows so the relay tries them again (attempts reset), then their keys'
-    /// waiting events. Prints what it would do unless --execute is given.
+    /// waiting events. Prints what it would do unless --execute is given; with it, acts
+    /// on the rows it lists (at most 10 000: run again for more) and says how many.
     Retry {
         /// Which parked rows.
         #[command(flatten)]
@@ -104,7 +105,8 @@ pub enum OutboxCommand {
         execute: bool,
     },
     /// Deletes parked rows (their events are never published); their keys' waiting events
-    /// go next. Prints what it would do unless --execute is given.
+    /// go next. Prints what it would do unless --execute is given; with it, acts on the
+    /// rows it lists (at most 10 000: run again for more) and says how many.
     Drop {
         /// Which parked rows.
         #[command(flatten)]
@@ -298,16 +300,23 @@ async fn act_on_parked(
 ) -> Result<(), OutboxError> {
     let filter = selection.filter().ok_or(OutboxError::NoSelection)?;
     let rows = outbox.parked(&filter, PLAN_LIMIT).await?;
+    // Only the rows just listed, never what the filter matches by the time the action
+    // runs (a row parked since, or beyond the listing's limit).
+    let listed = ParkedFilter {
+        ids: rows.iter().map(|row| row.id).collect(),
+        ..filter
+    };
     let done = match (execute, action) {
         (false, _) => None,
-        (true, ParkedAction::Retry) => Some(outbox.retry_parked(&filter).await?),
-        (true, ParkedAction::Drop) => Some(outbox.drop_parked(&filter).await?),
+        (true, _) if rows.is_empty() => Some(0),
+        (true, ParkedAction::Retry) => Some(outbox.retry_parked(&listed).await?),
+        (true, ParkedAction::Drop) => Some(outbox.drop_parked(&listed).await?),
     };
     write_parked_action(action, &rows, done, format, out)?;
     Ok(())
 }
 
-/// How many rows `retry` and `drop` list (they act on every matching row).
+/// How many rows `retry` and `drop` list and act on at most (run again for more).
 const PLAN_LIMIT: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -371,24 +380,31 @@ fn write_parked_action(
         ParkedAction::Retry => "retry",
         ParkedAction::Drop => "drop",
     };
+    // The listing stops at PLAN_LIMIT rows: more may match.
+    let more = rows.len() >= PLAN_LIMIT;
     if format == OutputFormat::Json {
         let doc = json!({
             "action": name,
             "executed": done.is_some(),
             "matched": rows.len(),
             "affected": done,
+            "limit": PLAN_LIMIT,
+            "more_may_match": more,
             "rows": rows.iter().map(parked_json).collect::<Vec<_>>(),
         });
         return writeln!(out, "{doc}");
     }
+    let listed = rows.len();
     match (action, done) {
         (ParkedAction::Retry, Some(n)) => writeln!(
             out,
-            "unparked {n} event(s); the relay publishes them, then their keys' waiting events"
+            "unparked {n} of the {listed} event(s) listed below (a row listed but no longer \
+             parked is left alone); the relay publishes them, then their keys' waiting events:"
         )?,
         (ParkedAction::Drop, Some(n)) => writeln!(
             out,
-            "deleted {n} parked event(s); their keys' waiting events are published next"
+            "deleted {n} of the {listed} parked event(s) listed below (a row listed but no \
+             longer parked is left alone); their keys' waiting events are published next:"
         )?,
         (ParkedAction::Retry, None) => writeln!(
             out,
@@ -402,8 +418,14 @@ fn write_parked_action(
             rows.len()
         )?,
     }
-    if done.is_none() {
-        write_parked_rows(rows, out)?;
+    write_parked_rows(rows, out)?;
+    if more {
+        writeln!(
+            out,
+            "only the first {PLAN_LIMIT} matching events are listed{}: run the command again \
+             for the others",
+            if done.is_some() { " and acted on" } else { "" }
+        )?;
     }
     Ok(())
 }
