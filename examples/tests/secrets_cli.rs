@@ -99,6 +99,35 @@ fn outbox_relay_with_sasl_and_registry_secrets_shows_none() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// librdkafka refuses an option it cannot apply (`ssl.key.password` on a build without
+/// OpenSSL, a misspelled name) and rdkafka's message quotes the value: the relay must
+/// name the option and hide the value.
+#[test]
+fn outbox_relay_with_a_refused_secret_option_shows_its_name_only() {
+    let dir = std::env::temp_dir().join(unique_topic("secrets-cli-refused"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (variable, option) in [
+        ("EVENT_BUS_KAFKA_SSL_KEY_PASSWORD", "ssl.key.password"),
+        ("EVENT_BUS_KAFKA_SSL_KEY_PASWORD", "ssl.key.pasword"),
+    ] {
+        let mut relay = command(env!("CARGO_BIN_EXE_event-bus"));
+        relay
+            .args(["outbox", "relay", "--drain"])
+            .env(
+                "EVENT_BUS_OUTBOX_DATABASE_URL",
+                format!("sqlite:{}", dir.join("outbox.db").display()),
+            )
+            .env(variable, SECRET);
+        let output = run_hiding_the_secret(
+            &format!("outbox relay --drain with {variable}"),
+            relay,
+            option,
+        );
+        assert_ne!(output.status.code(), Some(0), "{option} was accepted");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn produce_event_against_an_unreachable_registry_shows_no_password() {
     let data = r#"{"user": {"id": 1, "is_active": true, "pii": {"username": "u", "email": "u@x.example", "name": "U"}}}"#;

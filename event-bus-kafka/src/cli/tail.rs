@@ -306,7 +306,7 @@ fn tail_consumer(kafka: &KafkaConfig) -> Result<StreamConsumer, TailError> {
         .create()
         .map_err(|source| TailError::Kafka {
             operation: "creating the Kafka consumer",
-            source: Box::new(source),
+            source: Box::new(crate::config::secret::redact_kafka_error(source)),
         })
 }
 

@@ -1,6 +1,7 @@
 //! Keeping secrets out of `Debug`, logs, errors and CLI output: [`Secret`] for values,
 //! [`redact_url`] for URLs that may carry a password, [`is_secret_option`] and
-//! [`is_secret_variable`] for settings known by name.
+//! [`is_secret_variable`] for settings known by name, [`redact_kafka_error`] for
+//! librdkafka's refusals of a client option (which quote its value).
 
 use std::fmt;
 
@@ -141,6 +142,44 @@ pub fn redact_url(url: &str) -> String {
         out.push_str(fragment);
     }
     out
+}
+
+/// `error` with the value of a refused client option replaced by `***`.
+///
+/// librdkafka reports a refused option as `KafkaError::ClientConfig(code, description,
+/// option, value)` and rdkafka's `Display` prints the value: for
+/// `ssl.key.password` on a build without OpenSSL, or for a misspelled secret option, that
+/// is the secret itself. The value is hidden whatever the option's name (a misspelled
+/// name says nothing); the description and the option name stay, and so does every
+/// other error. Every place that creates a Kafka client maps its error through this.
+///
+/// ```
+/// use event_bus_kafka::config::secret::redact_kafka_error;
+/// use rdkafka::error::KafkaError;
+/// use rdkafka::types::RDKafkaConfRes;
+/// let refused = KafkaError::ClientConfig(
+///     RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+///     "OpenSSL not available at build time".into(),
+///     "ssl.key.password".into(),
+///     "TopSecret123".into(),
+/// );
+/// let shown = redact_kafka_error(refused).to_string();
+/// assert!(shown.contains("ssl.key.password ***"), "{shown}");
+/// assert!(!shown.contains("TopSecret123"));
+/// ```
+pub fn redact_kafka_error(error: rdkafka::error::KafkaError) -> rdkafka::error::KafkaError {
+    match error {
+        rdkafka::error::KafkaError::ClientConfig(code, description, option, value) => {
+            // librdkafka's own text may quote the value too ("Invalid value \"…\"").
+            let description = if value.is_empty() {
+                description
+            } else {
+                description.replace(&value, "***")
+            };
+            rdkafka::error::KafkaError::ClientConfig(code, description, option, "***".into())
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -206,7 +206,7 @@ impl EventConsumer {
             .client_config(&defaults)
             .set("group.id", &config.group_id)
             .create_with_context(context)
-            .map_err(ConsumerError::Client)?;
+            .map_err(|e| ConsumerError::Client(crate::config::secret::redact_kafka_error(e)))?;
         let dlq = Self::dead_letter_writer(&config, Arc::clone(&stats))?;
         let (stop_loop, loop_shutdown) = Shutdown::new();
         Ok(Self {
@@ -781,7 +781,7 @@ impl EventConsumer {
                 ("message.timeout.ms", &timeout_ms),
             ])
             .create()
-            .map_err(ConsumerError::Client)?;
+            .map_err(|e| ConsumerError::Client(crate::config::secret::redact_kafka_error(e)))?;
         let sender =
             DeadLetterSender::new(producer, config.group_id.clone(), config.dlq.write_timeout);
         Ok(DeadLetterWriter::new(

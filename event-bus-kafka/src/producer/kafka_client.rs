@@ -107,7 +107,8 @@ impl std::fmt::Debug for KafkaProducer {
 impl KafkaProducer {
     /// A producer (and its polling thread) for `config`.
     pub(crate) fn create(config: &ClientConfig) -> KafkaResult<Self> {
-        let inner = ThreadedProducer::from_config_and_context(config, DeliveryReports)?;
+        let inner = ThreadedProducer::from_config_and_context(config, DeliveryReports)
+            .map_err(crate::config::secret::redact_kafka_error)?;
         Ok(Self {
             inner: Arc::new(inner),
         })

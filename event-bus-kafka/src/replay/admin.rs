@@ -152,7 +152,9 @@ impl OffsetAdmin {
             ])
             .set("group.id", group)
             .create()
-            .map_err(|e| ReplayError::Client(Box::new(e)))?;
+            .map_err(|e| {
+                ReplayError::Client(Box::new(crate::config::secret::redact_kafka_error(e)))
+            })?;
         Ok(Self {
             consumer: Arc::new(consumer),
             kafka: kafka.clone(),

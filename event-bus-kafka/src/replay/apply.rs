@@ -189,7 +189,9 @@ impl Blocking {
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
             .create_with_context(AssignmentWatch::default())
-            .map_err(|e| ReplayError::Client(Box::new(e)))?;
+            .map_err(|e| {
+                ReplayError::Client(Box::new(crate::config::secret::redact_kafka_error(e)))
+            })?;
         let group = self.group.clone();
         member.subscribe(&topics).map_err(self.kafka_error(format!(
             "joining consumer group `{group}` to commit its new offsets"

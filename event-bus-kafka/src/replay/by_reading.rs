@@ -306,10 +306,9 @@ impl RecordReader {
 impl ReadAt for RecordReader {
     fn read_at(&mut self, topic: &str, partition: i32, offset: i64) -> Result<Read, ReplayError> {
         if self.consumer.is_none() {
-            let consumer = self
-                .config
-                .create()
-                .map_err(|e| ReplayError::Client(Box::new(e)))?;
+            let consumer = self.config.create().map_err(|e| {
+                ReplayError::Client(Box::new(crate::config::secret::redact_kafka_error(e)))
+            })?;
             self.consumer = Some(consumer);
         }
         let Some(consumer) = &self.consumer else {

@@ -148,7 +148,9 @@ impl Blocking {
             ])
             .set("group.id", "event-bus-replay-time-scan")
             .create()
-            .map_err(|e| ReplayError::Client(Box::new(e)))?;
+            .map_err(|e| {
+                ReplayError::Client(Box::new(crate::config::secret::redact_kafka_error(e)))
+            })?;
         let mut assignment = TopicPartitionList::new();
         for ((topic, partition), scan) in &scans {
             assignment

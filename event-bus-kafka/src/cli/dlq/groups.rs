@@ -27,7 +27,7 @@ pub(super) async fn reading(kafka: &KafkaConfig, topic: &str) -> Result<Vec<Stri
             format!("event-bus-dlq-groups-{}", uuid::Uuid::new_v4().simple()),
         )
         .create()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::config::secret::redact_kafka_error(e).to_string())?;
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
         let list = consumer
