@@ -76,6 +76,19 @@ impl Write for Logs {
     }
 }
 
+/// The URL of the test database `db`, `password` (`:…` or empty) after the user name and
+/// `query` (`?…` or empty) at the end.
+fn database_url(db: &TestDatabase, password: &str, query: &str) -> String {
+    let options = db.connect_options();
+    format!(
+        "postgres://{}{password}@{}:{}/{}{query}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        db.name()
+    )
+}
+
 #[tokio::test]
 async fn a_registry_url_with_a_password_stays_hidden() {
     let logs = Logs::default();
@@ -148,14 +161,7 @@ async fn a_database_url_with_a_password_stays_hidden() {
 
     // The real server (trust authentication: the password is sent and ignored).
     let db = TestDatabase::create().await.expect("database");
-    let options = db.connect_options();
-    let url = format!(
-        "postgres://{}:{SECRET}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        db.name()
-    );
+    let url = database_url(&db, &format!(":{SECRET}"), "");
     let outbox = AnyOutbox::open_existing(&OutboxConfig::new(&url))
         .await
         .expect("connects");
@@ -165,6 +171,21 @@ async fn a_database_url_with_a_password_stays_hidden() {
     drop(outbox);
     db.drop_database().await.expect("drop");
     assert!(!logs.text().contains(SECRET), "logs:\n{}", logs.text());
+}
+
+/// sqlx logs a URL parameter it does not know with its value; the SDK drops such
+/// parameters first and names them without their value.
+#[tokio::test]
+async fn an_unknown_database_url_parameter_keeps_its_value_out_of_the_logs() {
+    let db = TestDatabase::create().await.expect("database");
+    let url = database_url(&db, "", &format!("?sslpassword={SECRET}&sslmode=disable"));
+    let logs = Logs::default();
+    let guard = logs.capture();
+    let outbox = PostgresOutbox::connect(&url).await.expect("connects");
+    drop(guard);
+    drop(outbox);
+    db.drop_database().await.expect("drop");
+    assert_hidden("connect logs", &logs.text(), "sslpassword");
 }
 
 #[test]

@@ -52,6 +52,7 @@ mod error;
 mod health;
 mod lane;
 mod lease;
+mod pg_url;
 mod postgres;
 mod publish;
 mod relay;

@@ -226,7 +226,9 @@ impl PostgresOutbox {
         url: &str,
         max_connections: u32,
     ) -> Result<Self, OutboxError> {
-        let options = PgConnectOptions::from_str(url)
+        // sqlx would log an unknown parameter with its value (`sslpassword=…`).
+        let url = super::pg_url::without_unknown_parameters(url);
+        let options = PgConnectOptions::from_str(&url)
             .map_err(OutboxError::db("parsing the PostgreSQL URL"))?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
