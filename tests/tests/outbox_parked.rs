@@ -4,12 +4,16 @@
 //! unpark (dry run first) and delete it; a row that cannot be read fails its own key
 //! only, not the whole claim. A topic whose `max.message.bytes` refuses a whole produce
 //! batch parks only the row too large by itself; a topic created a few seconds late
-//! parks nothing. `retry|drop --execute` act only on the rows they list.
+//! parks nothing. `retry|drop --execute` act only on the rows they list. An outbox
+//! whose tables predate the parking columns makes `outbox status` and the relay say to
+//! run `event-bus outbox migrate`.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+use event_bus_kafka::cli::{run_with, Cli, CliContext};
 use event_bus_kafka::outbox::{
     OutboxId, OutboxStatus, OutboxStore, ParkedFilter, PostgresOutbox, Relay, RelayConfig,
     SqliteOutbox,
@@ -442,6 +446,32 @@ async fn retry_and_drop_act_only_on_the_rows_listed<S, F, Fut>(
     assert_eq!(store.status(1).await.expect("status").pending, 1);
 }
 
+/// On an outbox whose tables lack the parking columns (migrated by an older SDK),
+/// `event-bus outbox status` and the relay say to run `event-bus outbox migrate`
+/// rather than only "column … does not exist".
+async fn an_outdated_outbox_says_to_migrate<S: OutboxStore>(
+    store: Arc<S>,
+    url: &str,
+    setup: &Setup,
+) {
+    let line = ["event-bus", "outbox", "status", "--database-url", url];
+    let cli = Cli::try_parse_from(line).expect("valid command line");
+    let mut out = Vec::new();
+    let error = run_with(cli, &CliContext::default(), &mut out)
+        .await
+        .expect_err("status on tables without the parking columns")
+        .to_string();
+    assert!(error.contains("run `event-bus outbox migrate`"), "{error}");
+
+    let relay = Relay::new(store, setup.producer(None), RelayConfig::default());
+    let error = relay
+        .run_once()
+        .await
+        .expect_err("a claim on tables without the parking columns")
+        .to_string();
+    assert!(error.contains("run `event-bus outbox migrate`"), "{error}");
+}
+
 /// A file-backed SQLite outbox (the CLI opens it too) and its URL.
 async fn sqlite_store(name: &str) -> (Arc<SqliteOutbox>, String, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("{}.db", unique_topic(name)));
@@ -582,5 +612,38 @@ async fn sqlite_retry_and_drop_act_only_on_the_rows_listed() {
             .expect("parked");
     })
     .await;
+    remove_sqlite(store, path).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outdated_outbox_says_to_migrate() {
+    let setup = Setup::without_topic("outdated-pg").await;
+    let db = TestDatabase::create().await.expect("database");
+    let store = pg_store(&db).await;
+    sqlx::query("ALTER TABLE event_bus.outbox DROP COLUMN parked_at CASCADE")
+        .execute(store.pool())
+        .await
+        .expect("column dropped");
+    an_outdated_outbox_says_to_migrate(store.clone(), &db.url(), &setup).await;
+    store.pool().close().await;
+    db.drop_database().await.expect("drop database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_outdated_outbox_says_to_migrate() {
+    let setup = Setup::without_topic("outdated-sqlite").await;
+    let (store, url, path) = sqlite_store("outbox-outdated").await;
+    for statement in [
+        "DROP INDEX event_bus_outbox_parked",
+        "DROP INDEX event_bus_outbox_failing",
+        "DROP INDEX event_bus_outbox_failing_lanes",
+        "ALTER TABLE event_bus_outbox DROP COLUMN parked_at_ms",
+    ] {
+        sqlx::query(statement)
+            .execute(store.pool())
+            .await
+            .expect(statement);
+    }
+    an_outdated_outbox_says_to_migrate(store.clone(), &url, &setup).await;
     remove_sqlite(store, path).await;
 }

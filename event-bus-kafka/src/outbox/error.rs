@@ -26,7 +26,10 @@ pub enum OutboxError {
         max_backlog: u64,
     },
     /// A database statement failed.
-    #[error("outbox database error while {operation}: {source}; check that the database is reachable and migrated")]
+    #[error(
+        "outbox database error while {operation}: {source}; {}",
+        database_hint(source)
+    )]
     Database {
         /// What the outbox was doing.
         operation: &'static str,
@@ -119,6 +122,20 @@ pub enum OutboxError {
     /// The relay task ended abnormally (it panicked or was aborted).
     #[error("the outbox relay task ended abnormally: {0}")]
     RelayTask(String),
+}
+
+/// What to do about a database error: a column the SDK's queries name is missing when
+/// the outbox tables predate its migrations (PostgreSQL 42703, SQLite "no such column").
+fn database_hint(error: &sqlx::Error) -> &'static str {
+    let missing_column = error.as_database_error().is_some_and(|e| {
+        e.code().as_deref() == Some("42703") || e.message().starts_with("no such column")
+    });
+    if missing_column {
+        "the outbox tables are older than this SDK: run `event-bus outbox migrate` (or call \
+         `migrate()` on the store at start-up)"
+    } else {
+        "check that the database is reachable and migrated"
+    }
 }
 
 impl OutboxError {
