@@ -56,8 +56,17 @@ use crate::producer::{Delivery, JsonEvent, JsonInputError, Producer, ProducerErr
 /// };
 /// let env = args.env_source();
 /// assert_eq!(env.get("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS"), Some("b:9092"));
+///
+/// let with_password = ConnectionArgs {
+///     bootstrap_servers: None,
+///     schema_registry_url: Some("https://svc:hunter2@registry:8081".into()),
+/// };
+/// assert!(format!("{with_password:?}").contains("https://svc:***@registry:8081"));
+/// assert!(!format!("{with_password:?}").contains("hunter2"));
 /// ```
-#[derive(Debug, Clone, Default, Args)]
+///
+/// `Debug` shows the registry URL with its password hidden.
+#[derive(Clone, Default, Args)]
 pub struct ConnectionArgs {
     /// Kafka brokers, `host:port,…` [default: $EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS].
     ///
@@ -71,6 +80,21 @@ pub struct ConnectionArgs {
     /// Basic auth comes from EVENT_BUS_SCHEMA_REGISTRY_USERNAME and _PASSWORD.
     #[arg(long, value_name = "URL")]
     pub schema_registry_url: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectionArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionArgs")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field(
+                "schema_registry_url",
+                &self
+                    .schema_registry_url
+                    .as_deref()
+                    .map(crate::config::secret::redact_url),
+            )
+            .finish()
+    }
 }
 
 impl ConnectionArgs {

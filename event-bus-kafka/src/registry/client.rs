@@ -74,7 +74,9 @@ impl RegistryClient {
         })
     }
 
-    /// The registry's base URL.
+    /// The registry's base URL as configured, a `user:password@` part included: to
+    /// show it (logs, messages), pass it through
+    /// [`redact_url`](crate::config::secret::redact_url).
     ///
     /// ```
     /// # use event_bus_kafka::{config::RegistryConfig, registry::RegistryClient};

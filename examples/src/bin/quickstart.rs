@@ -54,7 +54,10 @@ impl Stack {
             std::env::var("EVENT_BUS_SCHEMA_REGISTRY_URL").ok(),
         );
         if let (Some(bootstrap_servers), Some(registry_url)) = from_env {
-            println!("Using the cluster at {bootstrap_servers} and the registry at {registry_url} (from the environment).");
+            println!(
+                "Using the cluster at {bootstrap_servers} and the registry at {} (from the environment).",
+                event_bus_kafka::config::secret::redact_url(&registry_url)
+            );
             return Ok(Self {
                 bootstrap_servers,
                 registry_url,
