@@ -436,3 +436,38 @@ async fn a_relay_resumed_after_its_lease_expired_publishes_nothing() {
     store.pool().close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A drain that fails gives its lease back: the next relay need not wait for it to
+/// expire (before, `--drain` right after got RelayBusy naming the dead process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_drain_releases_the_lease() {
+    let Setup {
+        producer,
+        dir,
+        store,
+        ..
+    } = Setup::new("lease-error").await;
+    // The lease is taken, then the first claim fails.
+    sqlx::query("DROP TABLE event_bus_outbox")
+        .execute(store.pool())
+        .await
+        .expect("drop the outbox table");
+    let relay = event_bus_kafka::outbox::Relay::new(
+        std::sync::Arc::new(store.clone()),
+        producer,
+        event_bus_kafka::outbox::RelayConfig::default(),
+    );
+    let error = relay.drain().await.expect_err("no outbox table");
+    assert!(
+        error.to_string().contains("claiming"),
+        "unexpected error: {error}"
+    );
+    assert_eq!(
+        lease_row(&store).await,
+        None,
+        "the failed drain left its lease: {error}"
+    );
+    drop(relay);
+    store.pool().close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
