@@ -188,6 +188,32 @@ async fn an_unknown_database_url_parameter_keeps_its_value_out_of_the_logs() {
     assert_hidden("connect logs", &logs.text(), "sslpassword");
 }
 
+/// librdkafka refuses `ssl.key.password` on a build without OpenSSL, and a misspelled
+/// option on any build, quoting the value: the producer's and the consumer's errors
+/// name the option and hide the value.
+#[test]
+fn a_refused_kafka_option_hides_its_value() {
+    for option in ["ssl.key.password", "sasl.pasword"] {
+        let kafka = KafkaConfig::new("127.0.0.1:9092").with_option(option, SECRET);
+        let registry = RegistryConfig::new("http://127.0.0.1:8081");
+        match event_bus_kafka::producer::Producer::new(ProducerConfig::new(
+            kafka.clone(),
+            registry.clone(),
+        )) {
+            Ok(_) => panic!("{option} was accepted"),
+            Err(err) => assert_hidden("producer error", &error_text(&err), option),
+        }
+        let config = ConsumerConfig::new(kafka, registry, "g", ["orders"]);
+        match event_bus_kafka::consumer::EventConsumer::new(
+            config,
+            std::sync::Arc::new(event_bus_core::EventBus::new()),
+        ) {
+            Ok(_) => panic!("{option} was accepted"),
+            Err(err) => assert_hidden("consumer error", &error_text(&err), option),
+        }
+    }
+}
+
 #[test]
 fn configurations_from_the_environment_hide_their_secrets() {
     let env = EnvSource::from_pairs([
