@@ -368,6 +368,8 @@ impl<S: OutboxStore> Relay<S> {
                         Some(self.idle_time().await)
                     }
                 }
+                // Lost during the claim: nothing was queued; stop at once.
+                Err(error @ OutboxError::LeaseLost { .. }) => break Err(error),
                 Err(error) => {
                     consecutive_errors = consecutive_errors.saturating_add(1);
                     stats.database_errors += 1;
