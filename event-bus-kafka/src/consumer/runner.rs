@@ -767,21 +767,16 @@ impl EventConsumer {
     }
 
     /// The dead-letter writer: an idempotent producer whose writes time out after the
-    /// policy's `write_timeout` (options in the config override it).
+    /// policy's `write_timeout` (which wins over a `message.timeout.ms` among the Kafka
+    /// options: see [`super::dlq::dead_letter_client_config`]).
     fn dead_letter_writer(
         config: &ConsumerConfig,
         stats: Arc<ConsumerStats>,
     ) -> Result<DeadLetterWriter, ConsumerError> {
-        let timeout_ms = config.dlq.write_timeout.as_millis().to_string();
-        let producer: FutureProducer = config
-            .kafka
-            .client_config(&[
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("message.timeout.ms", &timeout_ms),
-            ])
-            .create()
-            .map_err(|e| ConsumerError::Client(crate::config::secret::redact_kafka_error(e)))?;
+        let producer: FutureProducer =
+            super::dlq::dead_letter_client_config(&config.kafka, &config.dlq)
+                .create()
+                .map_err(|e| ConsumerError::Client(crate::config::secret::redact_kafka_error(e)))?;
         let sender =
             DeadLetterSender::new(producer, config.group_id.clone(), config.dlq.write_timeout);
         Ok(DeadLetterWriter::new(
