@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::codec::{self, CodecError, PreparedSchema};
 use crate::key::EventKey;
+use crate::topic_settings::TopicSettings;
 
 /// A typed event: its type name, default topic, key, and Avro schema.
 ///
@@ -41,6 +42,10 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     const KEY_FIELD: Option<&'static str>;
     /// The minor version, sent as `ce_minorversion`.
     const MINOR_VERSION: u32;
+    /// What the type asks of its topic (partitions, replication factor, configs);
+    /// `#[event(topic_settings(...))]` sets it, nothing declared by default. Only
+    /// `event-bus topics ensure` reads it; see [`crate::topic_settings`].
+    const TOPIC_SETTINGS: TopicSettings = TopicSettings::NONE;
 
     /// The Avro schema of the event as JSON.
     fn schema_json() -> Value;

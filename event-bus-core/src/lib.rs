@@ -44,6 +44,7 @@ pub mod key;
 pub mod metadata;
 pub mod registration;
 pub mod schema;
+pub mod topic_settings;
 
 pub use dispatch::{DispatchReport, EventBus, Receiver, ReceiverError, ReceiverOutcome};
 pub use error::Error;
@@ -53,6 +54,7 @@ pub use event_type::EventTypeName;
 pub use key::EventKey;
 pub use metadata::EventMetadata;
 pub use registration::EventRegistration;
+pub use topic_settings::TopicSettings;
 
 /// Everything an application needs to declare and receive events.
 ///
@@ -67,6 +69,7 @@ pub mod prelude {
     pub use crate::event::Event;
     pub use crate::key::EventKey;
     pub use crate::metadata::EventMetadata;
+    pub use crate::topic_settings::TopicSettings;
     pub use event_bus_macros::{Event, EventData};
 }
 

@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::codec::CodecError;
 use crate::event::Event;
 use crate::key::EventKey;
+use crate::topic_settings::TopicSettings;
 
 /// What the SDK knows about one event type without naming the Rust type.
 ///
@@ -33,6 +34,8 @@ pub struct EventRegistration {
     pub key_field: Option<&'static str>,
     /// Minor version.
     pub minor_version: u32,
+    /// What the type asks of its topic (see [`crate::topic_settings`]).
+    pub topic_settings: TopicSettings,
     /// The Avro schema as JSON.
     pub schema_json: fn() -> Value,
     /// The key's Avro schema as JSON.
@@ -100,6 +103,7 @@ impl EventRegistration {
             topic: E::TOPIC,
             key_field: E::KEY_FIELD,
             minor_version: E::MINOR_VERSION,
+            topic_settings: E::TOPIC_SETTINGS,
             schema_json: E::schema_json,
             key_schema_json: E::key_schema_json,
             json_to_datum: json_to_datum::<E>,

@@ -2,21 +2,25 @@
 
 use syn::{DeriveInput, LitInt, LitStr};
 
+use crate::topic_attrs::{self, TopicSettingsAttr};
+
 /// What `#[event(...)]` says about an event type.
 pub struct EventAttrs {
     pub event_type: LitStr,
     pub topic: LitStr,
     pub key: Option<LitStr>,
     pub minor_version: u32,
+    pub topic_settings: Option<TopicSettingsAttr>,
 }
 
-const USAGE: &str = "expected #[event(type = \"org.example.domain.subject.action.v1\", topic = \"topic-name\", key = \"field.path\", minor_version = 0)]; `key` and `minor_version` are optional";
+const USAGE: &str = "expected #[event(type = \"org.example.domain.subject.action.v1\", topic = \"topic-name\", key = \"field.path\", minor_version = 0, topic_settings(partitions = 6))]; `key`, `minor_version` and `topic_settings` are optional";
 
 pub fn parse(input: &DeriveInput) -> syn::Result<EventAttrs> {
     let mut event_type = None;
     let mut topic = None;
     let mut key = None;
     let mut minor_version = 0;
+    let mut topic_settings = None;
     let mut last_attr = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("event")) {
         last_attr = Some(attr);
@@ -29,14 +33,13 @@ pub fn parse(input: &DeriveInput) -> syn::Result<EventAttrs> {
                 key = Some(meta.value()?.parse::<LitStr>()?);
             } else if meta.path.is_ident("minor_version") {
                 minor_version = meta.value()?.parse::<LitInt>()?.base10_parse()?;
+            } else if meta.path.is_ident("topic_settings") {
+                if topic_settings.is_some() {
+                    return Err(meta.error("`topic_settings` is given twice: put every setting in one topic_settings(...)"));
+                }
+                topic_settings = Some(topic_attrs::parse(&meta)?);
             } else {
-                let name = meta
-                    .path
-                    .segments
-                    .iter()
-                    .map(|segment| segment.ident.to_string())
-                    .collect::<Vec<_>>()
-                    .join("::");
+                let name = path_name(&meta.path);
                 return Err(meta.error(format!("unknown #[event] setting `{name}`; {USAGE}")));
             }
             Ok(())
@@ -68,5 +71,15 @@ pub fn parse(input: &DeriveInput) -> syn::Result<EventAttrs> {
         topic,
         key,
         minor_version,
+        topic_settings,
     })
+}
+
+/// A setting's name as written, e.g. `partition_key` or `serde::rename`.
+pub fn path_name(path: &syn::Path) -> String {
+    path.segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
 }

@@ -8,6 +8,7 @@ use crate::attrs;
 use crate::crate_path::core_path;
 use crate::docs::{doc_string, option_tokens};
 use crate::event_data::{field_schemas, named_fields, reject_generics};
+use crate::topic_attrs;
 
 pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     reject_generics(input)?;
@@ -27,6 +28,13 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let doc = option_tokens(doc_string(&input.attrs));
     let field_schemas = field_schemas(fields, &core)?;
     let key = key_tokens(attrs.key.as_ref(), fields, &core)?;
+    let topic_settings = match &attrs.topic_settings {
+        Some(settings) => {
+            reject_keyless_compaction(settings, attrs.key.is_some())?;
+            topic_attrs::tokens(settings, &core)
+        }
+        None => TokenStream::new(),
+    };
     let invalid_name_message = format!(
         "event type `{}` is malformed: use {{reverse-dns}}.{{domain}}.{{subject}}.{{action}}.v{{major}} in lowercase, e.g. org.example.learning.course.enrollment.created.v1",
         event_type.value()
@@ -50,6 +58,7 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             const TOPIC: &'static str = #topic;
             const KEY_FIELD: ::core::option::Option<&'static str> = #key_field;
             const MINOR_VERSION: u32 = #minor_version;
+            #topic_settings
 
             fn schema_json() -> #core::__private::serde_json::Value {
                 #core::avro::cloud_event_record(#event_type, #doc, |names| ::std::vec![#(#field_schemas),*])
@@ -78,6 +87,20 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             #core::EventRegistration::of::<#ident>()
         }
     })
+}
+
+/// Kafka refuses records without a key on a compacted topic.
+fn reject_keyless_compaction(
+    settings: &topic_attrs::TopicSettingsAttr,
+    has_key: bool,
+) -> syn::Result<()> {
+    match topic_attrs::compacted(settings) {
+        Some(entry) if !has_key => Err(syn::Error::new(
+            entry.span,
+            "a compacted topic (\"cleanup.policy\" = \"compact\") keeps the latest record per key and refuses records without one, but this event type has no key: add key = \"field.path\" to #[event(...)], or use \"cleanup.policy\" = \"delete\"",
+        )),
+        _ => Ok(()),
+    }
 }
 
 struct KeyTokens {

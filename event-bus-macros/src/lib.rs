@@ -8,14 +8,16 @@ mod crate_path;
 mod docs;
 mod event;
 mod event_data;
+mod topic_attrs;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
 
 /// Implements `Event` for a struct with named fields; see `event_bus_core::Event`.
 ///
-/// Attributes: `#[event(type = "...", topic = "...", key = "dotted.path", minor_version = N)]`;
-/// `key` and `minor_version` are optional.
+/// Attributes: `#[event(type = "...", topic = "...", key = "dotted.path", minor_version = N,
+/// topic_settings(partitions = N, replication_factor = N, config("name" = value, ...)))]`;
+/// `key`, `minor_version` and `topic_settings` (and each part of it) are optional.
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

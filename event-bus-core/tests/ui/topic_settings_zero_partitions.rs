@@ -1,0 +1,16 @@
+// A topic has at least one partition.
+use event_bus_core::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Event)]
+#[event(
+    type = "org.example.shop.order.placed.v1",
+    topic = "orders",
+    key = "id",
+    topic_settings(partitions = 0)
+)]
+struct OrderPlaced {
+    id: i64,
+}
+
+fn main() {}
