@@ -1,5 +1,7 @@
 //! What a receiver knows about the delivery of an event.
 
+use std::sync::Arc;
+
 use crate::metadata::EventMetadata;
 
 /// Where an event being delivered came from.
@@ -44,6 +46,7 @@ impl Origin {
 /// let ctx = DeliveryContext::local(EventMetadata::new("org.example.a.b.created.v1"));
 /// assert!(!ctx.from_bus());
 /// assert_eq!(ctx.attempt, 1);
+/// assert_eq!(ctx.consumer_group, None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryContext {
@@ -53,6 +56,10 @@ pub struct DeliveryContext {
     pub origin: Origin,
     /// 1 on the first try; higher when a failed receiver is retried.
     pub attempt: u32,
+    /// The consumer group whose consumer delivered the event (`None` for a local
+    /// dispatch). Receivers that remember what they handled (the inbox) key their
+    /// records by it, so two groups reading one topic each handle every event.
+    pub consumer_group: Option<Arc<str>>,
 }
 
 impl DeliveryContext {
@@ -68,15 +75,18 @@ impl DeliveryContext {
             metadata,
             origin: Origin::Local,
             attempt: 1,
+            consumer_group: None,
         }
     }
 
-    /// A first delivery of an event read from `topic`/`partition` at `offset`.
+    /// A first delivery of an event read from `topic`/`partition` at `offset`, with no
+    /// consumer group yet (see [`with_consumer_group`](Self::with_consumer_group)).
     ///
     /// ```
     /// # use event_bus_core::{EventMetadata, dispatch::DeliveryContext};
     /// let ctx = DeliveryContext::from_record(EventMetadata::new("org.example.a.b.created.v1"), "t", 0, 5);
     /// assert!(ctx.from_bus());
+    /// assert_eq!(ctx.consumer_group, None);
     /// ```
     pub fn from_record(metadata: EventMetadata, topic: &str, partition: i32, offset: i64) -> Self {
         Self {
@@ -87,7 +97,21 @@ impl DeliveryContext {
                 offset,
             },
             attempt: 1,
+            consumer_group: None,
         }
+    }
+
+    /// The same delivery, made by a consumer of `group` (the consumer loop sets it).
+    ///
+    /// ```
+    /// # use event_bus_core::{EventMetadata, dispatch::DeliveryContext};
+    /// let ctx = DeliveryContext::from_record(EventMetadata::new("org.example.a.b.created.v1"), "t", 0, 5)
+    ///     .with_consumer_group("billing");
+    /// assert_eq!(ctx.consumer_group.as_deref(), Some("billing"));
+    /// ```
+    pub fn with_consumer_group(mut self, group: impl Into<Arc<str>>) -> Self {
+        self.consumer_group = Some(group.into());
+        self
     }
 
     /// Whether the event came from the bus (see [`Origin::is_bus`]).

@@ -681,7 +681,8 @@ impl EventConsumer {
             record.topic,
             record.partition,
             record.offset,
-        );
+        )
+        .with_consumer_group(self.config.group_id.as_str());
         let ce_id = ctx.metadata.id;
         let started = tokio::time::Instant::now();
         let run = RetryRun {
