@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use event_bus_core::EventBus;
+use event_bus_core::{Event, EventBus};
 
 use super::OutputFormat;
 
@@ -34,6 +34,9 @@ pub struct CliContext {
     pub bus: Option<Arc<EventBus>>,
     /// The embedded dev stack (needed by `dev`).
     pub dev: Option<DevHook>,
+    /// The event types this binary declares it sends ([`App::with_produced`]); `catalog`
+    /// lists a send operation for each.
+    pub produced: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for CliContext {
@@ -42,6 +45,7 @@ impl std::fmt::Debug for CliContext {
             .field("output", &self.output)
             .field("bus", &self.bus)
             .field("dev", &self.dev.is_some())
+            .field("produced", &self.produced)
             .finish()
     }
 }
@@ -61,6 +65,7 @@ impl std::fmt::Debug for CliContext {
 pub struct App {
     bus: Option<Arc<EventBus>>,
     dev: Option<DevHook>,
+    produced: Vec<&'static str>,
 }
 
 impl App {
@@ -87,6 +92,26 @@ impl App {
     /// ```
     pub fn with_dev(mut self, hook: DevHook) -> Self {
         self.dev = Some(hook);
+        self
+    }
+
+    /// Declares that this binary sends events of type `E`, so `event-bus catalog` lists a
+    /// send operation for it. Nothing else depends on it: `produce-event` can send any
+    /// registered type, and a type this binary only receives needs no declaration.
+    ///
+    /// ```
+    /// use event_bus_kafka::prelude::*;
+    /// # use serde::{Deserialize, Serialize};
+    /// #[derive(Serialize, Deserialize, Event)]
+    /// #[event(type = "org.example.docs.order.placed.v1", topic = "orders")]
+    /// struct OrderPlaced { id: String }
+    ///
+    /// let app = event_bus_kafka::cli::App::new().with_produced::<OrderPlaced>();
+    /// ```
+    pub fn with_produced<E: Event>(mut self) -> Self {
+        if !self.produced.contains(&E::EVENT_TYPE) {
+            self.produced.push(E::EVENT_TYPE);
+        }
         self
     }
 
@@ -120,6 +145,12 @@ impl App {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        super::run_parsed(args, self.bus, self.dev).await
+        let context = CliContext {
+            bus: self.bus,
+            dev: self.dev,
+            produced: self.produced,
+            ..CliContext::default()
+        };
+        super::run_parsed(args, context).await
     }
 }

@@ -259,14 +259,12 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    run_parsed(args, None, None).await
+    run_parsed(args, CliContext::default()).await
 }
 
-pub(crate) async fn run_parsed<I, T>(
-    args: I,
-    bus: Option<std::sync::Arc<event_bus_core::EventBus>>,
-    dev: Option<DevHook>,
-) -> ExitCode
+/// Runs `args` with what the application gave (`context`; its output format is
+/// replaced by `--output`).
+pub(crate) async fn run_parsed<I, T>(args: I, context: CliContext) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -284,8 +282,7 @@ where
     };
     let context = CliContext {
         output: cli.output,
-        bus,
-        dev,
+        ..context
     };
     let mut stdout = io::stdout();
     let result = run_with(cli, &context, &mut stdout).await;
