@@ -3,10 +3,12 @@
 
 mod bus;
 mod context;
+pub mod dedup;
 mod receiver;
 mod report;
 
 pub use bus::{BusError, DecodedEvent, EventBus};
 pub use context::{DeliveryContext, Origin};
+pub use dedup::{DedupStats, DedupWindow, Deduplicated, ReceiverFn};
 pub use receiver::{Receiver, ReceiverError};
 pub use report::{DispatchReport, ReceiverOutcome};
