@@ -33,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod consumer;
 pub mod failure;
+pub mod inbox;
 pub mod observability;
 pub mod outbox;
 pub mod producer;

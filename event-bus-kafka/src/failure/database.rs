@@ -37,6 +37,23 @@ pub fn of_database(error: &sqlx::Error) -> Failure {
     }
 }
 
+/// Whether `error` says a column the query names does not exist (PostgreSQL 42703,
+/// SQLite "no such column"): the tables are older than the SDK's migrations.
+pub(crate) fn is_missing_column(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|e| {
+        e.code().as_deref() == Some("42703") || e.message().starts_with("no such column")
+    })
+}
+
+/// Whether `error` says a table (or its PostgreSQL schema) does not exist (PostgreSQL
+/// 42P01 or 3F000, SQLite "no such table"): the migrations were not run there.
+pub(crate) fn is_missing_table(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|e| {
+        matches!(e.code().as_deref(), Some("42P01" | "3F000"))
+            || e.message().starts_with("no such table")
+    })
+}
+
 /// Classifies a SQLite result code (sqlx gives it as a decimal number, often an
 /// extended code whose low byte is the primary one).
 fn of_sqlite_code(code: &str) -> Failure {

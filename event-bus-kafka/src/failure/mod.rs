@@ -25,9 +25,10 @@ mod registry;
 mod sdk;
 
 pub use database::of_database;
+pub(crate) use database::{is_missing_column, is_missing_table};
 pub use kafka::{of_kafka, of_kafka_code};
 pub use registry::of_registry;
-pub use sdk::{of_outbox, of_producer};
+pub use sdk::{of_inbox, of_outbox, of_producer};
 
 /// What an error says about trying the same request again.
 ///

@@ -2,6 +2,7 @@
 //! is the wrapped error's.
 
 use super::{of_database, of_kafka, of_registry, Failure};
+use crate::inbox::InboxError;
 use crate::outbox::OutboxError;
 use crate::producer::ProducerError;
 
@@ -62,5 +63,40 @@ pub fn of_outbox(error: &OutboxError) -> Failure {
         | OutboxError::NoOutboxTable { .. }
         | OutboxError::Config(_)
         | OutboxError::RelayTask(_) => Failure::Permanent,
+    }
+}
+
+/// Classifies an inbox error.
+///
+/// A transaction that cannot begin is [`Failure::Unavailable`] whatever the database
+/// said (even "database does not exist" while it is being recreated): it says nothing
+/// about the event. A missing inbox table is `Unavailable` too: the database cannot
+/// serve the inbox until someone migrates it, and the events must wait for that (retried
+/// with backoff, their failures naming the migration) rather than be judged. A failed
+/// commit is at least [`Failure::Transient`]: its outcome may be unknown, and a retry of
+/// an event that did commit is skipped as a duplicate. Other statements go by
+/// [`of_database`]; a failed migration or an unsupported URL is permanent.
+///
+/// ```
+/// use event_bus_kafka::failure::{of_inbox, Failure};
+/// use event_bus_kafka::inbox::InboxError;
+///
+/// let down = InboxError::Begin { source: sqlx::Error::PoolTimedOut };
+/// assert_eq!(of_inbox(&down), Failure::Unavailable);
+/// let missing = InboxError::NoInboxTable { table: "event_bus.inbox" };
+/// assert!(of_inbox(&missing).is_retryable());
+/// let bad = InboxError::Database { operation: "recording the event", source: sqlx::Error::RowNotFound };
+/// assert_eq!(of_inbox(&bad), Failure::Permanent);
+/// ```
+pub fn of_inbox(error: &InboxError) -> Failure {
+    match error {
+        InboxError::Begin { .. } | InboxError::NoInboxTable { .. } => Failure::Unavailable,
+        InboxError::Commit { source } => match of_database(source) {
+            Failure::Unavailable => Failure::Unavailable,
+            _ => Failure::Transient,
+        },
+        InboxError::Database { source, .. } => of_database(source),
+        InboxError::Connect(source) => of_outbox(source),
+        InboxError::Migrate(_) | InboxError::UnsupportedUrl { .. } => Failure::Permanent,
     }
 }

@@ -28,6 +28,10 @@
 //! | `event_bus_dlq_stuck` | gauge | `group` | 1 while a dead letter cannot be written (past the consumer's threshold), else 0 |
 //! | `event_bus_consumer_registry_unavailable` | gauge | `group` | 1 while records wait because the schema registry is not usable, else 0 |
 //! | `event_bus_consumer_registry_waits_total` | counter | `group` | backoff waits of records on the schema registry |
+//! | `event_bus_inbox_handled_total` | counter | `receiver` | events a transactional receiver handled and committed with its inbox row |
+//! | `event_bus_inbox_duplicates_total` | counter | `receiver` | deliveries the inbox skipped: that receiver had handled the event |
+//! | `event_bus_inbox_pruned_total` | counter | — | inbox rows deleted by retention (`event-bus inbox prune`) |
+//! | `event_bus_inbox_rows` | gauge | — | inbox rows, as last counted by `inbox status` or a prune |
 //!
 //! The per-event counters (produced, delivered, consumed, receiver calls) keep their
 //! handles per label set and recorder, so a call costs a hash lookup rather than a
@@ -110,9 +114,17 @@ pub mod names {
     pub const REGISTRY_UNAVAILABLE: &str = "event_bus_consumer_registry_unavailable";
     /// Backoff waits of consumer records on the schema registry.
     pub const REGISTRY_WAITS: &str = "event_bus_consumer_registry_waits_total";
+    /// Events a transactional receiver handled, committed with their inbox row.
+    pub const INBOX_HANDLED: &str = "event_bus_inbox_handled_total";
+    /// Deliveries the inbox skipped as duplicates.
+    pub const INBOX_DUPLICATES: &str = "event_bus_inbox_duplicates_total";
+    /// Inbox rows deleted by retention.
+    pub const INBOX_PRUNED: &str = "event_bus_inbox_pruned_total";
+    /// Inbox rows, as last counted (gauge).
+    pub const INBOX_ROWS: &str = "event_bus_inbox_rows";
 
     /// Every name above.
-    pub const ALL: [&str; 21] = [
+    pub const ALL: [&str; 25] = [
         EVENTS_PRODUCED,
         EVENTS_DELIVERED,
         EVENTS_FAILED,
@@ -134,6 +146,10 @@ pub mod names {
         DLQ_STUCK,
         REGISTRY_UNAVAILABLE,
         REGISTRY_WAITS,
+        INBOX_HANDLED,
+        INBOX_DUPLICATES,
+        INBOX_PRUNED,
+        INBOX_ROWS,
     ];
 }
 
@@ -278,6 +294,26 @@ pub fn describe_all() {
         names::REGISTRY_WAITS,
         Unit::Count,
         "Backoff waits of consumer records on the schema registry."
+    );
+    describe_counter!(
+        names::INBOX_HANDLED,
+        Unit::Count,
+        "Events a transactional receiver handled, committed with their inbox row."
+    );
+    describe_counter!(
+        names::INBOX_DUPLICATES,
+        Unit::Count,
+        "Deliveries the inbox skipped because the receiver had handled the event."
+    );
+    describe_counter!(
+        names::INBOX_PRUNED,
+        Unit::Count,
+        "Inbox rows deleted by retention."
+    );
+    describe_gauge!(
+        names::INBOX_ROWS,
+        Unit::Count,
+        "Inbox rows, as last counted by a status or a prune."
     );
 }
 
@@ -471,6 +507,43 @@ pub fn record_consumer_lag(group: &str, topic: &str, partition: i32, lag: i64) {
     .set(lag.max(0) as f64);
 }
 
+/// A transactional receiver handled an event: its writes and its inbox row committed
+/// (for the inbox).
+///
+/// ```
+/// event_bus_kafka::observability::metrics::record_inbox_handled("ledger");
+/// ```
+pub fn record_inbox_handled(receiver: &str) {
+    INBOX_HANDLED.increment([receiver]);
+}
+
+/// The inbox skipped a delivery to `receiver`: it had handled the event (for the inbox).
+///
+/// ```
+/// event_bus_kafka::observability::metrics::record_inbox_duplicate("ledger");
+/// ```
+pub fn record_inbox_duplicate(receiver: &str) {
+    INBOX_DUPLICATES.increment([receiver]);
+}
+
+/// Retention deleted `rows` inbox rows (for the inbox).
+///
+/// ```
+/// event_bus_kafka::observability::metrics::record_inbox_pruned(500);
+/// ```
+pub fn record_inbox_pruned(rows: u64) {
+    counter!(names::INBOX_PRUNED).increment(rows);
+}
+
+/// The inbox holds `rows` rows (for the inbox's status and prune).
+///
+/// ```
+/// event_bus_kafka::observability::metrics::record_inbox_rows(1_200);
+/// ```
+pub fn record_inbox_rows(rows: u64) {
+    gauge!(names::INBOX_ROWS).set(rows as f64);
+}
+
 /// A consumer of `group` failed to poll.
 ///
 /// ```
@@ -568,6 +641,10 @@ static RECEIVER_RETRIES: LazyLock<CounterCache<2>> = LazyLock::new(|| {
         [labels::RECEIVER, labels::EVENT_TYPE],
     )
 });
+static INBOX_HANDLED: LazyLock<CounterCache<1>> =
+    LazyLock::new(|| CounterCache::new(names::INBOX_HANDLED, [labels::RECEIVER]));
+static INBOX_DUPLICATES: LazyLock<CounterCache<1>> =
+    LazyLock::new(|| CounterCache::new(names::INBOX_DUPLICATES, [labels::RECEIVER]));
 
 /// The counters of one metric by label values, registered once per recorder instead
 /// of on every event (registration builds the key and looks it up in the recorder,

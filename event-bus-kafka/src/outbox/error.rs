@@ -127,10 +127,7 @@ pub enum OutboxError {
 /// What to do about a database error: a column the SDK's queries name is missing when
 /// the outbox tables predate its migrations (PostgreSQL 42703, SQLite "no such column").
 fn database_hint(error: &sqlx::Error) -> &'static str {
-    let missing_column = error.as_database_error().is_some_and(|e| {
-        e.code().as_deref() == Some("42703") || e.message().starts_with("no such column")
-    });
-    if missing_column {
+    if crate::failure::is_missing_column(error) {
         "the outbox tables are older than this SDK: run `event-bus outbox migrate` (or call \
          `migrate()` on the store at start-up)"
     } else {
