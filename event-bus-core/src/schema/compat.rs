@@ -41,6 +41,7 @@ mod issue;
 mod level;
 mod rules;
 
+pub use describe::describe;
 pub use issue::{CompatibilityIssue, Direction, IssueKind};
 pub use level::{CompatibilityLevel, UnknownCompatibilityLevel};
 

@@ -30,6 +30,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod app;
+pub mod catalog;
 pub mod consume;
 pub mod dev;
 pub mod dlq;
@@ -120,6 +121,9 @@ pub enum Command {
     /// Shows the outbox backlog or runs its relay.
     #[command(name = "outbox", after_help = exit_code::HELP)]
     Outbox(outbox::OutboxArgs),
+    /// Writes the event catalog: an AsyncAPI 3.0 document or one HTML page.
+    #[command(name = "catalog", after_help = exit_code::HELP)]
+    Catalog(catalog::CatalogArgs),
 }
 
 /// Why a command failed; [`CliError::exit_code`] says how the process exits.
@@ -158,6 +162,9 @@ pub enum CliError {
     /// `outbox` failed.
     #[error(transparent)]
     Outbox(#[from] outbox::OutboxError),
+    /// `catalog` failed.
+    #[error(transparent)]
+    Catalog(#[from] catalog::CatalogError),
 }
 
 impl CliError {
@@ -182,6 +189,7 @@ impl CliError {
             CliError::Tail(err) => err.exit_code(),
             CliError::Dlq(err) => err.exit_code(),
             CliError::Outbox(err) => err.exit_code(),
+            CliError::Catalog(err) => err.exit_code(),
         }
     }
 }
@@ -241,6 +249,7 @@ pub async fn run_with(
         Command::Tail(args) => tail::run(&args, &context, stdout).await?,
         Command::Dlq(args) => dlq::run(&args, &context, stdout).await?,
         Command::Outbox(args) => outbox::run(&args, &context, stdout).await?,
+        Command::Catalog(args) => catalog::run(&args, &context, stdout)?,
     }
     Ok(())
 }

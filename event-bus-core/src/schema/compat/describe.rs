@@ -5,7 +5,16 @@ use apache_avro::Schema;
 
 /// Describes `schema` the way a person writes it: `string`, `array<long>`,
 /// `[null, string]`, `record UserData`, `enum Status`, `fixed Md5(16)`, `decimal(10,2)`.
-pub(crate) fn describe(schema: &Schema) -> String {
+///
+/// ```
+/// use event_bus_core::apache_avro::Schema;
+/// use event_bus_core::schema::compat::describe;
+///
+/// let schema = Schema::parse_str(r#"{"type": "array", "items": ["null", "string"]}"#)?;
+/// assert_eq!(describe(&schema), "array<[null, string]>");
+/// # Ok::<(), event_bus_core::apache_avro::Error>(())
+/// ```
+pub fn describe(schema: &Schema) -> String {
     match schema {
         Schema::Null => "null".into(),
         Schema::Boolean => "boolean".into(),
