@@ -316,7 +316,7 @@ fn the_html_page_shows_what_changed_per_version_and_escapes_schema_text() -> Tes
         "removed channel ([null, string])",
         "first version",
         // The code's schema (v1) is not the latest stored version (v3).
-        "code ahead",
+        "not recorded",
         // The enrollment event has no history in this folder.
         "no history",
         "Catalog &lt;of&gt; &quot;examples&quot;",

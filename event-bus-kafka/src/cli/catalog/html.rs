@@ -96,7 +96,7 @@ fn version_count(history: &History) -> Markup {
             History::Missing { .. } => span.tag.warn { "no history" },
             History::Versions { versions, current_recorded } => {
                 (versions.len())
-                @if !current_recorded { " " span.tag.warn { "code ahead" } }
+                @if !current_recorded { " " span.tag.warn { "not recorded" } }
             }
         }
     }
@@ -162,9 +162,9 @@ fn history_list(history: &History) -> Markup {
             History::Versions { versions, current_recorded } => {
                 @if !current_recorded {
                     p {
-                        span.tag.warn { "code ahead" } " The code's schema differs from the latest \
-                        stored version; run " code { "event-bus schemas generate" } " and commit \
-                        the new file."
+                        span.tag.warn { "not recorded" } " The code's schema is not the latest \
+                        stored version, so " code { "event-bus schemas check" } " fails: run "
+                        code { "event-bus schemas generate" } " and commit the new file."
                     }
                 }
                 ol.history { @for version in versions { (version_item(version)) } }
