@@ -37,6 +37,7 @@ pub mod inbox;
 pub mod observability;
 pub mod outbox;
 pub mod producer;
+pub mod provision;
 pub mod registry;
 pub mod replay;
 pub mod topic;
