@@ -53,7 +53,7 @@ pub(crate) const HELP: &str = "\
 Exit codes:
   0  success
   1  a check failed or a change was refused: an incompatible or unrecorded schema, a
-     missing schema history
+     missing schema history, topics that differ from their declaration (topics ensure)
   2  usage error: unknown flag or subcommand, bad value, unknown event type
   3  the command could not run: I/O error, invalid stored file, no registered event
      types

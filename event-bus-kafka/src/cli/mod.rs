@@ -41,6 +41,7 @@ mod output;
 pub mod produce;
 pub mod schemas;
 pub mod tail;
+pub mod topics;
 
 pub use app::{App, BoxFuture, CliContext, DevHook};
 pub use output::OutputFormat;
@@ -121,6 +122,9 @@ pub enum Command {
     /// Shows the outbox backlog or runs its relay.
     #[command(name = "outbox", after_help = exit_code::HELP)]
     Outbox(outbox::OutboxArgs),
+    /// Creates the event types' topics and shows or fixes how existing ones differ.
+    #[command(name = "topics", after_help = exit_code::HELP)]
+    Topics(topics::TopicsArgs),
     /// Writes the event catalog: an AsyncAPI 3.0 document or one HTML page.
     #[command(name = "catalog", after_help = exit_code::HELP)]
     Catalog(catalog::CatalogArgs),
@@ -162,6 +166,9 @@ pub enum CliError {
     /// `outbox` failed.
     #[error(transparent)]
     Outbox(#[from] outbox::OutboxError),
+    /// `topics` failed or found differences.
+    #[error(transparent)]
+    Topics(#[from] topics::TopicsError),
     /// `catalog` failed.
     #[error(transparent)]
     Catalog(#[from] catalog::CatalogError),
@@ -189,6 +196,7 @@ impl CliError {
             CliError::Tail(err) => err.exit_code(),
             CliError::Dlq(err) => err.exit_code(),
             CliError::Outbox(err) => err.exit_code(),
+            CliError::Topics(err) => err.exit_code(),
             CliError::Catalog(err) => err.exit_code(),
         }
     }
@@ -249,6 +257,7 @@ pub async fn run_with(
         Command::Tail(args) => tail::run(&args, &context, stdout).await?,
         Command::Dlq(args) => dlq::run(&args, &context, stdout).await?,
         Command::Outbox(args) => outbox::run(&args, &context, stdout).await?,
+        Command::Topics(args) => topics::run(&args, &context, stdout).await?,
         Command::Catalog(args) => catalog::run(&args, &context, stdout)?,
     }
     Ok(())

@@ -41,6 +41,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::exit_code;
+use super::output::write_table;
 use super::produce::ConnectionArgs;
 use super::{CliContext, OutputFormat};
 use crate::config::{ConfigError, EnvSource, KafkaConfig};
@@ -368,32 +369,6 @@ async fn run_show(
 
 fn or_dash(value: Option<i64>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
-}
-
-/// Writes rows as left-aligned columns.
-fn write_table(out: &mut (dyn Write + Send), rows: &[Vec<String>]) -> io::Result<()> {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
 }
 
 fn write_show_text(
