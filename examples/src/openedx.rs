@@ -87,7 +87,8 @@ pub struct CourseEnrollmentData {
 #[event(
     type = "org.openedx.learning.auth.session.login.completed.v1",
     topic = "user-login",
-    key = "user.pii.username"
+    key = "user.pii.username",
+    topic_settings(partitions = 3)
 )]
 pub struct SessionLoginCompleted {
     /// The user who logged in.
@@ -99,7 +100,11 @@ pub struct SessionLoginCompleted {
 #[event(
     type = "org.openedx.learning.course.enrollment.created.v1",
     topic = "learning-course-enrollment",
-    key = "enrollment.course.course_key"
+    key = "enrollment.course.course_key",
+    topic_settings(
+        partitions = 3,
+        config("cleanup.policy" = "delete", "retention.ms" = 1209600000)
+    )
 )]
 pub struct CourseEnrollmentCreated {
     /// The new enrollment.
