@@ -159,6 +159,20 @@ impl DesiredOptions {
             only: Vec::new(),
         })
     }
+
+    /// [`from_env_source`](Self::from_env_source) of the process environment.
+    ///
+    /// # Errors
+    ///
+    /// As for [`from_env_source`](Self::from_env_source).
+    ///
+    /// ```
+    /// let options = event_bus_kafka::provision::DesiredOptions::from_env();
+    /// # let _ = options;
+    /// ```
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        Self::from_env_source(&crate::config::EnvSource::from_process())
+    }
 }
 
 /// Why the desired topics cannot be worked out.
