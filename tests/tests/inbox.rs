@@ -13,6 +13,7 @@ use event_bus_kafka::consumer::{EventConsumer, RetryPolicy, Shutdown, StatsSnaps
 use event_bus_kafka::inbox::{
     database_failure, Inbox, InboxEntry, InboxStats, InboxStore, PostgresInbox, SqliteInbox,
 };
+use event_bus_kafka::outbox::{OutboxStore, PostgresOutbox, TransactionalOutbox};
 use event_bus_kafka::prelude::*;
 use event_bus_testkit::postgres::{admin_url, TestDatabase};
 use event_bus_testkit::records::read_topic;
@@ -290,32 +291,53 @@ async fn a_plain_receiver_sees_a_duplicate_the_transactional_one_beside_it_does_
     assert_eq!(stack.committed(), Some(2));
 }
 
+/// Events of [`many_keys_in_flight`].
+const MANY: i64 = 150;
+
+/// Sends [`MANY`] logins of as many keys, each twice, and consumes them with 8 in
+/// flight; checks what the consumer and the inbox counted.
+async fn many_keys_in_flight<S: InboxStore>(stack: &Stack, inbox: &Inbox<S>, bus: EventBus) {
+    send_each_twice(&stack.producer(), 1, MANY).await;
+    let mut config = stack.consumer_config();
+    config.max_in_flight = 8;
+    let events = u64::try_from(MANY).expect("small");
+    let stats = run_until(config, bus, inbox, |s, _| s.records_handled >= 2 * events).await;
+    assert_eq!(stats.records_handled, 2 * events);
+    assert_eq!(stats.records_dead_lettered, 0);
+    let ledger = inbox.stats().receiver("ledger");
+    assert_eq!((ledger.handled, ledger.duplicates), (events, events));
+    assert_eq!(inbox.store().status().await.expect("status").rows, events);
+}
+
 #[tokio::test]
-async fn many_keys_in_flight_at_once_get_exactly_one_business_row_per_event() {
+async fn postgres_many_keys_in_flight_at_once_get_exactly_one_business_row_per_event() {
     let stack = Stack::start("inbox-many", "inbox-many").await;
     let db = TestDatabase::create().await.expect("database");
     let inbox = Inbox::new(pg_inbox(&db, 10).await);
     let mut bus = EventBus::new();
     pg_ledger(&inbox, &mut bus, "ledger", never);
-    let events = 150;
-    send_each_twice(&stack.producer(), 1, events).await;
-
-    let mut config = stack.consumer_config();
-    config.max_in_flight = 8;
-    let records = u64::try_from(2 * events).expect("small");
-    let stats = run_until(config, bus, &inbox, |s, _| s.records_handled >= records).await;
-    assert_eq!(stats.records_handled, records);
-    assert_eq!(stats.records_dead_lettered, 0);
+    many_keys_in_flight(&stack, &inbox, bus).await;
     let store = inbox.store();
-    assert_eq!(pg_count(store, "SELECT count(*) FROM logins").await, events);
+    assert_eq!(pg_count(store, "SELECT count(*) FROM logins").await, MANY);
+    let distinct = pg_count(store, "SELECT count(DISTINCT ce_id) FROM logins").await;
+    assert_eq!(distinct, MANY);
+}
+
+#[tokio::test]
+async fn sqlite_many_keys_in_flight_at_once_get_exactly_one_business_row_per_event() {
+    let stack = Stack::start("inbox-many-lite", "inbox-many-lite").await;
+    let file = SqliteFile::new();
+    let inbox = Inbox::new(sqlite_inbox(&file).await);
+    let mut bus = EventBus::new();
+    sqlite_ledger(&inbox, &mut bus, "ledger", never);
+    many_keys_in_flight(&stack, &inbox, bus).await;
+    let store = inbox.store();
     assert_eq!(
-        pg_count(store, "SELECT count(DISTINCT ce_id) FROM logins").await,
-        events
+        sqlite_count(store, "SELECT count(*) FROM logins").await,
+        MANY
     );
-    let ledger = inbox.stats().receiver("ledger");
-    let events = u64::try_from(events).expect("small");
-    assert_eq!((ledger.handled, ledger.duplicates), (events, events));
-    assert_eq!(store.status().await.expect("status").rows, events);
+    let distinct = sqlite_count(store, "SELECT count(DISTINCT ce_id) FROM logins").await;
+    assert_eq!(distinct, MANY);
 }
 
 /// Runs `sql` on the PostgreSQL server as its administrator.
@@ -358,6 +380,7 @@ async fn a_database_gone_and_back_keeps_the_record_waiting_then_handles_it_once(
     let waiting = consumer_stats.snapshot();
     assert_eq!(waiting.records_handled, 0, "the record waits");
     assert_eq!(waiting.records_dead_lettered, 0, "and is not dead-lettered");
+    assert_eq!(stack.committed(), None, "nor committed past");
 
     // The database comes back: business table first, then the migrations (meanwhile
     // the missing inbox table is retried too).
@@ -631,4 +654,48 @@ async fn a_redriven_event_runs_the_receiver_that_rolled_back_and_skips_the_one_t
     )
     .expect("read");
     assert_eq!(letters.len(), 1, "nothing dead-lettered again");
+}
+
+#[tokio::test]
+async fn an_event_enqueued_in_the_inbox_transaction_is_stored_once_despite_a_retry() {
+    let stack = Stack::start("inbox-outbox", "inbox-outbox").await;
+    let db = TestDatabase::create().await.expect("database");
+    let outbox_store = PostgresOutbox::connect_with_pool_size(&db.url(), 4)
+        .await
+        .expect("connect");
+    outbox_store.migrate().await.expect("migrate");
+    let inbox = Inbox::new(PostgresInbox::from_outbox(&outbox_store));
+    let outbox = TransactionalOutbox::new(
+        stack.producer().encoder().clone(),
+        Arc::new(outbox_store.clone()),
+    );
+    let mut bus = EventBus::new();
+    inbox
+        .connect_fn(
+            &mut bus,
+            "ledger",
+            move |event: &SessionLoginCompleted, ctx, tx| {
+                let outbox = outbox.clone();
+                Box::pin(async move {
+                    let mut derived = event.clone();
+                    derived.user.id += 1_000;
+                    outbox
+                        .enqueue(tx, &derived)
+                        .await
+                        .map_err(ReceiverError::from_error)?;
+                    if on_first_attempt(ctx) {
+                        return Err(ReceiverError::new("fails after enqueueing"));
+                    }
+                    Ok(())
+                })
+            },
+        )
+        .expect("connect");
+
+    fail_once_then_succeed(&stack, &inbox, bus).await;
+    let status = outbox_store.status(10).await.expect("outbox status");
+    assert_eq!(
+        status.pending, 1,
+        "one derived event, from the committed try"
+    );
 }
