@@ -18,8 +18,10 @@ use tokio::task::JoinHandle;
 
 use super::health::{ConsumerHealth, HealthReport, DEFAULT_MAX_POLL_GAP};
 use super::metrics::{self, names};
+use super::relay_health::RelayHealth;
 use crate::config::{ConfigError, EnvSource};
 use crate::consumer::ConsumerStats;
+use crate::outbox::RelayMonitor;
 
 /// Why observability could not be set up.
 ///
@@ -41,8 +43,12 @@ pub enum ObservabilityError {
     /// The Prometheus recorder refused its settings.
     #[error("the Prometheus recorder refused its settings: {0}")]
     Recorder(String),
-    /// The HTTP address cannot be listened on.
-    #[error("cannot listen on {address} for /metrics and /healthz: {source}")]
+    /// The HTTP address cannot be listened on (in use, not this host's, or a privileged
+    /// port); the message says what to do.
+    #[error(
+        "cannot listen on {address} for /metrics and /healthz: {source}; {}",
+        bind_hint(source)
+    )]
     Bind {
         /// The address.
         address: SocketAddr,
@@ -50,6 +56,29 @@ pub enum ObservabilityError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What to do when the server's address cannot be listened on.
+fn bind_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "another process listens there (another instance on this host?): set a free \
+             HOST:PORT in EVENT_BUS_OBSERVABILITY_ADDRESS (--observability-address in the \
+             event-bus commands), or `off` to serve nothing"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need privileges: choose a higher port in \
+             EVENT_BUS_OBSERVABILITY_ADDRESS (--observability-address), e.g. 0.0.0.0:9464"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "this host has no such address: use 0.0.0.0 (every interface) or one of its own \
+             addresses in EVENT_BUS_OBSERVABILITY_ADDRESS (--observability-address)"
+        }
+        _ => {
+            "choose another address in EVENT_BUS_OBSERVABILITY_ADDRESS \
+             (--observability-address), or `off` to serve nothing"
+        }
+    }
 }
 
 /// The SDK's metrics in Prometheus form: a recorder installed as the process's
@@ -202,14 +231,15 @@ impl ObservabilityConfig {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] when a variable does not parse.
+    /// [`ConfigError::Invalid`] when a variable does not parse (`off` included: read
+    /// optional servers with [`optional_from_env_source`](Self::optional_from_env_source)).
     ///
     /// See the type's example.
     pub fn from_env_source(env: &EnvSource) -> Result<Self, ConfigError> {
         let mut config = Self::default();
         if let Some(address) = env.parsed(
-            "EVENT_BUS_OBSERVABILITY_ADDRESS",
-            "host:port, e.g. 0.0.0.0:9464",
+            ADDRESS_VARIABLE,
+            "host:port, e.g. 0.0.0.0:9464 (`off` only where the server is optional)",
         )? {
             config.address = address;
         }
@@ -218,11 +248,45 @@ impl ObservabilityConfig {
         }
         Ok(config)
     }
+
+    /// Like [`ObservabilityConfig::from_env_source`], but `None` when
+    /// `EVENT_BUS_OBSERVABILITY_ADDRESS` is `off`: for programs that serve `/metrics` and
+    /// `/healthz` by default and let the operator turn them off (the `event-bus`
+    /// commands do).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] when a variable does not parse.
+    ///
+    /// ```
+    /// use event_bus_kafka::{config::EnvSource, observability::ObservabilityConfig};
+    /// let off = EnvSource::from_pairs([("EVENT_BUS_OBSERVABILITY_ADDRESS", "off")]);
+    /// assert_eq!(ObservabilityConfig::optional_from_env_source(&off)?, None);
+    /// assert!(ObservabilityConfig::from_env_source(&off).is_err());
+    /// let unset = EnvSource::from_pairs([("EVENT_BUS_HEALTH_MAX_POLL_GAP_MS", "5000")]);
+    /// let config = ObservabilityConfig::optional_from_env_source(&unset)?.expect("on by default");
+    /// assert_eq!(config.address.port(), 9464);
+    /// # Ok::<(), event_bus_kafka::config::ConfigError>(())
+    /// ```
+    pub fn optional_from_env_source(env: &EnvSource) -> Result<Option<Self>, ConfigError> {
+        if env
+            .get(ADDRESS_VARIABLE)
+            .is_some_and(|value| value.trim().eq_ignore_ascii_case(OFF))
+        {
+            return Ok(None);
+        }
+        Self::from_env_source(env).map(Some)
+    }
 }
 
+/// The variable naming the server's address.
+const ADDRESS_VARIABLE: &str = "EVENT_BUS_OBSERVABILITY_ADDRESS";
+/// The value of [`ADDRESS_VARIABLE`] that turns the server off.
+const OFF: &str = "off";
+
 /// A small HTTP server: `GET /metrics` (Prometheus text, when metrics are on) and
-/// `GET /healthz` (200 when every watched consumer is healthy, else 503, with a JSON
-/// body). It runs on the current Tokio runtime until [`stop`](Self::stop)ped or dropped.
+/// `GET /healthz` (200 when every watched consumer and relay is healthy, else 503,
+/// with a JSON body saying which is not and why). It runs on the current Tokio runtime until [`stop`](Self::stop)ped or dropped.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -243,7 +307,7 @@ impl ObservabilityConfig {
 #[derive(Debug)]
 pub struct ObservabilityServer {
     address: SocketAddr,
-    checks: Arc<RwLock<Vec<ConsumerHealth>>>,
+    checks: Arc<RwLock<HealthChecks>>,
     max_poll_gap: Duration,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -256,7 +320,14 @@ pub struct ObservabilityServer {
 pub struct ObservabilityServerBuilder {
     config: ObservabilityConfig,
     metrics: Option<PrometheusMetrics>,
-    checks: Vec<ConsumerHealth>,
+    checks: HealthChecks,
+}
+
+/// What `/healthz` checks.
+#[derive(Debug, Default)]
+struct HealthChecks {
+    consumers: Vec<ConsumerHealth>,
+    relays: Vec<RelayHealth>,
 }
 
 impl ObservabilityServerBuilder {
@@ -274,7 +345,26 @@ impl ObservabilityServerBuilder {
     /// See [`ObservabilityServer`].
     pub fn consumer(mut self, name: impl Into<String>, stats: Arc<ConsumerStats>) -> Self {
         self.checks
+            .consumers
             .push(ConsumerHealth::new(name, stats).with_max_poll_gap(self.config.max_poll_gap));
+        self
+    }
+
+    /// Watches an outbox relay on `/healthz` (its [`Relay::monitor`](crate::outbox::Relay::monitor)),
+    /// with the config's `max_poll_gap` as the longest time between two of its passes (see
+    /// [`RelayHealth`] for what counts as healthy).
+    ///
+    /// ```
+    /// use event_bus_kafka::observability::{ObservabilityConfig, ObservabilityServer};
+    /// use event_bus_kafka::outbox::RelayMonitor;
+    /// let builder = ObservabilityServer::builder(ObservabilityConfig::default())
+    ///     .relay("outbox", RelayMonitor::default());
+    /// # let _ = builder;
+    /// ```
+    pub fn relay(mut self, name: impl Into<String>, monitor: RelayMonitor) -> Self {
+        self.checks
+            .relays
+            .push(RelayHealth::new(name, monitor).with_max_pass_gap(self.config.max_poll_gap));
         self
     }
 
@@ -289,7 +379,7 @@ impl ObservabilityServerBuilder {
     /// # let _ = builder;
     /// ```
     pub fn health_check(mut self, check: ConsumerHealth) -> Self {
-        self.checks.push(check);
+        self.checks.consumers.push(check);
         self
     }
 
@@ -358,7 +448,7 @@ impl ObservabilityServer {
         ObservabilityServerBuilder {
             config,
             metrics: None,
-            checks: Vec::new(),
+            checks: HealthChecks::default(),
         }
     }
 
@@ -385,7 +475,27 @@ impl ObservabilityServer {
     pub fn watch_consumer(&self, name: impl Into<String>, stats: Arc<ConsumerStats>) {
         let check = ConsumerHealth::new(name, stats).with_max_poll_gap(self.max_poll_gap);
         if let Ok(mut checks) = self.checks.write() {
-            checks.push(check);
+            checks.consumers.push(check);
+        }
+    }
+
+    /// Watches one more outbox relay from now on (see
+    /// [`ObservabilityServerBuilder::relay`]).
+    ///
+    /// ```
+    /// # use event_bus_kafka::{observability::*, outbox::RelayMonitor};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = ObservabilityConfig { address: "127.0.0.1:0".parse()?, ..Default::default() };
+    /// let server = ObservabilityServer::builder(config).start().await?;
+    /// server.watch_relay("outbox", RelayMonitor::default());
+    /// assert!(!server.health().is_healthy()); // not running yet
+    /// # Ok(()) }
+    /// ```
+    pub fn watch_relay(&self, name: impl Into<String>, monitor: RelayMonitor) {
+        let check = RelayHealth::new(name, monitor).with_max_pass_gap(self.max_poll_gap);
+        if let Ok(mut checks) = self.checks.write() {
+            checks.relays.push(check);
         }
     }
 
@@ -426,14 +536,14 @@ impl Drop for ObservabilityServer {
 #[derive(Clone)]
 struct ServerState {
     metrics: Option<PrometheusMetrics>,
-    checks: Arc<RwLock<Vec<ConsumerHealth>>>,
+    checks: Arc<RwLock<HealthChecks>>,
 }
 
-fn health_report(checks: &RwLock<Vec<ConsumerHealth>>) -> HealthReport {
-    match checks.read() {
-        Ok(checks) => HealthReport::of(&checks),
-        Err(poisoned) => HealthReport::of(&poisoned.into_inner()),
-    }
+fn health_report(checks: &RwLock<HealthChecks>) -> HealthReport {
+    let checks = checks
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    HealthReport::of_all(&checks.consumers, &checks.relays)
 }
 
 async fn serve_metrics(State(state): State<ServerState>) -> Response {

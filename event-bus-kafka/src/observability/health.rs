@@ -1,10 +1,12 @@
-//! Liveness of consumer loops, from their [`ConsumerStats`]: what `/healthz` answers.
+//! Liveness of consumer loops, from their [`ConsumerStats`], and the whole `/healthz`
+//! answer (consumers and [relays](super::RelayHealth)).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::relay_health::{RelayHealth, RelayHealthReport};
 use crate::consumer::ConsumerStats;
 
 /// The default longest silence of a running loop before it counts as stuck. The loop
@@ -211,6 +213,9 @@ pub struct HealthReport {
     pub status: &'static str,
     /// One entry per consumer.
     pub consumers: Vec<ConsumerHealthReport>,
+    /// One entry per outbox relay (left out of the JSON when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<RelayHealthReport>,
 }
 
 impl HealthReport {
@@ -218,12 +223,28 @@ impl HealthReport {
     ///
     /// See the type's example.
     pub fn of(checks: &[ConsumerHealth]) -> Self {
+        Self::of_all(checks, &[])
+    }
+
+    /// Runs every consumer and relay check.
+    ///
+    /// ```
+    /// use event_bus_kafka::observability::{HealthReport, RelayHealth};
+    /// let relay = RelayHealth::new("outbox", event_bus_kafka::outbox::RelayMonitor::default());
+    /// let report = HealthReport::of_all(&[], &[relay]);
+    /// assert!(!report.is_healthy(), "a relay that never ran");
+    /// assert!(report.to_json().contains(r#""relays":[{"name":"outbox""#));
+    /// ```
+    pub fn of_all(consumers: &[ConsumerHealth], relays: &[RelayHealth]) -> Self {
         let consumers: Vec<ConsumerHealthReport> =
-            checks.iter().map(ConsumerHealth::check).collect();
-        let healthy = consumers.iter().all(|c| c.status.is_healthy());
+            consumers.iter().map(ConsumerHealth::check).collect();
+        let relays: Vec<RelayHealthReport> = relays.iter().map(RelayHealth::check).collect();
+        let healthy = consumers.iter().all(|c| c.status.is_healthy())
+            && relays.iter().all(|r| r.status.is_healthy());
         Self {
             status: if healthy { "healthy" } else { "unhealthy" },
             consumers,
+            relays,
         }
     }
 
@@ -232,6 +253,7 @@ impl HealthReport {
     /// See the type's example.
     pub fn is_healthy(&self) -> bool {
         self.consumers.iter().all(|c| c.status.is_healthy())
+            && self.relays.iter().all(|r| r.status.is_healthy())
     }
 
     /// The report as a JSON object (the `/healthz` body).

@@ -9,8 +9,9 @@
 //!   `event_bus.consume` span per consumed record, with topic, partition, offset,
 //!   `ce_id`, `ce_type` and key (never the payload), and the W3C `traceparent` carried
 //!   in the headers so a trace crosses services.
-//! - **Health** ([`ConsumerHealth`]): a consumer is healthy while its loop runs and
-//!   polls.
+//! - **Health** ([`ConsumerHealth`], [`RelayHealth`]): a consumer is healthy while its
+//!   loop runs and polls; an outbox relay while its loop runs and passes (or stands by
+//!   for a SQLite file's lease).
 //!
 //! [`ObservabilityServer`] serves `/metrics` and `/healthz` on one address:
 //!
@@ -35,6 +36,7 @@ mod exporter;
 mod health;
 pub(crate) mod lag;
 pub mod metrics;
+mod relay_health;
 pub mod trace;
 
 pub use exporter::{
@@ -46,4 +48,5 @@ pub use health::{
     DEFAULT_MAX_POLL_GAP,
 };
 pub use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
+pub use relay_health::{RelayHealth, RelayHealthReport};
 pub use trace::{child_traceparent, TraceContext, TraceContextLayer};

@@ -52,6 +52,7 @@ mod error;
 mod health;
 mod lane;
 mod lease;
+mod monitor;
 mod pg_url;
 mod postgres;
 mod publish;
@@ -68,6 +69,7 @@ pub use emergency::{DeferReason, OutboxProducer, SendOutcome};
 pub use error::OutboxError;
 pub use health::BrokerHealth;
 pub use lane::Lane;
+pub use monitor::{RelayMonitor, RelayPhase};
 pub use postgres::{
     PostgresBatch, PostgresOutbox, PostgresWakeup, NOTIFY_CHANNEL, POSTGRES_SCHEMA,
 };

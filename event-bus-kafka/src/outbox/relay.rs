@@ -12,6 +12,7 @@ use super::config::RelayConfig;
 use super::error::OutboxError;
 use super::health::BrokerHealth;
 use super::lease::{RelayLease, Wait};
+use super::monitor::RelayMonitor;
 use super::publish::{evaluate, publish, ParkPolicy, RetryPolicy, RowResult};
 use super::row::OutboxRow;
 use super::store::{ClaimLimits, ClaimedBatch, OutboxStore, OutboxWakeup};
@@ -136,6 +137,7 @@ pub struct Relay<S: OutboxStore> {
     health: BrokerHealth,
     retry: RetryPolicy,
     park: ParkPolicy,
+    monitor: RelayMonitor,
 }
 
 impl<S: OutboxStore> Relay<S> {
@@ -153,7 +155,40 @@ impl<S: OutboxStore> Relay<S> {
             health: BrokerHealth::default(),
             retry,
             park,
+            monitor: RelayMonitor::default(),
         }
+    }
+
+    /// Shows the loop's state in `monitor` (for a health probe): whether it runs, its
+    /// last pass, its database errors in a row, the broker and its totals. Every relay has
+    /// one ([`monitor`](Self::monitor)); this lets the caller create it first.
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use event_bus_kafka::outbox::*;
+    /// # fn demo(store: Arc<PostgresOutbox>, producer: event_bus_kafka::producer::Producer) {
+    /// let monitor = RelayMonitor::default();
+    /// let relay = Relay::new(store, producer, RelayConfig::default()).with_monitor(monitor.clone());
+    /// assert_eq!(monitor.phase(), RelayPhase::NotStarted);
+    /// # }
+    /// ```
+    pub fn with_monitor(mut self, monitor: RelayMonitor) -> Self {
+        self.monitor = monitor;
+        self
+    }
+
+    /// The live state of this relay's loop (see [`RelayMonitor`]).
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use event_bus_kafka::outbox::*;
+    /// # fn demo(store: Arc<PostgresOutbox>, producer: event_bus_kafka::producer::Producer) {
+    /// let relay = Relay::new(store, producer, RelayConfig::default());
+    /// let watcher = relay.monitor().clone(); // read it from another task
+    /// # }
+    /// ```
+    pub fn monitor(&self) -> &RelayMonitor {
+        &self.monitor
     }
 
     /// Reports the broker's health to `health` (shared with an
@@ -281,6 +316,9 @@ impl<S: OutboxStore> Relay<S> {
         // SQLite: one relay per database file (see `lease`); a busy file is an error.
         let lease = RelayLease::acquire(&*self.store, Wait::No).await?;
         let mut stats = RelayStats::default();
+        let _stopped_on_exit = self.monitor.stopped_on_drop();
+        self.monitor
+            .started(self.config.poll_interval, &self.health);
         let outcome = loop {
             if let Some(Err(error)) = lease.as_ref().map(RelayLease::check) {
                 break Err(error);
@@ -288,6 +326,7 @@ impl<S: OutboxStore> Relay<S> {
             match self.run_batch(lease.as_ref()).await {
                 Ok(report) => {
                     stats.add(&report);
+                    self.monitor.passed(&stats);
                     if report.claimed == 0 {
                         break Ok(stats);
                     }
@@ -327,10 +366,14 @@ impl<S: OutboxStore> Relay<S> {
         let mut last_status: Option<Instant> = None;
         let mut last_empty_claim: Option<Instant> = None;
         // SQLite: one relay per database file (see `lease`); waits for the lease.
+        let _stopped_on_exit = self.monitor.stopped_on_drop();
+        self.monitor.waiting_for_lease();
         let lease = tokio::select! {
             lease = RelayLease::acquire(&*self.store, Wait::Yes) => lease?,
             () = &mut shutdown => return Ok(stats),
         };
+        self.monitor
+            .started(self.config.poll_interval, &self.health);
         tracing::info!(
             batch_size = self.config.batch_size,
             max_lanes = self.config.max_lanes_per_batch,
@@ -360,6 +403,7 @@ impl<S: OutboxStore> Relay<S> {
                 Ok(report) => {
                     consecutive_errors = 0;
                     stats.add(&report);
+                    self.monitor.passed(&stats);
                     if report.claimed > 0 {
                         last_empty_claim = None;
                         None
@@ -373,6 +417,7 @@ impl<S: OutboxStore> Relay<S> {
                 Err(error) => {
                     consecutive_errors = consecutive_errors.saturating_add(1);
                     stats.database_errors += 1;
+                    self.monitor.failed(&error, &stats);
                     let failure = crate::failure::of_outbox(&error);
                     tracing::error!(%error, consecutive_errors, %failure, "outbox relay batch failed");
                     // A refusal only a person can lift (a missing table, no rights)
