@@ -14,7 +14,7 @@
 //! # Ok::<(), event_bus_core::dispatch::BusError>(())
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -106,6 +106,31 @@ impl ReceivedLog {
             .lock()
             .map_err(|_| io::Error::other("the received-log lock is poisoned"))?;
         file.write_all(line.as_bytes())
+    }
+
+    /// The `ce_id`s `receiver` handled, from the log file at `path` (empty while there is
+    /// no file yet; unreadable lines are left out): for tests that watch a consumer
+    /// process from outside.
+    ///
+    /// ```
+    /// use event_bus_examples::receivers::ReceivedLog;
+    /// let path = std::env::temp_dir().join(format!("received-{}.log", uuid::Uuid::new_v4()));
+    /// assert!(ReceivedLog::read_ids(&path, "audit").is_empty());
+    /// let id = uuid::Uuid::new_v4();
+    /// ReceivedLog::open(&path)?.record("audit", id)?;
+    /// assert_eq!(ReceivedLog::read_ids(&path, "audit").into_iter().collect::<Vec<_>>(), [id]);
+    /// assert!(ReceivedLog::read_ids(&path, "counter").is_empty());
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_ids(path: impl AsRef<Path>, receiver: &str) -> HashSet<Uuid> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            .filter(|(name, _)| *name == receiver)
+            .filter_map(|(_, id)| Uuid::parse_str(id).ok())
+            .collect()
     }
 
     fn record_for_receiver(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use event_bus_core::Event;
 use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
-use event_bus_examples::receivers::RECEIVED_LOG_ENV;
+use event_bus_examples::receivers::{ReceivedLog, RECEIVED_LOG_ENV};
 use event_bus_kafka::prelude::*;
 use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::registry::EmbeddedRegistry;
@@ -26,6 +26,8 @@ fn command(binary: &str) -> Command {
     }
     command
         .env("RUST_LOG", "warn,event_bus_kafka=info")
+        // Parallel tests: a free port each, not the default 0.0.0.0:9464.
+        .env("EVENT_BUS_OBSERVABILITY_ADDRESS", "127.0.0.1:0")
         .stdin(Stdio::null());
     command
 }
@@ -69,13 +71,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn received(path: &Path) -> HashSet<Uuid> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split_once('\t'))
-        .filter(|(receiver, _)| *receiver == "audit")
-        .filter_map(|(_, id)| Uuid::parse_str(id).ok())
-        .collect()
+    ReceivedLog::read_ids(path, "audit")
 }
 
 fn login(n: i64) -> SessionLoginCompleted {

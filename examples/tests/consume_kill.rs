@@ -77,6 +77,8 @@ impl Setup {
             .env("EVENT_BUS_TOPIC_PREFIX", &self.prefix)
             .env(RECEIVED_LOG_ENV, self.received_log())
             .env("RUST_LOG", "warn,event_bus_kafka=info")
+            // Parallel tests: a free port each, not the default 0.0.0.0:9464.
+            .env("EVENT_BUS_OBSERVABILITY_ADDRESS", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(output)
             .stderr(errors)

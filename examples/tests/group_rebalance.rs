@@ -221,6 +221,8 @@ impl<'a> Group<'a> {
             .env(RECEIVED_LOG_ENV, self.bench.received_log())
             .env("RUST_LOG", "warn,event_bus_kafka=info")
             .env("NO_COLOR", "1")
+            // Parallel tests: a free port each, not the default 0.0.0.0:9464.
+            .env("EVENT_BUS_OBSERVABILITY_ADDRESS", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(output)
             .stderr(errors)

@@ -57,6 +57,8 @@ impl RelayProcess {
             .env("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", bootstrap)
             .env("EVENT_BUS_SCHEMA_REGISTRY_URL", registry)
             .env("RUST_LOG", "warn,event_bus_kafka=info")
+            // Parallel tests: a free port each, not the default 0.0.0.0:9464.
+            .env("EVENT_BUS_OBSERVABILITY_ADDRESS", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&log).expect("log file"))

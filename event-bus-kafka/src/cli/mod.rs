@@ -35,6 +35,7 @@ pub mod consume;
 pub mod dev;
 pub mod dlq;
 pub mod exit_code;
+pub mod observability;
 pub mod offsets;
 pub mod outbox;
 mod output;

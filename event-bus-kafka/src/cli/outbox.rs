@@ -7,18 +7,21 @@
 //! what they would do unless `--execute` is given.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::exit_code;
+use super::observability::{start_server, stop_server, ObservabilityArgs};
 use super::{CliContext, OutputFormat};
 use crate::config::secret::redact_url;
 use crate::config::{ConfigError, EnvSource, ProducerConfig};
 use crate::consumer::Shutdown;
+use crate::observability::ObservabilityError;
 use crate::outbox::{
-    self as store, AnyOutbox, OutboxConfig, OutboxId, OutboxStatus, ParkedFilter, ParkedRow,
-    RelayStats,
+    self as store, AnyOutbox, OutboxConfig, OutboxId, OutboxStatus, OutboxStore, ParkedFilter,
+    ParkedRow, Relay, RelayConfig, RelayMonitor, RelayStats,
 };
 use crate::producer::{Producer, ProducerError};
 
@@ -73,11 +76,24 @@ pub enum OutboxCommand {
     /// Creates or upgrades the outbox tables (also done by `relay`).
     Migrate,
     /// Publishes waiting events in key order until Ctrl-C/SIGTERM (Kafka and registry
-    /// settings from EVENT_BUS_*).
+    /// settings from EVENT_BUS_*), serving /metrics and /healthz.
+    ///
+    /// /healthz answers 200 while the relay's loop runs and has finished a pass (a claim
+    /// and its publishing) within EVENT_BUS_HEALTH_MAX_POLL_GAP_MS (default 60 s, at
+    /// least twice the poll interval), or while it stands by for a SQLite file's lease
+    /// held by another relay; 503 before it starts, after it stops, or when its loop is
+    /// stuck. Database errors and an unreachable broker show in the JSON body
+    /// (`database_errors_in_a_row`, `broker_failing_ms`) without failing the probe: a
+    /// restart fixes neither, and the relay exits by itself (code 3) after
+    /// EVENT_BUS_OUTBOX_MAX_CONSECUTIVE_ERRORS failed passes.
     Relay {
-        /// Stop once the outbox is empty instead of waiting for more.
+        /// Stop once the outbox is empty instead of waiting for more (then /metrics and
+        /// /healthz are served only when an address is given).
         #[arg(long)]
         drain: bool,
+        /// Where /metrics and /healthz are served.
+        #[command(flatten)]
+        observability: ObservabilityArgs,
     },
     /// Rows the relay gave up on (too large, refused for good, unreadable, or failing
     /// past the attempt limit), oldest first, with the reason. Each holds back the later
@@ -185,6 +201,9 @@ pub enum OutboxError {
     /// The output could not be written.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    /// `/metrics` and `/healthz` cannot be served by the relay (the address is in use…).
+    #[error(transparent)]
+    Observability(#[from] ObservabilityError),
     /// `retry` or `drop` without saying which parked rows.
     #[error("say which parked rows: --id (repeatable), --topic and/or --key, or --all (`event-bus outbox parked` lists them)")]
     NoSelection,
@@ -249,24 +268,19 @@ pub async fn run(
             outbox.migrate().await?;
             writeln!(out, "outbox tables are up to date")?;
         }
-        OutboxCommand::Relay { drain } => {
+        OutboxCommand::Relay {
+            drain,
+            observability,
+        } => {
+            let serve = observability.config(!*drain)?;
             // A relay runs for long: its logs (lease waits, failing keys) go to stderr.
             crate::cli::consume::install_tracing();
-            outbox.migrate().await?;
-            let producer = Producer::new(ProducerConfig::from_env()?)?;
-            let stats = if *drain {
-                outbox.drain(producer, config.relay).await?
-            } else {
-                let shutdown = Shutdown::on_signals();
-                outbox
-                    .relay_until(
-                        producer,
-                        config.relay,
-                        async move { shutdown.triggered().await },
-                    )
-                    .await?
-            };
-            write_relay_stats(&stats, context.output, out)?;
+            let monitor = RelayMonitor::default();
+            let server =
+                start_server(serve, |server| server.relay("outbox", monitor.clone())).await?;
+            let stats = relay(outbox, config.relay, monitor, *drain).await;
+            stop_server(server).await;
+            write_relay_stats(&stats?, context.output, out)?;
         }
         OutboxCommand::Parked { topic, key, limit } => {
             let filter = ParkedFilter {
@@ -287,6 +301,43 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// `outbox relay`: migrates, then relays with a producer from `EVENT_BUS_*` until
+/// SIGINT/SIGTERM (or, with `drain`, until nothing is due), showing its state in
+/// `monitor`.
+async fn relay(
+    outbox: AnyOutbox,
+    config: RelayConfig,
+    monitor: RelayMonitor,
+    drain: bool,
+) -> Result<RelayStats, OutboxError> {
+    outbox.migrate().await?;
+    let producer = Producer::new(ProducerConfig::from_env()?)?;
+    let stats = match outbox {
+        AnyOutbox::Postgres(store) => {
+            let relay = Relay::new(Arc::new(store), producer, config).with_monitor(monitor);
+            run_relay(relay, drain).await
+        }
+        AnyOutbox::Sqlite(store) => {
+            let relay = Relay::new(Arc::new(store), producer, config).with_monitor(monitor);
+            run_relay(relay, drain).await
+        }
+    };
+    Ok(stats?)
+}
+
+async fn run_relay<S: OutboxStore>(
+    relay: Relay<S>,
+    drain: bool,
+) -> Result<RelayStats, store::OutboxError> {
+    if drain {
+        return relay.drain().await;
+    }
+    let shutdown = Shutdown::on_signals();
+    relay
+        .run_until(async move { shutdown.triggered().await })
+        .await
 }
 
 /// `outbox retry|drop`: lists the selected parked rows and, with `execute`, acts on them.

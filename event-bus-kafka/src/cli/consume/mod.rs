@@ -56,12 +56,14 @@ use clap::Args;
 use serde_json::json;
 
 use super::exit_code;
+use super::observability::{start_server, stop_server, ObservabilityArgs};
 use super::produce::{run_subcommand_main, ConnectionArgs};
 use super::{App, CliContext, OutputFormat};
 use crate::config::ConfigError;
 use crate::consumer::{
     ConsumerConfig, ConsumerError, DlqTopic, EventConsumer, Shutdown, StatsSnapshot,
 };
+use crate::observability::ObservabilityError;
 use crate::replay::{self, ReplayError, ResetPlan};
 
 pub use extra::{parse_extra, ExtraOptionsError};
@@ -150,6 +152,10 @@ pub struct ConsumeArgs {
     /// Broker and registry overrides.
     #[command(flatten)]
     pub connection: ConnectionArgs,
+
+    /// Where `/metrics` and `/healthz` are served.
+    #[command(flatten)]
+    pub observability: ObservabilityArgs,
 }
 
 pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
@@ -209,6 +215,10 @@ pub enum ConsumeError {
     /// The result could not be written.
     #[error("cannot write the result: {0}")]
     Output(#[source] io::Error),
+    /// `/metrics` and `/healthz` cannot be served (the address is in use…); nothing was
+    /// consumed.
+    #[error(transparent)]
+    Observability(#[from] ObservabilityError),
 }
 
 impl ConsumeError {
@@ -216,7 +226,8 @@ impl ConsumeError {
     /// [`exit_code::CHECK_FAILED`] when `--offset-time` was refused because the group
     /// has running consumers, [`exit_code::DEAD_LETTER_REFUSED`] when the dead-letter
     /// topic refused a record for good, [`exit_code::ERROR`] when the consumer could not
-    /// run or stopped with another error.
+    /// run or stopped with another error, or when `/metrics` and `/healthz` cannot be
+    /// served.
     ///
     /// See the type's example.
     pub fn exit_code(&self) -> u8 {
@@ -234,7 +245,8 @@ impl ConsumeError {
             | ConsumeError::OffsetReset(_)
             | ConsumeError::Start(_)
             | ConsumeError::Stopped(_)
-            | ConsumeError::Output(_) => exit_code::ERROR,
+            | ConsumeError::Output(_)
+            | ConsumeError::Observability(_) => exit_code::ERROR,
         }
     }
 }
@@ -315,16 +327,39 @@ pub async fn run(
         return Err(ConsumeError::NoReceivers);
     }
     let config = args.consumer_config()?;
+    let observability = args.observability.config(true)?;
     install_tracing();
+    // Created before anything else runs so `/healthz` watches it from the start; it joins
+    // the group only when it runs, after the offsets are moved.
+    let consumer =
+        EventConsumer::new(config.clone(), Arc::clone(&bus)).map_err(ConsumeError::Start)?;
+    let server = start_server(observability, |server| {
+        server.consumer(config.group_id.clone(), consumer.stats())
+    })
+    .await?;
+    let outcome = consume(args, context, out, &config, &bus, consumer).await;
+    stop_server(server).await;
+    outcome
+}
+
+/// Moves the group's offsets if asked to, then runs `consumer` until it stops.
+async fn consume(
+    args: &ConsumeArgs,
+    context: &CliContext,
+    out: &mut (dyn Write + Send),
+    config: &ConsumerConfig,
+    bus: &event_bus_core::EventBus,
+    consumer: EventConsumer,
+) -> Result<(), ConsumeError> {
     if let Some(time) = args.offset_time {
-        let plan = replay::reset_consumer_to_datetime(&config, time)
+        let plan = replay::reset_consumer_to_datetime(config, time)
             .await
             .map_err(|err| ConsumeError::OffsetReset(Box::new(err)))?;
         write_reset(out, context.output, &time.to_rfc3339(), &plan)
             .map_err(ConsumeError::Output)?;
     }
     if let Some(token) = &args.resume_token {
-        let plan = replay::reset_consumer_to_token(&config, token)
+        let plan = replay::reset_consumer_to_token(config, token)
             .await
             .map_err(|err| ConsumeError::OffsetReset(Box::new(err)))?;
         write_reset(out, context.output, "the resume token", &plan)
@@ -337,7 +372,6 @@ pub async fn run(
         receivers = bus.receiver_count(),
         "consuming events"
     );
-    let consumer = EventConsumer::new(config, Arc::clone(&bus)).map_err(ConsumeError::Start)?;
     let progress = consumer.progress();
     let stats = consumer
         .run(Shutdown::on_signals())
