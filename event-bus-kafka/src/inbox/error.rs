@@ -8,8 +8,9 @@ use crate::outbox::OutboxError;
 /// Why an inbox operation failed.
 ///
 /// A transactional receiver's event that meets one of these is not lost: the error
-/// becomes the receiver's failure (see [`From<InboxError> for ReceiverError`](#impl-From%3CInboxError%3E-for-ReceiverError)),
-/// retried with backoff or dead-lettered by the consumer like any other.
+/// becomes the receiver's failure (`ReceiverError::from`, retryable as
+/// [`failure`](Self::failure) says), retried with backoff or dead-lettered by the
+/// consumer like any other.
 ///
 /// ```
 /// use event_bus_kafka::inbox::InboxError;

@@ -16,7 +16,10 @@ use sqlx::Transaction;
 ///
 /// Write through `tx` only (`&mut **tx` as an executor), and do not commit or roll it
 /// back: the inbox does. Return `Err` to roll everything back; the consumer retries the
-/// receiver or dead-letters the event as for any receiver. Side effects outside the
+/// receiver or dead-letters the event as for any receiver. Do not swallow a failed
+/// statement: on PostgreSQL it aborts the transaction, whose commit then quietly rolls
+/// back, so neither the receiver's writes nor the inbox row would be kept while the
+/// event counts as handled. Side effects outside the
 /// database (an e-mail, an HTTP call) are not undone by a rollback and may happen
 /// again on a retry.
 ///
