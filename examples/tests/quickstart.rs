@@ -18,7 +18,8 @@ fn quickstart_walks_through_the_whole_mission() {
         output.status
     );
     for expected in [
-        "[7/7] Replay from a timestamp",
+        "[7/8] Replay from a timestamp",
+        "[8/8] The inbox",
         "compatibility FULL_TRANSITIVE",
         "deferred to outbox row",
         "relay published 6 events",
@@ -42,10 +43,23 @@ fn quickstart_walks_through_the_whole_mission() {
     );
     let skipped: Vec<&str> = stdout
         .lines()
-        .filter(|line| line.to_lowercase().contains("skipped"))
+        .filter(|line| line.trim_start().to_lowercase().starts_with("skipped"))
         .collect();
     assert!(
         skipped.is_empty(),
         "skipped steps {skipped:?} in:\n{stdout}"
     );
+    // The inbox step: one login sent twice with one ce_id, then the whole topic read
+    // again. The plain receiver sees every delivery (3, then 6); the transactional one
+    // writes one row per event (2) and skips the rest (1, then 1 + 3).
+    for expected in [
+        "first read: audit (plain) saw 3 deliveries; welcome-mail (inbox) handled 2, duplicates skipped 1; welcome_mails has 2 rows",
+        "after a replay of the whole topic: audit (plain) saw 6 deliveries; welcome-mail (inbox) handled 2, duplicates skipped 4; welcome_mails has 2 rows",
+        "inbox table: 2 rows",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "inbox step: missing `{expected}` in:\n{stdout}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! The whole mission in one run, on the embedded default: a librdkafka mock cluster and
-//! the embedded schema registry in this process, a SQLite outbox in a temporary file.
+//! the embedded schema registry in this process, a SQLite outbox and a SQLite inbox in
+//! temporary files.
 //!
 //! ```text
 //! cargo run -p event-bus-examples --bin quickstart
@@ -21,11 +22,13 @@ use event_bus_examples::openedx::{
 use event_bus_kafka::consumer::{
     ConsumerConfig, EventConsumer, RetryPolicy, Shutdown, StatsSnapshot,
 };
+use event_bus_kafka::inbox::{database_failure, Inbox, InboxStore, SqliteInbox};
 use event_bus_kafka::outbox::{
     EmergencyConfig, OutboxProducer, RelayConfig, SendOutcome, SqliteOutbox,
 };
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::registry::RegistryClient;
+use event_bus_kafka::replay::ResetTarget;
 use event_bus_kafka::{replay, topic};
 use event_bus_testkit::mock_cluster::MockKafkaCluster;
 use event_bus_testkit::records::read_topic;
@@ -36,6 +39,9 @@ use rdkafka::message::{Headers, Message};
 type Outcome<T = ()> = Result<T, Box<dyn Error + Send + Sync>>;
 
 const WAIT: Duration = Duration::from_secs(60);
+
+/// The steps the quickstart walks through.
+const STEPS: u32 = 8;
 
 /// Where the quickstart runs: the embedded stack, or a real cluster from the environment.
 struct Stack {
@@ -89,10 +95,25 @@ impl Stack {
     }
 
     fn producer_config(&self) -> ProducerConfig {
+        self.producer_config_for(&self.prefix)
+    }
+
+    fn producer_config_for(&self, prefix: &str) -> ProducerConfig {
         ProducerConfig::new(self.kafka(), RegistryConfig::new(&self.registry_url))
             .with_service_name("quickstart")
-            .with_topic_prefix(self.prefix.clone())
+            .with_topic_prefix(prefix)
             .with_delivery_timeout(Duration::from_secs(2))
+    }
+
+    /// A consumer of the login topic under `prefix`, in `group`.
+    fn login_consumer_config(&self, prefix: &str, group: &str) -> ConsumerConfig {
+        ConsumerConfig::new(
+            self.kafka(),
+            RegistryConfig::new(&self.registry_url),
+            group,
+            [SessionLoginCompleted::TOPIC],
+        )
+        .with_topic_prefix(prefix)
     }
 
     fn create_topics(&self, topics: &[String]) -> Outcome {
@@ -105,8 +126,53 @@ impl Stack {
     }
 }
 
+/// A SQLite database file of the quickstart's own in the temporary folder.
+struct TempSqlite {
+    path: std::path::PathBuf,
+}
+
+impl TempSqlite {
+    fn new(name: &str) -> Self {
+        Self {
+            path: std::env::temp_dir().join(format!("{}.db", unique_topic(name))),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+}
+
+impl Drop for TempSqlite {
+    /// Removes the file and SQLite's journal files next to it.
+    fn drop(&mut self) {
+        for suffix in ["db", "db-wal", "db-shm"] {
+            let _ = std::fs::remove_file(self.path.with_extension(suffix));
+        }
+    }
+}
+
+/// Runs a consumer of `bus` until `done` holds for its stats (or [`WAIT`] passes), then
+/// shuts it down and returns its final stats.
+async fn consume_until(
+    config: ConsumerConfig,
+    bus: Arc<EventBus>,
+    done: impl Fn(&StatsSnapshot) -> bool,
+) -> Outcome<StatsSnapshot> {
+    let consumer = EventConsumer::new(config, bus)?;
+    let live = consumer.stats();
+    let (trigger, shutdown) = Shutdown::new();
+    let task = tokio::spawn(consumer.run(shutdown));
+    let started = std::time::Instant::now();
+    while !done(&live.snapshot()) && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    trigger.trigger();
+    Ok(task.await??)
+}
+
 fn step(n: u32, title: &str) {
-    println!("\n[{n}/7] {title}");
+    println!("\n[{n}/{STEPS}] {title}");
 }
 
 fn user(id: i64, username: &str) -> UserData {
@@ -261,7 +327,13 @@ async fn run() -> Outcome {
     }
 
     step(7, "Replay from a timestamp");
-    replay_from_timestamp(&stack).await
+    replay_from_timestamp(&stack).await?;
+
+    step(
+        8,
+        "The inbox: one event delivered twice, its effect in the database once",
+    );
+    inbox_skips_duplicates(&stack).await
 }
 
 async fn broker_outage(stack: &Stack, producer: &Producer, login_topic: &str) -> Outcome {
@@ -271,10 +343,10 @@ async fn broker_outage(stack: &Stack, producer: &Producer, login_topic: &str) ->
         );
         return Ok(());
     };
-    let path = std::env::temp_dir().join(format!("{}.db", unique_topic("quickstart-outbox")));
-    let store = Arc::new(SqliteOutbox::connect(&format!("sqlite:{}", path.display())).await?);
+    let file = TempSqlite::new("quickstart-outbox");
+    let store = Arc::new(SqliteOutbox::connect(&file.url()).await?);
     store.migrate().await?;
-    println!("  outbox: SQLite at {}", path.display());
+    println!("  outbox: SQLite at {}", file.path.display());
     let outbox = OutboxProducer::new(producer.clone(), store.clone(), EmergencyConfig::default());
     let before = read_topic(
         &stack.bootstrap_servers,
@@ -327,9 +399,6 @@ async fn broker_outage(stack: &Stack, producer: &Producer, login_topic: &str) ->
         .all(|ids| ids.windows(2).all(|w| w[0] < w[1]));
     println!("  every key in send order: {in_order}");
     store.pool().close().await;
-    for suffix in ["db", "db-wal", "db-shm"] {
-        let _ = std::fs::remove_file(path.with_extension(suffix));
-    }
     Ok(())
 }
 
@@ -362,30 +431,16 @@ async fn consume(stack: &Stack, group: &str, login_topic: &str) -> Outcome<Stats
         }
         Ok(())
     })?;
-    let mut config = ConsumerConfig::new(
-        stack.kafka(),
-        RegistryConfig::new(&stack.registry_url),
-        group,
-        [SessionLoginCompleted::TOPIC],
-    )
-    .with_topic_prefix(stack.prefix.clone())
-    .with_retry(RetryPolicy {
-        max_attempts: 3,
-        initial_delay: Duration::from_millis(100),
-        max_delay: Duration::from_millis(400),
-        max_elapsed: Duration::from_secs(10),
-    });
+    let mut config = stack
+        .login_consumer_config(&stack.prefix, group)
+        .with_retry(RetryPolicy {
+            max_attempts: 3,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(400),
+            max_elapsed: Duration::from_secs(10),
+        });
     config.commit_interval = Duration::from_millis(200);
-    let consumer = EventConsumer::new(config, Arc::new(bus))?;
-    let live = consumer.stats();
-    let (trigger, shutdown) = Shutdown::new();
-    let task = tokio::spawn(consumer.run(shutdown));
-    let started = std::time::Instant::now();
-    while live.snapshot().records_handled < expected && started.elapsed() < WAIT {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    trigger.trigger();
-    let stats = task.await??;
+    let stats = consume_until(config, Arc::new(bus), |s| s.records_handled >= expected).await?;
     println!(
         "  audit saw {} events, search-index {} (each once), crm all but the dead-lettered one",
         audit.load(Ordering::SeqCst),
@@ -418,7 +473,7 @@ async fn replay_from_timestamp(stack: &Stack) -> Outcome {
         middle.to_rfc3339()
     );
     let group = unique_group("replay");
-    let first = replay_pass(&kafka, &stack.registry_url, &prefix, &group, 10).await?;
+    let first = replay_pass(stack, &prefix, &group, 10).await?;
     println!("  first pass saw {first:?}");
     let plan = replay::reset_group_to_datetime(&kafka, &group, &[full_topic], middle).await?;
     for p in plan.partitions.iter().filter(|p| p.new != p.current) {
@@ -427,14 +482,13 @@ async fn replay_from_timestamp(stack: &Stack) -> Outcome {
             p.topic, p.partition, p.current, p.new
         );
     }
-    let again = replay_pass(&kafka, &stack.registry_url, &prefix, &group, 5).await?;
+    let again = replay_pass(stack, &prefix, &group, 5).await?;
     println!("  after the reset the group saw again {again:?}");
     Ok(())
 }
 
 async fn replay_pass(
-    kafka: &KafkaConfig,
-    registry_url: &str,
+    stack: &Stack,
     prefix: &str,
     group: &str,
     expected: usize,
@@ -448,22 +502,100 @@ async fn replay_pass(
         }
         Ok(())
     })?;
-    let config = ConsumerConfig::new(
-        kafka.clone(),
-        RegistryConfig::new(registry_url),
-        group,
-        [SessionLoginCompleted::TOPIC],
-    )
-    .with_topic_prefix(prefix);
-    let consumer = EventConsumer::new(config, Arc::new(bus))?;
-    let (trigger, shutdown) = Shutdown::new();
-    let task = tokio::spawn(consumer.run(shutdown));
-    let started = std::time::Instant::now();
-    while seen.lock().map(|s| s.len()).unwrap_or_default() < expected && started.elapsed() < WAIT {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    trigger.trigger();
-    task.await??;
+    let config = stack.login_consumer_config(prefix, group);
+    consume_until(config, Arc::new(bus), |_| {
+        seen.lock().map(|s| s.len()).unwrap_or_default() >= expected
+    })
+    .await?;
     let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
     Ok(seen)
+}
+
+/// Step 8: a plain receiver and a transactional one (a SQLite inbox) on the same
+/// logins. One login is sent twice with the same `ce_id`, as a producer's retry can;
+/// then the group is reset to the start of the topic and reads everything again, as a
+/// replay does. The plain receiver sees every delivery; the transactional one writes
+/// one row per event and skips the rest.
+async fn inbox_skips_duplicates(stack: &Stack) -> Outcome {
+    let prefix = unique_topic("inbox");
+    let login_topic = topic::full_topic(Some(&prefix), SessionLoginCompleted::TOPIC);
+    stack.create_topics(std::slice::from_ref(&login_topic))?;
+    let producer = Producer::new(stack.producer_config_for(&prefix))?;
+    let ann = login(301, "ann");
+    let metadata = producer.encoder().metadata_for::<SessionLoginCompleted>();
+    let ann_id = metadata.id;
+    for _ in 0..2 {
+        producer.send_with_metadata(&ann, metadata.clone()).await?;
+    }
+    producer.send(&login(302, "bob")).await?;
+    println!(
+        "  sent ann's login twice with one ce_id {ann_id} (as a producer's retry can), bob's once"
+    );
+
+    let file = TempSqlite::new("quickstart-inbox");
+    let store = SqliteInbox::connect(&file.url()).await?;
+    store.migrate().await?;
+    // No unique key: a second write of one event would show as a second row.
+    sqlx::query("CREATE TABLE welcome_mails (ce_id TEXT NOT NULL, user_id INTEGER NOT NULL)")
+        .execute(store.pool())
+        .await?;
+    println!("  inbox: SQLite at {}", file.path.display());
+
+    let inbox = Inbox::new(store.clone());
+    let audit = Arc::new(AtomicUsize::new(0));
+    let mut bus = EventBus::new();
+    let audit2 = Arc::clone(&audit);
+    bus.connect_fn("audit", move |_: &SessionLoginCompleted, _| {
+        audit2.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    })?;
+    inbox.connect_fn(
+        &mut bus,
+        "welcome-mail",
+        |event: &SessionLoginCompleted, ctx, tx| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO welcome_mails (ce_id, user_id) VALUES (?1, ?2)")
+                    .bind(ctx.metadata.id.to_string())
+                    .bind(event.user.id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(database_failure)?;
+                Ok(())
+            })
+        },
+    )?;
+    let bus = Arc::new(bus);
+    let group = unique_group("quickstart-inbox");
+    let config = stack.login_consumer_config(&prefix, &group);
+    for (n, pass) in ["first read", "after a replay of the whole topic"]
+        .into_iter()
+        .enumerate()
+    {
+        if n > 0 {
+            replay::reset_group(
+                &config.kafka,
+                &group,
+                std::slice::from_ref(&login_topic),
+                &ResetTarget::Earliest,
+            )
+            .await?;
+        }
+        consume_until(config.clone(), Arc::clone(&bus), |s| s.records_handled >= 3).await?;
+        let counts = inbox.stats().receiver("welcome-mail");
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM welcome_mails")
+            .fetch_one(store.pool())
+            .await?;
+        println!(
+            "  {pass}: audit (plain) saw {} deliveries; welcome-mail (inbox) handled {}, duplicates skipped {}; welcome_mails has {rows} rows",
+            audit.load(Ordering::SeqCst),
+            counts.handled,
+            counts.duplicates,
+        );
+    }
+    println!(
+        "  inbox table: {} rows, one per (group, receiver, ce_id)",
+        store.status().await?.rows
+    );
+    store.pool().close().await;
+    Ok(())
 }
