@@ -35,13 +35,30 @@ impl AnyInbox {
     ///
     /// See the type's example.
     pub async fn connect(url: &str) -> Result<Self, InboxError> {
-        let outbox =
-            AnyOutbox::connect(&OutboxConfig::new(url))
-                .await
-                .map_err(|error| match error {
-                    OutboxError::UnsupportedUrl { scheme } => InboxError::UnsupportedUrl { scheme },
-                    other => InboxError::Connect(other),
-                })?;
+        let outbox = AnyOutbox::connect(&OutboxConfig::new(url))
+            .await
+            .map_err(opening_failed)?;
+        Ok(Self::from_outbox(&outbox))
+    }
+
+    /// Opens the store at `url` without changing anything, as
+    /// [`AnyOutbox::open_existing`] does: no SQLite file is created (a missing one is
+    /// [`InboxError::NoInboxTable`]) and no migration runs (`event-bus inbox status`).
+    ///
+    /// ```no_run
+    /// use event_bus_kafka::inbox::{AnyInbox, InboxError};
+    /// # async fn demo() -> Result<(), InboxError> {
+    /// match AnyInbox::open_existing("sqlite:app.db").await?.status().await {
+    ///     Ok(status) => status.log(),
+    ///     Err(InboxError::NoInboxTable { .. }) => println!("run `event-bus outbox migrate`"),
+    ///     Err(other) => return Err(other),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn open_existing(url: &str) -> Result<Self, InboxError> {
+        let outbox = AnyOutbox::open_existing(&OutboxConfig::new(url))
+            .await
+            .map_err(opening_failed)?;
         Ok(Self::from_outbox(&outbox))
     }
 
@@ -96,5 +113,17 @@ impl AnyInbox {
             Self::Postgres(store) => store.migrate().await,
             Self::Sqlite(store) => store.migrate().await,
         }
+    }
+}
+
+/// The inbox's error for a store that could not be opened.
+fn opening_failed(error: OutboxError) -> InboxError {
+    match error {
+        OutboxError::UnsupportedUrl { scheme } => InboxError::UnsupportedUrl { scheme },
+        // Only a missing SQLite file gets here: its inbox table is missing too.
+        OutboxError::NoOutboxTable { .. } => InboxError::NoInboxTable {
+            table: super::sqlite::TABLE,
+        },
+        other => InboxError::Connect(other),
     }
 }
