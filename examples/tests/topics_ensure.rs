@@ -76,9 +76,9 @@ fn setting<'a>(document: &'a Value, name: &str, setting: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{setting} of {name} not in {document:#}"))
 }
 
-/// Partition counts of the topics that exist among `names`.
-fn partitions(broker: &KafkaCluster, names: &[&str]) -> BTreeMap<String, usize> {
-    let metadata = broker
+/// Of the topics that exist among `names`: the replica count of each partition.
+fn layout(cluster: &KafkaCluster, names: &[&str]) -> BTreeMap<String, Vec<usize>> {
+    let metadata = cluster
         .admin()
         .inner()
         .fetch_metadata(None, Duration::from_secs(10))
@@ -87,7 +87,18 @@ fn partitions(broker: &KafkaCluster, names: &[&str]) -> BTreeMap<String, usize> 
         .topics()
         .iter()
         .filter(|t| t.error().is_none() && names.contains(&t.name()))
-        .map(|t| (t.name().to_owned(), t.partitions().len()))
+        .map(|t| {
+            let replicas = t.partitions().iter().map(|p| p.replicas().len()).collect();
+            (t.name().to_owned(), replicas)
+        })
+        .collect()
+}
+
+/// Partition counts of the topics that exist among `names`.
+fn partitions(cluster: &KafkaCluster, names: &[&str]) -> BTreeMap<String, usize> {
+    layout(cluster, names)
+        .into_iter()
+        .map(|(name, replicas)| (name, replicas.len()))
         .collect()
 }
 
@@ -366,4 +377,54 @@ async fn one_shared_dead_letter_topic_collects_every_source() {
         run.stderr.contains(USER_LOGIN),
         "names the known topics: {run:?}"
     );
+}
+
+/// Replicas of each partition of `topic`.
+fn replicas(cluster: &KafkaCluster, topic: &str) -> Vec<usize> {
+    layout(cluster, &[topic]).remove(topic).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn replication_and_min_insync_defaults_are_applied_on_three_nodes() {
+    let cluster = tokio::task::spawn_blocking(|| KafkaCluster::start(3))
+        .await
+        .expect("join")
+        .unwrap_or_else(|error| panic!("start three Kafka nodes: {error}"));
+    let prefix = unique_topic("ensure-three");
+    let login = format!("{prefix}-{USER_LOGIN}");
+    let dlq = format!("{login}.dlq");
+    // Not the cluster's default.replication.factor (3), so the 2 must come from ensure.
+    let env = [
+        ("EVENT_BUS_TOPIC_REPLICATION_FACTOR", "2"),
+        ("EVENT_BUS_TOPIC_CONFIG_MIN_INSYNC_REPLICAS", "2"),
+    ];
+    let args = ["--topic", USER_LOGIN];
+
+    let run = ensure(
+        &cluster,
+        &prefix,
+        &env,
+        &[&args[..], &["--execute"]].concat(),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        replicas(&cluster, &login),
+        vec![2, 2, 2],
+        "3 declared partitions, 2 replicas each"
+    );
+    assert_eq!(
+        replicas(&cluster, &dlq),
+        vec![2],
+        "the broker's one partition, 2 replicas"
+    );
+    for topic in [&login, &dlq] {
+        let configs = explicit_configs(&cluster, topic).await;
+        assert_eq!(
+            configs.get("min.insync.replicas").map(String::as_str),
+            Some("2"),
+            "{topic}"
+        );
+    }
+    let run = ensure(&cluster, &prefix, &env, &args);
+    assert_eq!(run.code, Some(0), "in sync: {run:?}");
 }
