@@ -150,6 +150,9 @@ impl DlqTopic {
 /// The variable naming one dead-letter topic for every consumed topic.
 pub(crate) const DLQ_TOPIC_VARIABLE: &str = "EVENT_BUS_CONSUMER_DLQ_TOPIC";
 
+/// The variable setting [`ConsumerConfig::commit_interval`] in milliseconds.
+const COMMIT_INTERVAL_VARIABLE: &str = "EVENT_BUS_CONSUMER_COMMIT_INTERVAL_MS";
+
 /// How the consumer writes dead letters, and when it tells health probes it cannot.
 ///
 /// A write the broker refuses for good (authorization, a missing or invalid topic)
@@ -286,7 +289,8 @@ pub struct ConsumerConfig {
     pub dlq: DlqPolicy,
     /// Records of event types without receivers here.
     pub unknown_types: UnknownTypePolicy,
-    /// How often finished offsets are committed (asynchronously).
+    /// How often finished offsets are committed (asynchronously); above 0. Longer
+    /// means fewer commit requests and, after a crash, more records handled again.
     pub commit_interval: Duration,
     /// Records handled at once. 1 (the default) keeps strict partition order; more
     /// runs different keys of a partition side by side while each key stays in order.
@@ -416,7 +420,8 @@ impl ConsumerConfig {
     /// `EVENT_BUS_CONSUMER_DLQ_TOPIC`, `EVENT_BUS_CONSUMER_DLQ_WRITE_TIMEOUT_MS`,
     /// `EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_ATTEMPTS`,
     /// `EVENT_BUS_CONSUMER_DLQ_STUCK_AFTER_MS`, `EVENT_BUS_CONSUMER_RECORD_TIMEOUT_MS`,
-    /// `EVENT_BUS_CONSUMER_REVOKE_GRACE_MS`.
+    /// `EVENT_BUS_CONSUMER_REVOKE_GRACE_MS`, `EVENT_BUS_CONSUMER_COMMIT_INTERVAL_MS`
+    /// (above 0).
     ///
     /// ```
     /// use event_bus_kafka::{config::EnvSource, consumer::ConsumerConfig};
@@ -428,6 +433,23 @@ impl ConsumerConfig {
     /// ]);
     /// let c = ConsumerConfig::from_env_source(&env)?;
     /// assert_eq!(c.topics, vec!["a", "b"]);
+    /// assert_eq!(c.commit_interval, std::time::Duration::from_secs(1));
+    ///
+    /// let slow = EnvSource::from_pairs([
+    ///     ("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", "b:9092"),
+    ///     ("EVENT_BUS_SCHEMA_REGISTRY_URL", "http://r:8081"),
+    ///     ("EVENT_BUS_CONSUMER_GROUP", "g"),
+    ///     ("EVENT_BUS_CONSUMER_COMMIT_INTERVAL_MS", "5000"),
+    /// ]);
+    /// let c = ConsumerConfig::from_env_source(&slow)?;
+    /// assert_eq!(c.commit_interval, std::time::Duration::from_secs(5));
+    /// let zero = EnvSource::from_pairs([
+    ///     ("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", "b:9092"),
+    ///     ("EVENT_BUS_SCHEMA_REGISTRY_URL", "http://r:8081"),
+    ///     ("EVENT_BUS_CONSUMER_GROUP", "g"),
+    ///     ("EVENT_BUS_CONSUMER_COMMIT_INTERVAL_MS", "0"),
+    /// ]);
+    /// assert!(ConsumerConfig::from_env_source(&zero).is_err());
     /// # Ok::<(), event_bus_kafka::config::ConfigError>(())
     /// ```
     pub fn from_env_source(env: &EnvSource) -> Result<Self, ConfigError> {
@@ -483,6 +505,10 @@ impl ConsumerConfig {
         if let Some(grace) = env.millis("EVENT_BUS_CONSUMER_REVOKE_GRACE_MS")? {
             config.revoke_grace = grace;
         }
+        if let Some(interval) = env.millis(COMMIT_INTERVAL_VARIABLE)? {
+            config.commit_interval = interval;
+            config.check_commit_interval()?;
+        }
         Ok(config)
     }
 
@@ -494,6 +520,18 @@ impl ConsumerConfig {
     /// ```
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_env_source(&EnvSource::from_process())
+    }
+
+    /// Refuses a zero commit interval: the commit timer needs a period.
+    fn check_commit_interval(&self) -> Result<(), ConfigError> {
+        if self.commit_interval.is_zero() {
+            return Err(ConfigError::Invalid {
+                variable: format!("{COMMIT_INTERVAL_VARIABLE} (commit_interval)"),
+                value: "0".into(),
+                expected: "a time above 0 ms, e.g. 1000",
+            });
+        }
+        Ok(())
     }
 
     /// Checks the settings a consumer cannot run without, and refuses librdkafka
@@ -510,6 +548,11 @@ impl ConsumerConfig {
     ///     RegistryConfig::new("http://r"), "g", ["t"],
     /// );
     /// assert!(matches!(c.validate(), Err(ConfigError::Refused { .. })));
+    ///
+    /// let mut c = ConsumerConfig::new(KafkaConfig::new("b"), RegistryConfig::new("http://r"), "g", ["t"]);
+    /// c.commit_interval = std::time::Duration::ZERO;
+    /// let err = c.validate().unwrap_err().to_string();
+    /// assert!(err.contains("EVENT_BUS_CONSUMER_COMMIT_INTERVAL_MS"), "{err}");
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         for option in AT_LEAST_ONCE_OPTIONS {
@@ -559,6 +602,7 @@ impl ConsumerConfig {
             });
         }
         self.dlq.check()?;
+        self.check_commit_interval()?;
         if self.retry.max_attempts == 0 {
             return Err(ConfigError::Invalid {
                 variable: "retry.max_attempts".into(),
