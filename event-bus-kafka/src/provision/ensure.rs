@@ -74,13 +74,15 @@ impl TopicAdmin {
         let configs = self.alter_configs(&to_update, true).await?;
         for plan in &mut plans {
             let name = plan.desired.name.clone();
-            if let Some(refusal) = refusal("validating the creation", &name, &created)? {
+            if let Some(refusal) = refusal("validating the creation of topic", &name, &created)? {
                 plan.blocked = Some(refusal);
             }
-            if let Some(refusal) = refusal("validating new partitions", &name, &partitions)? {
+            if let Some(refusal) =
+                refusal("validating new partitions of topic", &name, &partitions)?
+            {
                 plan.refuse_changes(|s| s.setting == Setting::Partitions, &refusal);
             }
-            if let Some(refusal) = refusal("validating config changes", &name, &configs)? {
+            if let Some(refusal) = refusal("validating config changes of topic", &name, &configs)? {
                 plan.refuse_changes(is_config, &refusal);
             }
         }
@@ -107,18 +109,22 @@ impl TopicAdmin {
         let to_create = with_action(plans, TopicAction::Create);
         if !to_create.is_empty() {
             let answers = self.create(&to_create, false).await?;
-            report.created = succeeded("creating", answers, &mut report.failures);
+            report.created = succeeded("creating topic", answers, &mut report.failures);
         }
         let to_update = with_action(plans, TopicAction::Update);
         let answers = self.add_partitions(&to_update, false).await?;
-        for topic in succeeded("adding partitions to", answers, &mut report.failures) {
+        for topic in succeeded("adding partitions to topic", answers, &mut report.failures) {
             let plan = to_update.iter().find(|p| p.desired.name == topic);
             if let Some(count) = plan.and_then(|p| p.partitions_to_add()) {
                 report.partitions_added.push((topic, count));
             }
         }
         let answers = self.alter_configs(&to_update, false).await?;
-        for topic in succeeded("changing the configs of", answers, &mut report.failures) {
+        for topic in succeeded(
+            "changing the configs of topic",
+            answers,
+            &mut report.failures,
+        ) {
             let plan = to_update.iter().find(|p| p.desired.name == topic);
             let names = plan.map(|p| p.configs_to_set().map(|(n, _)| n.to_owned()).collect());
             report.configs_set.push((topic, names.unwrap_or_default()));

@@ -17,6 +17,15 @@ use crate::failure::{self, Failure};
 /// let err = ProvisionError::kafka("reading the topics", "b:9092", KafkaError::MetadataFetch(RDKafkaErrorCode::AllBrokersDown));
 /// assert!(err.is_retryable());
 /// assert!(err.to_string().contains("try again"));
+///
+/// let denied = ProvisionError::Change {
+///     operation: "adding partitions to topic",
+///     topic: "orders".into(),
+///     code: RDKafkaErrorCode::TopicAuthorizationFailed,
+///     failure: event_bus_kafka::failure::Failure::Permanent,
+/// };
+/// assert!(denied.to_string().starts_with("adding partitions to topic `orders` failed"));
+/// assert!(denied.to_string().contains("grant it CREATE and ALTER_CONFIGS"));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -47,9 +56,9 @@ pub enum ProvisionError {
         topic: String,
     },
     /// A change the broker had accepted in validation failed when made.
-    #[error("{operation} of topic `{topic}` failed ({code:?}, {failure}): {}", if failure.is_retryable() { "the cluster is busy or unreachable; run ensure again" } else { broker_hint(*code) })]
+    #[error("{operation} `{topic}` failed ({code:?}, {failure}): {}", if failure.is_retryable() { "the cluster is busy or unreachable; run ensure again" } else { broker_hint(*code) })]
     Change {
-        /// What was asked: `creating`, `adding partitions to`, `changing the configs of`.
+        /// What was asked, e.g. `creating topic`, `adding partitions to topic`.
         operation: &'static str,
         /// The topic.
         topic: String,
