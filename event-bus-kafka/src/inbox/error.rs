@@ -132,11 +132,7 @@ impl InboxError {
 /// ```
 impl From<InboxError> for ReceiverError {
     fn from(error: InboxError) -> Self {
-        if error.failure().is_retryable() {
-            ReceiverError::from_error(error)
-        } else {
-            ReceiverError::permanent(error.to_string())
-        }
+        receiver_failure(error.failure(), error)
     }
 }
 
@@ -150,7 +146,32 @@ impl From<InboxError> for ReceiverError {
 /// assert!(!database_failure(sqlx::Error::RowNotFound).is_retryable());
 /// ```
 pub fn database_failure(error: sqlx::Error) -> ReceiverError {
-    if failure::of_database(&error).is_retryable() {
+    receiver_failure(failure::of_database(&error), error)
+}
+
+/// The failure of a receiver that could not enqueue an event in its transaction (a
+/// [`TransactionalOutbox`](crate::outbox::TransactionalOutbox) in the inbox's
+/// transaction: consume, then produce), retryable or permanent by the failure
+/// classifier ([`of_outbox`](crate::failure::of_outbox)): a full outbox, a lost
+/// connection or an unreachable schema registry is tried again, an event the registry
+/// refuses is not.
+///
+/// ```
+/// use event_bus_kafka::inbox::outbox_failure;
+/// use event_bus_kafka::outbox::OutboxError;
+/// assert!(outbox_failure(OutboxError::Full { pending: 10, max_backlog: 10 }).is_retryable());
+/// assert!(!outbox_failure(OutboxError::NoOutboxTable { table: "event_bus.outbox" }).is_retryable());
+/// ```
+pub fn outbox_failure(error: OutboxError) -> ReceiverError {
+    receiver_failure(failure::of_outbox(&error), error)
+}
+
+/// `error` as a receiver's failure, retryable when `failure` is.
+fn receiver_failure(
+    failure: Failure,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> ReceiverError {
+    if failure.is_retryable() {
         ReceiverError::from_error(error)
     } else {
         ReceiverError::permanent(error.to_string())

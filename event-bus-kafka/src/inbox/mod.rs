@@ -64,7 +64,8 @@
 //! the inbox stores' `migrate()` all create both. The inbox shares the outbox's
 //! database and connection settings ([`PostgresInbox::from_outbox`]): a receiver can
 //! enqueue derived events with a [`TransactionalOutbox`](crate::outbox::TransactionalOutbox)
-//! in the same transaction (consume, then produce, exactly once in effect).
+//! in the same transaction (consume, then produce, exactly once in effect; map its
+//! errors with [`outbox_failure`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -115,7 +116,7 @@ mod wiring;
 
 pub use any::AnyInbox;
 pub use entry::{InboxEntry, LOCAL_GROUP};
-pub use error::{database_failure, InboxError};
+pub use error::{database_failure, outbox_failure, InboxError};
 pub use guard::InboxReceiver;
 pub use postgres::PostgresInbox;
 pub use receiver::{TransactionalClosure, TransactionalFn, TransactionalReceiver};
