@@ -48,12 +48,40 @@ pub const ERROR: u8 = 3;
 /// ```
 pub const DEAD_LETTER_REFUSED: u8 = 4;
 
+/// Parses `args` like `Cli::try_parse_from`, with [`HELP`] at the end of every
+/// command's `--help`, nested subcommands (`outbox relay`, `dlq show`…) included.
+pub(crate) fn parse_with_help<I, T>(args: I) -> Result<super::Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let mut command = on_every_command(super::Cli::command());
+    let mut matches = command.try_get_matches_from_mut(args)?;
+    super::Cli::from_arg_matches_mut(&mut matches).map_err(|err| err.format(&mut command))
+}
+
+/// `command` and all its subcommands, at every depth, with [`HELP`] after their help (and
+/// after their own long-help epilogue, when they have one).
+fn on_every_command(command: clap::Command) -> clap::Command {
+    let long = command
+        .get_after_long_help()
+        .map(|epilogue| format!("{epilogue}\n\n{HELP}"));
+    let command = command.after_help(HELP);
+    let command = match long {
+        Some(long) => command.after_long_help(long),
+        None => command,
+    };
+    command.mut_subcommands(on_every_command)
+}
+
 /// The `EXIT CODES` section of `--help`.
 pub(crate) const HELP: &str = "\
 Exit codes:
   0  success
   1  a check failed or a change was refused: an incompatible or unrecorded schema, a
-     missing schema history, topics that differ from their declaration (topics ensure)
+     missing schema history, topics that differ from their declaration (topics ensure),
+     no outbox or inbox table (outbox status, inbox status|prune: run outbox migrate)
   2  usage error: unknown flag or subcommand, bad value, unknown event type
   3  the command could not run: I/O error, invalid stored file, no registered event
      types

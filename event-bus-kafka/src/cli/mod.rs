@@ -31,6 +31,7 @@ use clap::{Parser, Subcommand};
 
 mod app;
 pub mod catalog;
+pub mod completions;
 pub mod consume;
 pub mod dev;
 pub mod dlq;
@@ -123,6 +124,9 @@ pub enum Command {
     /// Shows the outbox backlog or runs its relay.
     #[command(name = "outbox", after_help = exit_code::HELP)]
     Outbox(outbox::OutboxArgs),
+    /// Prints the shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(name = "completions", after_help = exit_code::HELP)]
+    Completions(completions::CompletionsArgs),
     /// Creates the event types' topics and shows or fixes how existing ones differ.
     #[command(name = "topics", after_help = exit_code::HELP)]
     Topics(topics::TopicsArgs),
@@ -167,6 +171,9 @@ pub enum CliError {
     /// `outbox` failed.
     #[error(transparent)]
     Outbox(#[from] outbox::OutboxError),
+    /// `completions` failed.
+    #[error(transparent)]
+    Completions(#[from] completions::CompletionsError),
     /// `topics` failed or found differences.
     #[error(transparent)]
     Topics(#[from] topics::TopicsError),
@@ -197,6 +204,7 @@ impl CliError {
             CliError::Tail(err) => err.exit_code(),
             CliError::Dlq(err) => err.exit_code(),
             CliError::Outbox(err) => err.exit_code(),
+            CliError::Completions(err) => err.exit_code(),
             CliError::Topics(err) => err.exit_code(),
             CliError::Catalog(err) => err.exit_code(),
         }
@@ -258,6 +266,7 @@ pub async fn run_with(
         Command::Tail(args) => tail::run(&args, &context, stdout).await?,
         Command::Dlq(args) => dlq::run(&args, &context, stdout).await?,
         Command::Outbox(args) => outbox::run(&args, &context, stdout).await?,
+        Command::Completions(args) => completions::run(&args, stdout)?,
         Command::Topics(args) => topics::run(&args, &context, stdout).await?,
         Command::Catalog(args) => catalog::run(&args, &context, stdout)?,
     }
@@ -288,7 +297,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match exit_code::parse_with_help(args) {
         Ok(cli) => cli,
         Err(err) => {
             // `--help` and `--version` arrive here too and go to stdout with code 0.
