@@ -84,8 +84,8 @@ pub enum OutboxCommand {
     /// held by another relay; 503 before it starts, after it stops, or when its loop is
     /// stuck. Database errors and an unreachable broker show in the JSON body
     /// (`database_errors_in_a_row`, `broker_failing_ms`) without failing the probe: a
-    /// restart fixes neither, and the relay exits by itself (code 3) after
-    /// EVENT_BUS_OUTBOX_MAX_CONSECUTIVE_ERRORS failed passes.
+    /// restart fixes neither; the relay exits by itself (code 3) on an error only a person
+    /// can fix, and after EVENT_BUS_OUTBOX_MAX_CONSECUTIVE_ERRORS failed passes if set.
     Relay {
         /// Stop once the outbox is empty instead of waiting for more (then /metrics and
         /// /healthz are served only when an address is given).

@@ -7,9 +7,10 @@
 //! stuck, and a restart helps.
 //!
 //! Database errors in a row and a failing broker are shown but leave the status as it is:
-//! a restart brings neither back, the loop already retries with backoff, and it ends by
-//! itself (exit code 3 for the supervisor) after `EVENT_BUS_OUTBOX_MAX_CONSECUTIVE_ERRORS`
-//! failed passes. Alert on the report's fields, or on `event_bus_outbox_backlog` and
+//! a restart brings neither back and the loop already retries with backoff. It ends by
+//! itself (exit code 3 for the supervisor) on an error only a person can fix, and after
+//! `EVENT_BUS_OUTBOX_MAX_CONSECUTIVE_ERRORS` failed passes when that is set. Alert on the
+//! report's fields, or on `event_bus_outbox_backlog` and
 //! `event_bus_outbox_oldest_age_seconds`, instead.
 
 use std::time::Duration;
