@@ -10,6 +10,10 @@
 //! cargo run -p event-bus-examples --bin consume_events -- --help
 //! ```
 //!
+//! It serves Prometheus metrics and a health probe while it runs:
+//! `curl localhost:9464/metrics`, `curl localhost:9464/healthz` (move them with
+//! `--observability-address 127.0.0.1:9100`, or turn them off with `off`).
+//!
 //! With `EXAMPLE_RECEIVED_LOG=/path/file` set, each receiver appends
 //! `receiver<TAB>ce_id` for every event it handled (see
 //! `event_bus_examples::receivers::ReceivedLog`).

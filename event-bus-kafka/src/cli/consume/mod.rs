@@ -2,6 +2,10 @@
 //! loop with the application's receivers until SIGINT/SIGTERM, or until polling fails
 //! too often (exit code 3, for the supervisor to restart it), or until the dead-letter
 //! topic refuses a record for good (exit code 4: fix the topic before restarting).
+//! Meanwhile it serves Prometheus `/metrics` and a `/healthz` probe of the loop on
+//! `--observability-address` (default `$EVENT_BUS_OBSERVABILITY_ADDRESS`, else
+//! `0.0.0.0:9464`; `off` for none); an address it cannot listen on stops it at start
+//! (exit code 3). See [`ObservabilityArgs`].
 //!
 //! It runs from the application's own binary, which gives the CLI its
 //! [`EventBus`](event_bus_core::EventBus) with [`App::with_bus`]:
