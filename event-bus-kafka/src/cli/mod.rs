@@ -36,6 +36,7 @@ pub mod consume;
 pub mod dev;
 pub mod dlq;
 pub mod exit_code;
+pub mod inbox;
 pub mod observability;
 pub mod offsets;
 pub mod outbox;
@@ -124,6 +125,9 @@ pub enum Command {
     /// Shows the outbox backlog or runs its relay.
     #[command(name = "outbox", after_help = exit_code::HELP)]
     Outbox(outbox::OutboxArgs),
+    /// Shows the inbox's rows or prunes the old ones.
+    #[command(name = "inbox", after_help = exit_code::HELP)]
+    Inbox(inbox::InboxArgs),
     /// Prints the shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(name = "completions", after_help = exit_code::HELP)]
     Completions(completions::CompletionsArgs),
@@ -171,6 +175,9 @@ pub enum CliError {
     /// `outbox` failed.
     #[error(transparent)]
     Outbox(#[from] outbox::OutboxError),
+    /// `inbox` failed.
+    #[error(transparent)]
+    Inbox(#[from] inbox::InboxError),
     /// `completions` failed.
     #[error(transparent)]
     Completions(#[from] completions::CompletionsError),
@@ -204,6 +211,7 @@ impl CliError {
             CliError::Tail(err) => err.exit_code(),
             CliError::Dlq(err) => err.exit_code(),
             CliError::Outbox(err) => err.exit_code(),
+            CliError::Inbox(err) => err.exit_code(),
             CliError::Completions(err) => err.exit_code(),
             CliError::Topics(err) => err.exit_code(),
             CliError::Catalog(err) => err.exit_code(),
@@ -266,6 +274,7 @@ pub async fn run_with(
         Command::Tail(args) => tail::run(&args, &context, stdout).await?,
         Command::Dlq(args) => dlq::run(&args, &context, stdout).await?,
         Command::Outbox(args) => outbox::run(&args, &context, stdout).await?,
+        Command::Inbox(args) => inbox::run(&args, &context, stdout).await?,
         Command::Completions(args) => completions::run(&args, stdout)?,
         Command::Topics(args) => topics::run(&args, &context, stdout).await?,
         Command::Catalog(args) => catalog::run(&args, &context, stdout)?,

@@ -18,6 +18,7 @@ use super::{CliContext, OutputFormat};
 use crate::config::secret::redact_url;
 use crate::config::{ConfigError, EnvSource, ProducerConfig};
 use crate::consumer::Shutdown;
+use crate::inbox::{AnyInbox, InboxPruner, InboxRetention};
 use crate::observability::ObservabilityError;
 use crate::outbox::{
     self as store, AnyOutbox, OutboxConfig, OutboxId, OutboxStatus, OutboxStore, ParkedFilter,
@@ -86,6 +87,10 @@ pub enum OutboxCommand {
     /// (`database_errors_in_a_row`, `broker_failing_ms`) without failing the probe: a
     /// restart fixes neither; the relay exits by itself (code 3) on an error only a person
     /// can fix, and after EVENT_BUS_OUTBOX_MAX_CONSECUTIVE_ERRORS failed passes if set.
+    ///
+    /// Beside it (not with --drain), inbox rows handled longer ago than
+    /// EVENT_BUS_INBOX_RETENTION (default 7d) are deleted at start and every
+    /// EVENT_BUS_INBOX_PRUNE_INTERVAL (default 1h; `off` to leave them).
     Relay {
         /// Stop once the outbox is empty instead of waiting for more (then /metrics and
         /// /healthz are served only when an address is given).
@@ -312,8 +317,11 @@ async fn relay(
     monitor: RelayMonitor,
     drain: bool,
 ) -> Result<RelayStats, OutboxError> {
+    let retention = InboxRetention::from_env()?;
     outbox.migrate().await?;
     let producer = Producer::new(ProducerConfig::from_env()?)?;
+    // The migrations created the inbox table too; a failed prune is logged and retried.
+    let pruner = (!drain).then(|| InboxPruner::spawn(AnyInbox::from_outbox(&outbox), retention));
     let stats = match outbox {
         AnyOutbox::Postgres(store) => {
             let relay = Relay::new(Arc::new(store), producer, config).with_monitor(monitor);
@@ -324,6 +332,9 @@ async fn relay(
             run_relay(relay, drain).await
         }
     };
+    if let Some(pruner) = pruner {
+        pruner.stop().await;
+    }
     Ok(stats?)
 }
 
