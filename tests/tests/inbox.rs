@@ -356,10 +356,13 @@ async fn a_database_gone_and_back_keeps_the_record_waiting_then_handles_it_once(
     let stack = Stack::start("inbox-down", "inbox-down")
         .await
         .with_retry(RetryPolicy {
-            max_attempts: 10_000,
+            // One attempt and one second: an outage that counted as attempts or time
+            // would dead-letter the record at once. It waits instead
+            // (ReceiverError::unavailable), however long the database is gone.
+            max_attempts: 1,
             initial_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(200),
-            max_elapsed: Duration::from_secs(180),
+            max_elapsed: Duration::from_secs(1),
         });
     let db = TestDatabase::create().await.expect("database");
     let inbox = Inbox::new(pg_inbox(&db, 4).await);
@@ -373,7 +376,7 @@ async fn a_database_gone_and_back_keeps_the_record_waiting_then_handles_it_once(
     let task = tokio::spawn(consumer.run(shutdown));
     stack.producer().send(&login(3)).await.expect("sent");
     let deadline = Instant::now() + WAIT;
-    while inbox.stats().receiver("ledger").failed < 3 {
+    while inbox.stats().receiver("ledger").failed < 10 {
         assert!(Instant::now() < deadline, "no retries: {:?}", inbox.stats());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -697,5 +700,51 @@ async fn an_event_enqueued_in_the_inbox_transaction_is_stored_once_despite_a_ret
     assert_eq!(
         status.pending, 1,
         "one derived event, from the committed try"
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_swallows_a_failed_statement_is_not_counted_as_handled() {
+    // PostgreSQL aborts the transaction at the failed statement and answers the later
+    // COMMIT with a rollback and no error: without the check before the commit, the
+    // event counted as handled while its row and the inbox row were gone.
+    let db = TestDatabase::create().await.expect("database");
+    let inbox = Inbox::new(pg_inbox(&db, 2).await);
+    let mut bus = EventBus::new();
+    inbox
+        .connect_fn(
+            &mut bus,
+            "ledger",
+            |event: &SessionLoginCompleted, ctx, tx| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO logins (ce_id, user_id) VALUES ($1, $2)")
+                        .bind(ctx.metadata.id)
+                        .bind(event.user.id)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(database_failure)?;
+                    // The receiver's bug: an error it does not return.
+                    let _ = sqlx::query("INSERT INTO no_such_table VALUES (1)")
+                        .execute(&mut **tx)
+                        .await;
+                    Ok(())
+                })
+            },
+        )
+        .expect("connect");
+
+    let error = dispatch_once(&bus).await.expect("the dispatch fails");
+    assert!(error.is_retryable(), "retryable: {error}");
+    assert!(
+        error.message().contains("did not return"),
+        "says what went wrong: {error}"
+    );
+    let stats = inbox.stats().receiver("ledger");
+    assert_eq!((stats.handled, stats.failed), (0, 1), "{stats:?}");
+    let store = inbox.store();
+    assert_eq!(pg_count(store, "SELECT count(*) FROM logins").await, 0);
+    assert_eq!(
+        pg_count(store, "SELECT count(*) FROM event_bus.inbox").await,
+        0
     );
 }

@@ -60,7 +60,19 @@ pub trait Receiver<E: Event>: Send + Sync + 'static {
 pub struct ReceiverError {
     message: String,
     source: Option<Arc<dyn StdError + Send + Sync>>,
-    retryable: bool,
+    kind: FailureKind,
+}
+
+/// How the consumer treats a receiver's failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailureKind {
+    /// Retried under the consumer's retry policy, then dead-lettered.
+    Retry,
+    /// Something the receiver needs is down: retried until it is back, attempts not
+    /// counted, never dead-lettered for it.
+    WaitForDependency,
+    /// Dead-lettered at once.
+    Permanent,
 }
 
 impl ReceiverError {
@@ -73,7 +85,7 @@ impl ReceiverError {
         Self {
             message: message.into(),
             source: None,
-            retryable: true,
+            kind: FailureKind::Retry,
         }
     }
 
@@ -84,8 +96,47 @@ impl ReceiverError {
     /// ```
     pub fn permanent(message: impl Into<String>) -> Self {
         Self {
-            retryable: false,
+            kind: FailureKind::Permanent,
             ..Self::new(message)
+        }
+    }
+
+    /// A failure because something the receiver needs is down (its database, a
+    /// service): the consumer keeps the record where it is and tries again with backoff
+    /// (capped at the retry policy's `max_delay`) until the receiver gets past it,
+    /// without counting attempts or giving up on time, so the record is never
+    /// dead-lettered for an outage. The partition's later records wait behind it, as
+    /// key order requires; shutdown and revocation still stop the wait.
+    ///
+    /// Use it only for outages that fix themselves (or that a person fixes): a bug
+    /// reported this way blocks its partition until it is deployed away.
+    ///
+    /// ```
+    /// let err = event_bus_core::ReceiverError::unavailable("database is down");
+    /// assert!(err.is_retryable());
+    /// assert!(err.is_unavailable());
+    /// assert!(!event_bus_core::ReceiverError::new("timeout").is_unavailable());
+    /// ```
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::WaitForDependency,
+            ..Self::new(message)
+        }
+    }
+
+    /// This failure, marked as an outage of something the receiver needs (see
+    /// [`unavailable`](Self::unavailable)).
+    ///
+    /// ```
+    /// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    /// let err = event_bus_core::ReceiverError::from_error(io).into_unavailable();
+    /// assert!(err.is_unavailable());
+    /// assert_eq!(err.to_string(), "refused");
+    /// ```
+    pub fn into_unavailable(self) -> Self {
+        Self {
+            kind: FailureKind::WaitForDependency,
+            ..self
         }
     }
 
@@ -99,7 +150,7 @@ impl ReceiverError {
         Self {
             message: error.to_string(),
             source: Some(Arc::new(error)),
-            retryable: true,
+            kind: FailureKind::Retry,
         }
     }
 
@@ -109,7 +160,17 @@ impl ReceiverError {
     /// assert!(event_bus_core::ReceiverError::new("x").is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
-        self.retryable
+        self.kind != FailureKind::Permanent
+    }
+
+    /// Whether the consumer should wait for a dependency to come back (see
+    /// [`unavailable`](Self::unavailable)) rather than count attempts.
+    ///
+    /// ```
+    /// assert!(event_bus_core::ReceiverError::unavailable("x").is_unavailable());
+    /// ```
+    pub fn is_unavailable(&self) -> bool {
+        self.kind == FailureKind::WaitForDependency
     }
 
     /// The failure's message.
@@ -126,7 +187,7 @@ impl fmt::Debug for ReceiverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReceiverError")
             .field("message", &self.message)
-            .field("retryable", &self.retryable)
+            .field("kind", &self.kind)
             .finish()
     }
 }

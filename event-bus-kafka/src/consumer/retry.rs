@@ -48,12 +48,18 @@ impl RetryRun<'_> {
     ) -> RetryOutcome {
         let event_type = self.event_type;
         let mut ctx = Arc::new(ctx);
-        let started = self.started.into_std();
         // Built on the first retry only: most events never need it.
         let mut delays = None;
         let mut pending = only;
         let mut failures: BTreeMap<String, ReceiverError> = BTreeMap::new();
+        // Every try (the context's `attempt`), and the tries the retry policy counts:
+        // a try whose every failure is an outage of a dependency
+        // (`ReceiverError::unavailable`) is a wait, not an attempt.
         let mut attempt = 1;
+        let mut counted = 1;
+        let mut budget_start = self.started.into_std();
+        let mut deadline = self.deadline;
+        let try_budget = self.deadline.saturating_duration_since(self.started);
         loop {
             if ctx.attempt != attempt {
                 // Copies the context only when a receiver still holds the last one.
@@ -65,7 +71,7 @@ impl RetryRun<'_> {
                 Arc::clone(&ctx),
                 pending.as_deref(),
             );
-            let Ok(report) = tokio::time::timeout_at(self.deadline, dispatch).await else {
+            let Ok(report) = tokio::time::timeout_at(deadline, dispatch).await else {
                 return self.timed_out(&ctx, pending, failures, attempt);
             };
             for outcome in &report.outcomes {
@@ -80,7 +86,7 @@ impl RetryRun<'_> {
                         failures.remove(&outcome.receiver);
                     }
                     Err(error) => {
-                        self.log_failure(&ctx, &outcome.receiver, attempt, error);
+                        self.log_failure(&ctx, &outcome.receiver, counted, error);
                         failures.insert(outcome.receiver.clone(), error.clone());
                     }
                 }
@@ -88,32 +94,46 @@ impl RetryRun<'_> {
             if failures.is_empty() {
                 return RetryOutcome::Succeeded;
             }
+            let waiting = failures.values().all(ReceiverError::is_unavailable);
             let retryable: Vec<String> = failures
                 .iter()
                 .filter(|(_, e)| e.is_retryable())
                 .map(|(name, _)| name.clone())
                 .collect();
-            let out_of_time = started.elapsed() >= self.policy.max_elapsed;
-            if retryable.is_empty() || attempt >= self.policy.max_attempts || out_of_time {
-                return RetryOutcome::Exhausted {
-                    failures,
-                    attempts: attempt,
-                };
+            if !waiting {
+                let out_of_time = budget_start.elapsed() >= self.policy.max_elapsed;
+                if retryable.is_empty() || counted >= self.policy.max_attempts || out_of_time {
+                    return RetryOutcome::Exhausted {
+                        failures,
+                        attempts: attempt,
+                    };
+                }
             }
             let delay = delays
                 .get_or_insert_with(|| jittered(self.policy.initial_delay, self.policy.max_delay))
                 .next()
                 .unwrap_or(self.policy.max_delay);
-            if tokio::time::Instant::now() + delay >= self.deadline {
+            if !waiting && tokio::time::Instant::now() + delay >= deadline {
                 // No time left for another try.
                 return RetryOutcome::Exhausted {
                     failures,
                     attempts: attempt,
                 };
             }
+            if waiting {
+                metrics::record_dependency_wait(event_type);
+            }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 cause = self.stop.stopped() => return RetryOutcome::Stopped(cause),
+            }
+            if waiting {
+                // A wait spends neither the attempts, nor the time budget, nor the
+                // record deadline: the next try gets all of them afresh.
+                budget_start = std::time::Instant::now();
+                deadline = tokio::time::Instant::now() + try_budget;
+            } else {
+                counted += 1;
             }
             pending = Some(retryable);
             attempt += 1;
@@ -165,7 +185,9 @@ impl RetryRun<'_> {
         error: &ReceiverError,
     ) {
         let record = self.record;
-        let will_retry = error.is_retryable() && attempt < self.policy.max_attempts;
+        let waiting_for_dependency = error.is_unavailable();
+        let will_retry =
+            waiting_for_dependency || (error.is_retryable() && attempt < self.policy.max_attempts);
         tracing::warn!(
             topic = record.topic,
             partition = record.partition,
@@ -176,6 +198,7 @@ impl RetryRun<'_> {
             attempt,
             max_attempts = self.policy.max_attempts,
             will_retry,
+            waiting_for_dependency,
             error = %error,
             "receiver failed"
         );

@@ -96,6 +96,7 @@ pub fn of_inbox(error: &InboxError) -> Failure {
             _ => Failure::Transient,
         },
         InboxError::Database { source, .. } => of_database(source),
+        InboxError::Aborted { .. } => Failure::Transient,
         InboxError::Connect(source) => of_outbox(source),
         InboxError::Migrate(_) | InboxError::UnsupportedUrl { .. } => Failure::Permanent,
     }

@@ -42,6 +42,17 @@ pub enum InboxError {
         #[source]
         source: sqlx::Error,
     },
+    /// A statement in the transaction failed but the receiver returned `Ok`: PostgreSQL
+    /// had aborted the transaction, and its `COMMIT` would have rolled back while
+    /// reporting success. Nothing was committed; retryable under the retry policy.
+    #[error(
+        "the inbox transaction was aborted by a failed statement whose error the receiver          did not return ({source}); nothing was committed and the event will be tried          again: return the statement's error from the receiver (e.g. with          `database_failure`) so it is logged and classified"
+    )]
+    Aborted {
+        /// The error PostgreSQL gave the check (SQLSTATE 25P02).
+        #[source]
+        source: sqlx::Error,
+    },
     /// A database statement failed.
     #[error(
         "inbox database error while {operation}: {source}; {}",
@@ -128,6 +139,7 @@ impl InboxError {
 /// use event_bus_kafka::inbox::InboxError;
 /// let err: ReceiverError = InboxError::NoInboxTable { table: "event_bus_inbox" }.into();
 /// assert!(err.is_retryable());
+/// assert!(err.is_unavailable()); // waits for the migration, never dead-lettered for it
 /// assert!(err.message().contains("event-bus outbox migrate"));
 /// ```
 impl From<InboxError> for ReceiverError {
@@ -166,14 +178,17 @@ pub fn outbox_failure(error: OutboxError) -> ReceiverError {
     receiver_failure(failure::of_outbox(&error), error)
 }
 
-/// `error` as a receiver's failure, retryable when `failure` is.
+/// `error` as a receiver's failure: an outage of the database
+/// ([`Failure::Unavailable`]) makes the record wait until it is back
+/// ([`ReceiverError::unavailable`]: attempts not counted, never dead-lettered for it),
+/// another retryable failure is retried under the retry policy, the rest is permanent.
 fn receiver_failure(
     failure: Failure,
     error: impl std::error::Error + Send + Sync + 'static,
 ) -> ReceiverError {
-    if failure.is_retryable() {
-        ReceiverError::from_error(error)
-    } else {
-        ReceiverError::permanent(error.to_string())
+    match failure {
+        Failure::Unavailable => ReceiverError::from_error(error).into_unavailable(),
+        _ if failure.is_retryable() => ReceiverError::from_error(error),
+        _ => ReceiverError::permanent(error.to_string()),
     }
 }

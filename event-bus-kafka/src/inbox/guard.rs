@@ -22,7 +22,9 @@ use crate::observability::metrics;
 /// Per delivery: begin a transaction on the store's pool; insert the inbox row
 /// (group, receiver name, `ce_id`); if it existed, roll back and return `Ok` (a
 /// duplicate, counted and logged at debug); else run the receiver in the transaction
-/// and commit on `Ok`, roll back and return its error unchanged on `Err`. Inbox
+/// and commit on `Ok` (after the store checks the transaction can still commit: a
+/// statement whose error the receiver swallowed aborts it on PostgreSQL), roll back and
+/// return its error unchanged on `Err`. Inbox
 /// failures become the receiver's failure as the failure classifier says
 /// ([`of_inbox`](crate::failure::of_inbox)): no transaction, no table or a failed
 /// commit are retryable.
@@ -119,6 +121,10 @@ where
             }
             self.counters.failed();
             return Err(error);
+        }
+        if let Err(error) = self.store.check_committable(&mut tx).await {
+            let _ = tx.rollback().await;
+            return Err(self.failed(ctx, error));
         }
         if let Err(source) = tx.commit().await {
             return Err(self.failed(ctx, InboxError::Commit { source }));

@@ -154,6 +154,20 @@ impl InboxStore for PostgresInbox {
         Ok(inserted.rows_affected() == 1)
     }
 
+    async fn check_committable(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<(), InboxError> {
+        match sqlx::query("SELECT 1").execute(&mut **tx).await {
+            Ok(_) => Ok(()),
+            Err(source) if is_aborted_transaction(&source) => Err(InboxError::Aborted { source }),
+            Err(source) => Err(InboxError::db(
+                "checking the transaction before its commit",
+                TABLE,
+            )(source)),
+        }
+    }
+
     async fn status(&self) -> Result<InboxStatus, InboxError> {
         let rows: Vec<ReceiverRowTuple> = sqlx::query_as(RECEIVERS_SQL)
             .fetch_all(&self.pool)
@@ -191,4 +205,12 @@ impl InboxStore for PostgresInbox {
         };
         prune_in_batches(batch_size, delete_batch, count_rows).await
     }
+}
+
+/// Whether `error` is PostgreSQL's "current transaction is aborted" (SQLSTATE 25P02).
+fn is_aborted_transaction(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "25P02")
 }

@@ -58,6 +58,27 @@ pub trait InboxStore: Send + Sync + 'static {
         entry: &InboxEntry<'_>,
     ) -> Result<bool, InboxError>;
 
+    /// Checks, just before the commit, that `tx` can still commit. PostgreSQL answers
+    /// the `COMMIT` of a transaction aborted by a failed statement with a rollback and
+    /// no error, so a receiver that swallowed a statement's error would lose its writes
+    /// and the inbox row while the event counted as handled; its store runs one cheap
+    /// statement here, which fails in an aborted transaction
+    /// ([`InboxError::Aborted`]). SQLite needs no check (the default does nothing).
+    ///
+    /// ```no_run
+    /// # use event_bus_kafka::inbox::*;
+    /// # async fn demo(store: PostgresInbox) -> Result<(), InboxError> {
+    /// let mut tx = store.pool().begin().await.map_err(|source| InboxError::Begin { source })?;
+    /// store.check_committable(&mut tx).await?;
+    /// # Ok(()) }
+    /// ```
+    async fn check_committable(
+        &self,
+        _tx: &mut sqlx::Transaction<'_, Self::Database>,
+    ) -> Result<(), InboxError> {
+        Ok(())
+    }
+
     /// Row count, the oldest row and rows per group and receiver; sets the
     /// `event_bus_inbox_rows` gauge.
     ///

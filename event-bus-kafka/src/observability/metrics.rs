@@ -28,6 +28,7 @@
 //! | `event_bus_dlq_stuck` | gauge | `group` | 1 while a dead letter cannot be written (past the consumer's threshold), else 0 |
 //! | `event_bus_consumer_registry_unavailable` | gauge | `group` | 1 while records wait because the schema registry is not usable, else 0 |
 //! | `event_bus_consumer_registry_waits_total` | counter | `group` | backoff waits of records on the schema registry |
+//! | `event_bus_receiver_dependency_waits_total` | counter | `event_type` | backoff waits of records whose failing receivers all reported an outage (`ReceiverError::unavailable`), attempts not counted |
 //! | `event_bus_inbox_handled_total` | counter | `receiver` | events a transactional receiver handled and committed with its inbox row |
 //! | `event_bus_inbox_duplicates_total` | counter | `receiver` | deliveries the inbox skipped: that receiver had handled the event |
 //! | `event_bus_inbox_pruned_total` | counter | — | inbox rows deleted by retention (`event-bus inbox prune`) |
@@ -114,6 +115,8 @@ pub mod names {
     pub const REGISTRY_UNAVAILABLE: &str = "event_bus_consumer_registry_unavailable";
     /// Backoff waits of consumer records on the schema registry.
     pub const REGISTRY_WAITS: &str = "event_bus_consumer_registry_waits_total";
+    /// Backoff waits of records whose failing receivers all reported an outage.
+    pub const DEPENDENCY_WAITS: &str = "event_bus_receiver_dependency_waits_total";
     /// Events a transactional receiver handled, committed with their inbox row.
     pub const INBOX_HANDLED: &str = "event_bus_inbox_handled_total";
     /// Deliveries the inbox skipped as duplicates.
@@ -124,7 +127,7 @@ pub mod names {
     pub const INBOX_ROWS: &str = "event_bus_inbox_rows";
 
     /// Every name above.
-    pub const ALL: [&str; 25] = [
+    pub const ALL: [&str; 26] = [
         EVENTS_PRODUCED,
         EVENTS_DELIVERED,
         EVENTS_FAILED,
@@ -146,6 +149,7 @@ pub mod names {
         DLQ_STUCK,
         REGISTRY_UNAVAILABLE,
         REGISTRY_WAITS,
+        DEPENDENCY_WAITS,
         INBOX_HANDLED,
         INBOX_DUPLICATES,
         INBOX_PRUNED,
@@ -294,6 +298,11 @@ pub fn describe_all() {
         names::REGISTRY_WAITS,
         Unit::Count,
         "Backoff waits of consumer records on the schema registry."
+    );
+    describe_counter!(
+        names::DEPENDENCY_WAITS,
+        Unit::Count,
+        "Backoff waits of records whose failing receivers all reported an outage of something they need."
     );
     describe_counter!(
         names::INBOX_HANDLED,
@@ -474,6 +483,16 @@ pub fn record_registry_unavailable(group: &str, unavailable: bool) {
 /// ```
 pub fn record_registry_wait(group: &str) {
     counter!(names::REGISTRY_WAITS, labels::GROUP => group.to_owned()).increment(1);
+}
+
+/// A record of `event_type` waits once more because every receiver still failing
+/// reported an outage (`ReceiverError::unavailable`).
+///
+/// ```
+/// event_bus_kafka::observability::metrics::record_dependency_wait("org.example.a.b.created.v1");
+/// ```
+pub fn record_dependency_wait(event_type: &str) {
+    counter!(names::DEPENDENCY_WAITS, labels::EVENT_TYPE => event_type.to_owned()).increment(1);
 }
 
 /// An offset commit call of `mode` (`"sync"` or `"async"`) took `duration`; refused
