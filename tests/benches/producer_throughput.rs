@@ -21,6 +21,12 @@
 //! - **(b) send, `BENCH_WINDOW` in flight**: SDK `Producer::send` awaited with a window
 //!   of sends in flight (one tokio task each, in a `JoinSet`); against raw
 //!   `FutureProducer::send` of the pre-encoded records, awaited the same way.
+//! - **(c) codecs**: the SDK's `Producer` once per compression codec (`none`, `lz4`,
+//!   `zstd`, `snappy`, `gzip`; those librdkafka was not built with are skipped and
+//!   named) on realistic Open edX traffic (`event_bus_tests::traffic`), in bursts
+//!   (enqueue + flush) and one send at a time; it reports bytes the broker stored per
+//!   event, events/s and CPU per event of this process and of the broker, with ratios
+//!   against `none`. See `producer_throughput/codecs.rs`.
 //!
 //! So the SDK side pays for everything it does per event (Avro encoding, framing,
 //! metadata and headers, delivery reporting) and the raw side only for producing the
@@ -55,20 +61,23 @@
 //! scripts/install-test-deps            # once: Apache Kafka's jars (and Java)
 //! cargo bench -p event-bus-tests --bench producer_throughput
 //! BENCH_EVENTS=20000 BENCH_ROUNDS=3 BENCH_MODE=send cargo bench -p event-bus-tests --bench producer_throughput
+//! BENCH_MODE=codecs BENCH_ROUNDS=3 cargo bench -p event-bus-tests --bench producer_throughput
 //! ```
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `BENCH_EVENTS` | events per run | 100000 |
 //! | `BENCH_ROUNDS` | measured runs per side and mode | 5 |
-//! | `BENCH_MODE` | `enqueue` (a), `send` (b) or `all` | all |
+//! | `BENCH_MODE` | `enqueue` (a), `send` (b), `codecs` (c), a comma-separated list of them, or `all` | all |
 //! | `BENCH_WINDOW` | sends in flight in mode (b) | 1000 |
 //! | `BENCH_LINGER_MS` | librdkafka `linger.ms`, both sides | 5 |
+//! | `BENCH_CODECS` | codecs of mode (c), comma-separated; `none` is always measured | none,lz4,zstd,snappy,gzip |
+//! | `BENCH_TRICKLE_EVENTS` | events per one-at-a-time run of mode (c) | 500 |
 //! | `BENCH_VERIFY` | `1`: read every run's topic back and count its records | off |
 //! | `EVENT_BUS_TEST_KAFKA_LIBS` | the folder of Kafka's jars (default: where `install-test-deps` puts them) | — |
 //!
-//! With the defaults it takes about 75 s on two cores (plus the build), the broker's
-//! start included.
+//! With the defaults, modes (a) and (b) take about 75 s on two cores (plus the build),
+//! the broker's start included; mode (c) about as long again.
 //! `cargo test` and `cargo nextest` build this target but never run it: it lists no
 //! tests, and without cargo bench's `--bench` argument it prints a note and exits.
 
@@ -94,6 +103,9 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer a
 use rdkafka::util::Timeout;
 use tokio::task::JoinSet;
 
+#[path = "producer_throughput/codecs.rs"]
+mod codecs;
+
 type BenchResult<T> = Result<T, Box<dyn Error>>;
 
 /// How long a send may wait to be queued, a message to be delivered, a flush to end.
@@ -113,28 +125,53 @@ struct Settings {
     window: usize,
     linger_ms: u64,
     verify: bool,
+    /// Modes (a) and (b) to run, in order.
     modes: &'static [Mode],
+    /// Whether to run mode (c).
+    codecs: bool,
 }
 
 impl Settings {
     fn from_env() -> BenchResult<Self> {
-        Ok(Self {
+        Self {
             events: env_number("BENCH_EVENTS", 100_000)?.max(1),
             rounds: env_number("BENCH_ROUNDS", 5)?.max(1),
             window: env_number("BENCH_WINDOW", 1_000)?.max(1),
             linger_ms: env_number("BENCH_LINGER_MS", 5)?,
             verify: std::env::var("BENCH_VERIFY").is_ok_and(|v| v.trim() == "1"),
-            modes: match std::env::var("BENCH_MODE").as_deref().map(str::trim) {
-                Err(_) | Ok("" | "all") => &[Mode::EnqueueFlush, Mode::SendWindow],
-                Ok("enqueue") => &[Mode::EnqueueFlush],
-                Ok("send") => &[Mode::SendWindow],
-                Ok(other) => {
-                    return Err(
-                        format!("BENCH_MODE=`{other}`: expected enqueue, send or all").into(),
-                    )
-                }
-            },
-        })
+            modes: &[],
+            codecs: false,
+        }
+        .with_modes(&std::env::var("BENCH_MODE").unwrap_or_default())
+    }
+
+    /// The modes of `BENCH_MODE`: comma-separated `enqueue`, `send`, `codecs`, or
+    /// `all` (also when empty).
+    fn with_modes(mut self, listed: &str) -> BenchResult<Self> {
+        let names: Vec<&str> = listed
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let all = names.is_empty() || names.contains(&"all");
+        if let Some(other) = names
+            .iter()
+            .find(|n| !["all", "enqueue", "send", "codecs"].contains(n))
+        {
+            return Err(format!(
+                "BENCH_MODE=`{listed}`: `{other}` is not a mode (enqueue, send, codecs or all)"
+            )
+            .into());
+        }
+        let wants = |name: &str| all || names.contains(&name);
+        self.modes = match (wants("enqueue"), wants("send")) {
+            (true, true) => &[Mode::EnqueueFlush, Mode::SendWindow],
+            (true, false) => &[Mode::EnqueueFlush],
+            (false, true) => &[Mode::SendWindow],
+            (false, false) => &[],
+        };
+        self.codecs = wants("codecs");
+        Ok(self)
     }
 
     /// The librdkafka options both sides use.
@@ -242,6 +279,9 @@ struct Bench {
     encoder_producer: Producer,
     /// Tokio tasks alive between runs (the embedded registry's).
     idle_tasks: usize,
+    /// Mode (c): its settings and the Open edX traffic it sends (empty without (c)).
+    codec_settings: codecs::CodecSettings,
+    traffic: codecs::Traffic,
 }
 
 fn main() -> ExitCode {
@@ -302,6 +342,13 @@ impl Bench {
                     .await?,
             );
         }
+        let codec_settings = codecs::CodecSettings::from_env()?;
+        let traffic_events = if settings.codecs {
+            settings.events.max(codec_settings.trickle_events)
+        } else {
+            0
+        };
+        let traffic = codecs::Traffic::prepare(traffic_events, &encoder_producer).await?;
         Ok(Self {
             settings,
             broker,
@@ -312,12 +359,25 @@ impl Bench {
             idle_tasks: tokio::runtime::Handle::current()
                 .metrics()
                 .num_alive_tasks(),
+            codec_settings,
+            traffic,
         })
     }
 
     async fn run(&self) -> BenchResult<()> {
-        let s = self.settings;
         println!("{}", self.header());
+        if !self.settings.modes.is_empty() {
+            self.run_modes_a_b().await?;
+        }
+        if self.settings.codecs {
+            println!("{}", codecs::run(self, &self.codec_settings).await?);
+        }
+        Ok(())
+    }
+
+    /// Modes (a) and (b): SDK against raw rdkafka.
+    async fn run_modes_a_b(&self) -> BenchResult<()> {
+        let s = self.settings;
 
         // Warm-up: a short run of each, discarded.
         let warm_up = s.events.min(5_000);

@@ -4,3 +4,4 @@
 
 pub mod outbox_support;
 pub mod stack;
+pub mod traffic;
