@@ -158,11 +158,11 @@ impl InboxRetention {
     }
 
     /// Prunes `inbox` every [`interval`](Self::interval) until `stop` completes, the
-    /// first time at once; returns the rows deleted. A failed prune is logged (with the
-    /// failure classifier's verdict) and tried again at the next interval; it never
-    /// ends the loop. With no interval it only waits for `stop`. A prune in progress when
-    /// `stop` completes is abandoned (each batch is its own transaction, so what was
-    /// deleted stays deleted).
+    /// first time at once; returns the rows deleted by the prunes that completed. A
+    /// failed prune is logged (with the failure classifier's verdict) and tried again at
+    /// the next interval; it never ends the loop. With no interval it only waits for
+    /// `stop`. A prune in progress when `stop` completes is abandoned (each batch is its
+    /// own transaction, so what was deleted stays deleted).
     ///
     /// ```no_run
     /// use event_bus_kafka::inbox::{AnyInbox, InboxRetention};
@@ -264,7 +264,9 @@ impl InboxPruner {
         }
     }
 
-    /// Stops pruning and waits for the task; returns the rows it deleted.
+    /// Stops pruning and waits for the task; returns the rows deleted by the prunes it
+    /// completed (a prune abandoned by the stop is not counted here, but its batches are
+    /// in `event_bus_inbox_pruned_total`).
     ///
     /// See the type's example.
     pub async fn stop(mut self) -> u64 {
