@@ -2,6 +2,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bench_support;
 pub mod outbox_support;
 pub mod stack;
 pub mod traffic;
