@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod bench_support;
+pub mod filler;
 pub mod outbox_support;
 pub mod stack;
 pub mod traffic;

@@ -63,11 +63,13 @@ pub async fn pg_store(
 }
 
 /// A record as the producer would encode it, without the registry: `payload_len` bytes
-/// of value behind the 5-byte schema frame, a `ce_id` header, `key` as key text.
+/// of value behind the 5-byte schema frame, a `ce_id` header, `key` as key text. The
+/// value's bytes are random, so the record is as large on the wire as here (the
+/// producers compress by default; tests of size limits rely on this).
 pub fn raw_record(topic: &str, key: Option<&str>, payload_len: usize) -> EncodedRecord {
     let event_id = Uuid::new_v4();
     let mut value = vec![0, 0, 0, 0, 1];
-    value.resize(5 + payload_len, 7);
+    value.extend(crate::filler::incompressible_bytes(payload_len));
     EncodedRecord {
         topic: topic.to_owned(),
         key: key.map(|k| k.as_bytes().to_vec()),

@@ -22,6 +22,7 @@ use event_bus_testkit::mock_cluster::MockKafkaCluster;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
+use event_bus_tests::filler::incompressible_text;
 use event_bus_tests::stack::{login, Stack, WAIT};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaErrorCode};
@@ -157,7 +158,9 @@ async fn a_record_too_large_for_the_dlq_goes_there_as_a_stub_with_a_capped_messa
         .await
         .expect("small dlq topic");
     let mut event = login(1);
-    event.user.pii.name = "x".repeat(40_000);
+    // Random text: the dead-letter producer compresses, and a repeated letter would
+    // shrink below the topic's limit.
+    event.user.pii.name = incompressible_text(40_000);
     stack.producer().send(&event).await.expect("sent");
     let original = read_topic(stack.broker.bootstrap_servers(), &stack.topic, 1, WAIT)
         .expect("read")
@@ -206,8 +209,8 @@ async fn a_stub_still_too_large_for_the_dlq_stops_the_loop_uncommitted() {
         .await
         .expect("tiny dlq topic");
     stack.producer().send(&login(1)).await.expect("sent");
-    // The capped error message alone is larger than the topic takes.
-    let (bus, _) = failing_bus(&[1], "x".repeat(3_000));
+    // The capped error message alone is larger than the topic takes, compressed too.
+    let (bus, _) = failing_bus(&[1], incompressible_text(3_000));
     let mut config = stack.consumer_config();
     config.dlq_topic = DlqTopic::Fixed(dlq_topic.clone());
     let consumer = EventConsumer::new(config, Arc::new(bus)).expect("consumer");

@@ -5,6 +5,7 @@ use std::fmt;
 
 use rdkafka::ClientConfig;
 
+use super::compression::default_codec;
 use super::env::{ConfigError, EnvSource};
 use super::secret::is_secret_option;
 
@@ -101,6 +102,34 @@ impl KafkaConfig {
             client.set(name, value);
         }
         client
+    }
+
+    /// An rdkafka client configuration for a producer: the SDK's producer defaults
+    /// (`enable.idempotence=true`, `acks=all`, `compression.type` =
+    /// [`DEFAULT_COMPRESSION`](super::DEFAULT_COMPRESSION)), then `defaults`, then the
+    /// brokers and this config's options (which win). A codec among the options, under
+    /// either of librdkafka's names (`compression.type`, or its alias
+    /// `compression.codec`), replaces the default codec.
+    ///
+    /// ```
+    /// use event_bus_kafka::config::{KafkaConfig, DEFAULT_COMPRESSION};
+    /// let kafka = KafkaConfig::new("b:9092");
+    /// let client = kafka.producer_client_config(&[("linger.ms", "10")]);
+    /// assert_eq!(client.get("compression.type"), Some(DEFAULT_COMPRESSION));
+    /// assert_eq!(client.get("acks"), Some("all"));
+    /// assert_eq!(client.get("linger.ms"), Some("10"));
+    ///
+    /// // EVENT_BUS_KAFKA_COMPRESSION_TYPE=zstd, or the alias EVENT_BUS_KAFKA_COMPRESSION_CODEC:
+    /// let client = kafka.clone().with_option("compression.type", "zstd").producer_client_config(&[]);
+    /// assert_eq!(client.get("compression.type"), Some("zstd"));
+    /// let client = kafka.with_option("compression.codec", "none").producer_client_config(&[]);
+    /// assert_eq!((client.get("compression.codec"), client.get("compression.type")), (Some("none"), None));
+    /// ```
+    pub fn producer_client_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut all = vec![("enable.idempotence", "true"), ("acks", "all")];
+        all.extend(default_codec(&self.options));
+        all.extend_from_slice(defaults);
+        self.client_config(&all)
     }
 }
 

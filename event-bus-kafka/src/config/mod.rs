@@ -12,12 +12,14 @@
 //! | `EVENT_BUS_EVENT_SOURCE` | `ce_source` of produced events | the service name |
 //! | `EVENT_BUS_PRODUCER_DELIVERY_TIMEOUT_MS` | how long a send may wait for the broker | `30000` |
 
+mod compression;
 mod env;
 mod kafka;
 mod producer;
 mod registry;
 pub mod secret;
 
+pub use compression::DEFAULT_COMPRESSION;
 pub use env::{ConfigError, EnvSource};
 pub use kafka::KafkaConfig;
 pub use producer::ProducerConfig;

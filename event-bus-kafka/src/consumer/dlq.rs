@@ -89,7 +89,11 @@ pub fn cap_message(message: &str, max: usize) -> std::borrow::Cow<'_, str> {
 }
 
 /// The client settings of a consumer's dead-letter producer: idempotent, `acks=all`,
-/// the options of `kafka`, and `message.timeout.ms` = the policy's `write_timeout`,
+/// compressed with [`DEFAULT_COMPRESSION`](crate::config::DEFAULT_COMPRESSION) (as
+/// every producer of the SDK: see
+/// [`KafkaConfig::producer_client_config`](crate::config::KafkaConfig::producer_client_config)),
+/// the options of `kafka` (a `compression.type` among them wins), and
+/// `message.timeout.ms` = the policy's `write_timeout`,
 /// which wins over a `message.timeout.ms` among the options (the dedicated setting
 /// `EVENT_BUS_CONSUMER_DLQ_WRITE_TIMEOUT_MS` is the one that says how long a dead
 /// letter may wait).
@@ -106,13 +110,18 @@ pub fn cap_message(message: &str, max: usize) -> std::borrow::Cow<'_, str> {
 /// assert_eq!(client.get("message.timeout.ms"), Some("5000"));
 /// assert_eq!(client.get("linger.ms"), Some("20"));
 /// assert_eq!(client.get("enable.idempotence"), Some("true"));
+/// assert_eq!(client.get("compression.type"), Some(event_bus_kafka::config::DEFAULT_COMPRESSION));
+///
+/// let plain = KafkaConfig::new("b:9092").with_option("compression.type", "none");
+/// let client = dead_letter_client_config(&plain, &policy);
+/// assert_eq!(client.get("compression.type"), Some("none"));
 /// ```
 pub fn dead_letter_client_config(
     kafka: &crate::config::KafkaConfig,
     policy: &super::DlqPolicy,
 ) -> rdkafka::ClientConfig {
     let timeout_ms = policy.write_timeout.as_millis().to_string();
-    let mut client = kafka.client_config(&[("enable.idempotence", "true"), ("acks", "all")]);
+    let mut client = kafka.producer_client_config(&[]);
     if kafka
         .options
         .get("message.timeout.ms")

@@ -58,6 +58,7 @@ impl std::fmt::Debug for Producer {
 
 impl Producer {
     /// A producer for `config`. Defaults: `enable.idempotence=true`, `acks=all`,
+    /// `compression.type` = [`DEFAULT_COMPRESSION`](crate::config::DEFAULT_COMPRESSION),
     /// `message.timeout.ms` from the delivery timeout, `client.id` from the service
     /// name; any librdkafka option in the config overrides them.
     ///
@@ -87,9 +88,7 @@ impl Producer {
         registry: Arc<RegistryClient>,
     ) -> Result<Self, ProducerError> {
         let timeout_ms = config.delivery_timeout.as_millis().max(1).to_string();
-        let client_config = config.kafka.client_config(&[
-            ("enable.idempotence", "true"),
-            ("acks", "all"),
+        let client_config = config.kafka.producer_client_config(&[
             ("message.timeout.ms", &timeout_ms),
             ("client.id", &config.service_name),
         ]);

@@ -338,7 +338,7 @@ pub(super) async fn run(
     let mut sent = 0;
     if args.execute && redrivable > 0 {
         let producer: FutureProducer = kafka
-            .client_config(&[("enable.idempotence", "true"), ("acks", "all")])
+            .producer_client_config(&[])
             .create()
             .map_err(|source| DlqError::Kafka {
                 operation: "creating the Kafka producer",
