@@ -36,9 +36,11 @@ pub mod consume;
 pub mod dev;
 pub mod dlq;
 pub mod exit_code;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod inbox;
 pub mod observability;
 pub mod offsets;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod outbox;
 mod output;
 pub mod produce;
@@ -123,9 +125,11 @@ pub enum Command {
     #[command(name = "dlq", after_help = exit_code::HELP)]
     Dlq(dlq::DlqArgs),
     /// Shows the outbox backlog or runs its relay.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     #[command(name = "outbox", after_help = exit_code::HELP)]
     Outbox(outbox::OutboxArgs),
     /// Shows the inbox's rows or prunes the old ones.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     #[command(name = "inbox", after_help = exit_code::HELP)]
     Inbox(inbox::InboxArgs),
     /// Prints the shell completion script (bash, zsh, fish, elvish, powershell).
@@ -173,9 +177,11 @@ pub enum CliError {
     #[error(transparent)]
     Dlq(#[from] dlq::DlqError),
     /// `outbox` failed.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     #[error(transparent)]
     Outbox(#[from] outbox::OutboxError),
     /// `inbox` failed.
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     #[error(transparent)]
     Inbox(#[from] inbox::InboxError),
     /// `completions` failed.
@@ -210,7 +216,9 @@ impl CliError {
             CliError::Offsets(err) => err.exit_code(),
             CliError::Tail(err) => err.exit_code(),
             CliError::Dlq(err) => err.exit_code(),
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
             CliError::Outbox(err) => err.exit_code(),
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
             CliError::Inbox(err) => err.exit_code(),
             CliError::Completions(err) => err.exit_code(),
             CliError::Topics(err) => err.exit_code(),
@@ -273,7 +281,9 @@ pub async fn run_with(
         Command::Offsets(args) => offsets::run(&args, &context, stdout).await?,
         Command::Tail(args) => tail::run(&args, &context, stdout).await?,
         Command::Dlq(args) => dlq::run(&args, &context, stdout).await?,
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
         Command::Outbox(args) => outbox::run(&args, &context, stdout).await?,
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
         Command::Inbox(args) => inbox::run(&args, &context, stdout).await?,
         Command::Completions(args) => completions::run(&args, stdout)?,
         Command::Topics(args) => topics::run(&args, &context, stdout).await?,

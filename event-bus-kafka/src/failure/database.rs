@@ -24,9 +24,12 @@ pub fn of_database(error: &sqlx::Error) -> Failure {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => Failure::Unavailable,
         sqlx::Error::Database(error) => {
+            #[cfg(feature = "sqlite")]
             let sqlite = error
                 .try_downcast_ref::<sqlx::sqlite::SqliteError>()
                 .is_some();
+            #[cfg(not(feature = "sqlite"))]
+            let sqlite = false;
             match error.code() {
                 Some(code) if sqlite => of_sqlite_code(&code),
                 Some(code) => of_postgres_code(&code),

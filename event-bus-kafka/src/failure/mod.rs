@@ -19,16 +19,21 @@
 //! assert!(!failure::of_kafka(&huge).is_retryable());
 //! ```
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod database;
 mod kafka;
 mod registry;
 mod sdk;
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use database::of_database;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) use database::{is_missing_column, is_missing_table};
 pub use kafka::{of_kafka, of_kafka_code};
 pub use registry::of_registry;
-pub use sdk::{of_inbox, of_outbox, of_producer};
+pub use sdk::of_producer;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sdk::{of_inbox, of_outbox};
 
 /// What an error says about trying the same request again.
 ///

@@ -1,8 +1,12 @@
 //! The SDK's own errors that wrap Kafka, registry and database errors: their verdict
 //! is the wrapped error's.
 
-use super::{of_database, of_kafka, of_registry, Failure};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use super::of_database;
+use super::{of_kafka, of_registry, Failure};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 use crate::inbox::InboxError;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 use crate::outbox::OutboxError;
 use crate::producer::ProducerError;
 
@@ -49,6 +53,7 @@ pub fn of_producer(error: &ProducerError) -> Failure {
 /// let missing = OutboxError::NoOutboxTable { table: "event_bus_outbox" };
 /// assert_eq!(of_outbox(&missing), Failure::Permanent);
 /// ```
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub fn of_outbox(error: &OutboxError) -> Failure {
     match error {
         OutboxError::Database { source, .. } => of_database(source),
@@ -60,6 +65,7 @@ pub fn of_outbox(error: &OutboxError) -> Failure {
         OutboxError::Migrate(_)
         | OutboxError::CorruptRow { .. }
         | OutboxError::UnsupportedUrl { .. }
+        | OutboxError::StoreNotBuilt { .. }
         | OutboxError::NoOutboxTable { .. }
         | OutboxError::Config(_)
         | OutboxError::RelayTask(_) => Failure::Permanent,
@@ -88,6 +94,7 @@ pub fn of_outbox(error: &OutboxError) -> Failure {
 /// let bad = InboxError::Database { operation: "recording the event", source: sqlx::Error::RowNotFound };
 /// assert_eq!(of_inbox(&bad), Failure::Permanent);
 /// ```
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub fn of_inbox(error: &InboxError) -> Failure {
     match error {
         InboxError::Begin { .. } | InboxError::NoInboxTable { .. } => Failure::Unavailable,

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use super::error::InboxError;
+#[cfg(feature = "postgres")]
 use super::postgres::PostgresInbox;
+#[cfg(feature = "sqlite")]
 use super::sqlite::SqliteInbox;
 use super::status::InboxStatus;
 use super::store::InboxStore;
@@ -23,9 +25,11 @@ use crate::outbox::{AnyOutbox, OutboxConfig, OutboxError};
 /// ```
 #[derive(Debug, Clone)]
 pub enum AnyInbox {
-    /// PostgreSQL.
+    /// PostgreSQL (feature `postgres`).
+    #[cfg(feature = "postgres")]
     Postgres(PostgresInbox),
-    /// SQLite.
+    /// SQLite (feature `sqlite`).
+    #[cfg(feature = "sqlite")]
     Sqlite(SqliteInbox),
 }
 
@@ -74,7 +78,9 @@ impl AnyInbox {
     /// ```
     pub fn from_outbox(outbox: &AnyOutbox) -> Self {
         match outbox {
+            #[cfg(feature = "postgres")]
             AnyOutbox::Postgres(store) => Self::Postgres(PostgresInbox::from_outbox(store)),
+            #[cfg(feature = "sqlite")]
             AnyOutbox::Sqlite(store) => Self::Sqlite(SqliteInbox::from_outbox(store)),
         }
     }
@@ -85,7 +91,9 @@ impl AnyInbox {
     /// See the type's example.
     pub async fn status(&self) -> Result<InboxStatus, InboxError> {
         match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => store.status().await,
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => store.status().await,
         }
     }
@@ -95,7 +103,9 @@ impl AnyInbox {
     /// See the type's example.
     pub async fn prune(&self, older_than: Duration, batch_size: usize) -> Result<u64, InboxError> {
         match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => store.prune(older_than, batch_size).await,
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => store.prune(older_than, batch_size).await,
         }
     }
@@ -110,7 +120,9 @@ impl AnyInbox {
     /// ```
     pub async fn migrate(&self) -> Result<(), InboxError> {
         match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => store.migrate().await,
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => store.migrate().await,
         }
     }
@@ -121,6 +133,7 @@ fn opening_failed(error: OutboxError) -> InboxError {
     match error {
         OutboxError::UnsupportedUrl { scheme } => InboxError::UnsupportedUrl { scheme },
         // Only a missing SQLite file gets here: its inbox table is missing too.
+        #[cfg(feature = "sqlite")]
         OutboxError::NoOutboxTable { .. } => InboxError::NoInboxTable {
             table: super::sqlite::TABLE,
         },

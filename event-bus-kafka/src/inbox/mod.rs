@@ -105,9 +105,11 @@ mod any;
 mod entry;
 mod error;
 mod guard;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod receiver;
 mod retention;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod stats;
 mod status;
@@ -118,9 +120,11 @@ pub use any::AnyInbox;
 pub use entry::{InboxEntry, LOCAL_GROUP};
 pub use error::{database_failure, outbox_failure, InboxError};
 pub use guard::InboxReceiver;
+#[cfg(feature = "postgres")]
 pub use postgres::PostgresInbox;
 pub use receiver::{TransactionalClosure, TransactionalFn, TransactionalReceiver};
 pub use retention::{InboxPruner, InboxRetention};
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteInbox;
 pub use stats::{InboxStats, ReceiverCounts};
 pub use status::{InboxStatus, ReceiverRows};

@@ -18,9 +18,11 @@ use tokio::task::JoinHandle;
 
 use super::health::{ConsumerHealth, HealthReport, DEFAULT_MAX_POLL_GAP};
 use super::metrics::{self, names};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 use super::relay_health::RelayHealth;
 use crate::config::{ConfigError, EnvSource};
 use crate::consumer::ConsumerStats;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 use crate::outbox::RelayMonitor;
 
 /// Why observability could not be set up.
@@ -327,6 +329,7 @@ pub struct ObservabilityServerBuilder {
 #[derive(Debug, Default)]
 struct HealthChecks {
     consumers: Vec<ConsumerHealth>,
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     relays: Vec<RelayHealth>,
 }
 
@@ -361,6 +364,7 @@ impl ObservabilityServerBuilder {
     ///     .relay("outbox", RelayMonitor::default());
     /// # let _ = builder;
     /// ```
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     pub fn relay(mut self, name: impl Into<String>, monitor: RelayMonitor) -> Self {
         self.checks
             .relays
@@ -492,6 +496,7 @@ impl ObservabilityServer {
     /// assert!(!server.health().is_healthy()); // not running yet
     /// # Ok(()) }
     /// ```
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     pub fn watch_relay(&self, name: impl Into<String>, monitor: RelayMonitor) {
         let check = RelayHealth::new(name, monitor).with_max_pass_gap(self.max_poll_gap);
         if let Ok(mut checks) = self.checks.write() {
@@ -543,7 +548,10 @@ fn health_report(checks: &RwLock<HealthChecks>) -> HealthReport {
     let checks = checks
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    HealthReport::of_all(&checks.consumers, &checks.relays)
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    return HealthReport::of_all(&checks.consumers, &checks.relays);
+    #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+    HealthReport::of(&checks.consumers)
 }
 
 async fn serve_metrics(State(state): State<ServerState>) -> Response {

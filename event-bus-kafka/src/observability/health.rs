@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 use super::relay_health::{RelayHealth, RelayHealthReport};
 use crate::consumer::ConsumerStats;
 
@@ -213,7 +214,9 @@ pub struct HealthReport {
     pub status: &'static str,
     /// One entry per consumer.
     pub consumers: Vec<ConsumerHealthReport>,
-    /// One entry per outbox relay (left out of the JSON when there are none).
+    /// One entry per outbox relay (left out of the JSON when there are none; only with a
+    /// database feature, `postgres` or `sqlite`).
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub relays: Vec<RelayHealthReport>,
 }
@@ -223,7 +226,13 @@ impl HealthReport {
     ///
     /// See the type's example.
     pub fn of(checks: &[ConsumerHealth]) -> Self {
-        Self::of_all(checks, &[])
+        Self {
+            status: "",
+            consumers: checks.iter().map(ConsumerHealth::check).collect(),
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            relays: Vec::new(),
+        }
+        .with_status()
     }
 
     /// Runs every consumer and relay check.
@@ -235,25 +244,35 @@ impl HealthReport {
     /// assert!(!report.is_healthy(), "a relay that never ran");
     /// assert!(report.to_json().contains(r#""relays":[{"name":"outbox""#));
     /// ```
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
     pub fn of_all(consumers: &[ConsumerHealth], relays: &[RelayHealth]) -> Self {
-        let consumers: Vec<ConsumerHealthReport> =
-            consumers.iter().map(ConsumerHealth::check).collect();
-        let relays: Vec<RelayHealthReport> = relays.iter().map(RelayHealth::check).collect();
-        let healthy = consumers.iter().all(|c| c.status.is_healthy())
-            && relays.iter().all(|r| r.status.is_healthy());
         Self {
-            status: if healthy { "healthy" } else { "unhealthy" },
-            consumers,
-            relays,
+            status: "",
+            consumers: consumers.iter().map(ConsumerHealth::check).collect(),
+            relays: relays.iter().map(RelayHealth::check).collect(),
         }
+        .with_status()
+    }
+
+    /// Sets `status` from the checks.
+    fn with_status(mut self) -> Self {
+        self.status = if self.is_healthy() {
+            "healthy"
+        } else {
+            "unhealthy"
+        };
+        self
     }
 
     /// Whether every check passed.
     ///
     /// See the type's example.
     pub fn is_healthy(&self) -> bool {
+        #[cfg(any(feature = "postgres", feature = "sqlite"))]
+        if !self.relays.iter().all(|r| r.status.is_healthy()) {
+            return false;
+        }
         self.consumers.iter().all(|c| c.status.is_healthy())
-            && self.relays.iter().all(|r| r.status.is_healthy())
     }
 
     /// The report as a JSON object (the `/healthz` body).

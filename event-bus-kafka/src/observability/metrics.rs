@@ -609,7 +609,9 @@ pub fn lag_sampling() -> Option<Duration> {
     }
 }
 
-/// Turns lag sampling on with the default interval unless it was configured.
+/// Turns lag sampling on with the default interval unless it was configured (when
+/// [`PrometheusMetrics::install`](super::PrometheusMetrics::install) installs a recorder).
+#[cfg(feature = "observability")]
 pub(crate) fn default_lag_sampling_on() {
     let _ = LAG_SAMPLING_MILLIS.compare_exchange(
         UNSET,
@@ -739,7 +741,7 @@ impl<const N: usize> CounterCache<N> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "observability"))]
 mod tests {
     use super::*;
     use metrics_exporter_prometheus::PrometheusBuilder;

@@ -32,21 +32,34 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "observability")]
 mod exporter;
+#[cfg(feature = "observability")]
 mod health;
 pub(crate) mod lag;
 pub mod metrics;
+#[cfg(all(
+    feature = "observability",
+    any(feature = "postgres", feature = "sqlite")
+))]
 mod relay_health;
 pub mod trace;
 
+#[cfg(feature = "observability")]
 pub use exporter::{
     ObservabilityConfig, ObservabilityError, ObservabilityServer, ObservabilityServerBuilder,
     PrometheusMetrics,
 };
+#[cfg(feature = "observability")]
 pub use health::{
     ConsumerHealth, ConsumerHealthReport, HealthReport, HealthStatus, RecordInProgress,
     DEFAULT_MAX_POLL_GAP,
 };
+#[cfg(feature = "observability")]
 pub use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
+#[cfg(all(
+    feature = "observability",
+    any(feature = "postgres", feature = "sqlite")
+))]
 pub use relay_health::{RelayHealth, RelayHealthReport};
 pub use trace::{child_traceparent, TraceContext, TraceContextLayer};

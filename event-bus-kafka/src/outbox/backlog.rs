@@ -1,7 +1,9 @@
 //! Back-pressure: the maximum backlog, checked without counting the table per insert.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(feature = "postgres")]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,7 @@ const FULL_RECHECK: Duration = Duration::from_millis(200);
 /// whenever it says "full". Concurrent inserts may overshoot the limit by the number of
 /// senders in flight; nothing is ever dropped.
 ///
-/// A store may also recount in the background ([`begin_recount`](Self::begin_recount))
+/// A store may also recount in the background (PostgreSQL does) ([`begin_recount`](Self::begin_recount))
 /// and decide meanwhile on the estimate: it then misses the other processes' inserts
 /// since the last count, until the recount lands.
 #[derive(Debug)]
@@ -27,6 +29,7 @@ pub(crate) struct BacklogLimit {
     max: u64,
     estimate: AtomicU64,
     counted_at: Mutex<Option<Instant>>,
+    #[cfg(feature = "postgres")]
     recounting: AtomicBool,
 }
 
@@ -36,6 +39,7 @@ impl BacklogLimit {
             max,
             estimate: AtomicU64::new(0),
             counted_at: Mutex::new(None),
+            #[cfg(feature = "postgres")]
             recounting: AtomicBool::new(false),
         }
     }
@@ -78,11 +82,13 @@ impl BacklogLimit {
 
     /// True if the caller is to recount now (in the background), false if a recount is
     /// already running; call [`end_recount`](Self::end_recount) when it ends.
+    #[cfg(feature = "postgres")]
     pub(crate) fn begin_recount(&self) -> bool {
         !self.recounting.swap(true, Ordering::AcqRel)
     }
 
     /// The background recount ended (counted or failed).
+    #[cfg(feature = "postgres")]
     pub(crate) fn end_recount(&self) {
         self.recounting.store(false, Ordering::Release);
     }
@@ -149,6 +155,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "postgres")]
     fn one_background_recount_at_a_time() {
         let limit = BacklogLimit::new(1);
         assert!(limit.needs_count(1), "never counted");

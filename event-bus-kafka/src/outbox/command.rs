@@ -2,17 +2,22 @@
 //! names, migrate it, show its status, run a relay.
 
 use std::future::Future;
+#[cfg(feature = "sqlite")]
 use std::str::FromStr;
 use std::sync::Arc;
+#[cfg(feature = "sqlite")]
 use std::time::Duration;
 
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use super::config::{OutboxConfig, RelayConfig};
 use super::error::OutboxError;
+#[cfg(feature = "postgres")]
 use super::postgres::PostgresOutbox;
 use super::relay::{Relay, RelayStats};
 use super::row::{ParkedFilter, ParkedRow};
+#[cfg(feature = "sqlite")]
 use super::sqlite::SqliteOutbox;
 use super::status::OutboxStatus;
 use super::store::OutboxStore;
@@ -20,7 +25,9 @@ use crate::config::ProducerConfig;
 use crate::producer::Producer;
 
 /// The outbox table of each store, as [`OutboxError::NoOutboxTable`] names it.
+#[cfg(feature = "postgres")]
 const POSTGRES_TABLE: &str = "event_bus.outbox";
+#[cfg(feature = "sqlite")]
 const SQLITE_TABLE: &str = "event_bus_outbox";
 
 /// The store an outbox URL names: `postgres://`/`postgresql://` or `sqlite:`.
@@ -35,9 +42,11 @@ const SQLITE_TABLE: &str = "event_bus_outbox";
 /// ```
 #[derive(Debug, Clone)]
 pub enum AnyOutbox {
-    /// PostgreSQL.
+    /// PostgreSQL (feature `postgres`).
+    #[cfg(feature = "postgres")]
     Postgres(PostgresOutbox),
-    /// SQLite.
+    /// SQLite (feature `sqlite`).
+    #[cfg(feature = "sqlite")]
     Sqlite(SqliteOutbox),
 }
 
@@ -53,16 +62,28 @@ impl AnyOutbox {
             .unwrap_or_default()
             .to_ascii_lowercase();
         match scheme.as_str() {
+            #[cfg(feature = "postgres")]
             "postgres" | "postgresql" => Ok(Self::Postgres(
                 PostgresOutbox::connect_with_pool_size(url, config.max_connections)
                     .await?
                     .with_max_backlog(config.max_backlog),
             )),
+            #[cfg(feature = "sqlite")]
             "sqlite" => Ok(Self::Sqlite(
                 SqliteOutbox::connect(url)
                     .await?
                     .with_max_backlog(config.max_backlog),
             )),
+            #[cfg(not(feature = "postgres"))]
+            "postgres" | "postgresql" => Err(OutboxError::StoreNotBuilt {
+                scheme,
+                feature: "postgres",
+            }),
+            #[cfg(not(feature = "sqlite"))]
+            "sqlite" => Err(OutboxError::StoreNotBuilt {
+                scheme,
+                feature: "sqlite",
+            }),
             _ => Err(OutboxError::UnsupportedUrl { scheme }),
         }
     }
@@ -82,10 +103,22 @@ impl AnyOutbox {
     /// # Ok(()) }
     /// ```
     pub async fn open_existing(config: &OutboxConfig) -> Result<Self, OutboxError> {
-        let url = config.database_url.expose();
-        if !url.to_ascii_lowercase().starts_with("sqlite:") {
-            return Self::connect(config).await;
+        #[cfg(feature = "sqlite")]
+        if config
+            .database_url
+            .expose()
+            .to_ascii_lowercase()
+            .starts_with("sqlite:")
+        {
+            return Self::open_existing_sqlite(config).await;
         }
+        Self::connect(config).await
+    }
+
+    /// [`open_existing`](Self::open_existing) for a `sqlite:` URL.
+    #[cfg(feature = "sqlite")]
+    async fn open_existing_sqlite(config: &OutboxConfig) -> Result<Self, OutboxError> {
+        let url = config.database_url.expose();
         let options = SqliteConnectOptions::from_str(url)
             .map_err(OutboxError::db("parsing the SQLite URL"))?
             .create_if_missing(false)
@@ -109,12 +142,14 @@ impl AnyOutbox {
     /// Ok if the outbox table exists, else [`OutboxError::NoOutboxTable`].
     async fn check_table(&self) -> Result<(), OutboxError> {
         let (exists, table) = match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => (
                 sqlx::query_scalar("SELECT to_regclass('event_bus.outbox') IS NOT NULL")
                     .fetch_one(store.pool())
                     .await,
                 POSTGRES_TABLE,
             ),
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => (
                 sqlx::query_scalar(
                     "SELECT EXISTS (SELECT 1 FROM sqlite_master \
@@ -136,7 +171,9 @@ impl AnyOutbox {
     /// See the type's example.
     pub async fn migrate(&self) -> Result<(), OutboxError> {
         match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => store.migrate().await,
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => store.migrate().await,
         }
     }
@@ -149,7 +186,9 @@ impl AnyOutbox {
     pub async fn status(&self, failing_keys_limit: usize) -> Result<OutboxStatus, OutboxError> {
         self.check_table().await?;
         match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => store.status(failing_keys_limit).await,
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => store.status(failing_keys_limit).await,
         }
     }
@@ -168,7 +207,9 @@ impl AnyOutbox {
         limit: usize,
     ) -> Result<Vec<ParkedRow>, OutboxError> {
         match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => store.parked(filter, limit).await,
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => store.parked(filter, limit).await,
         }
     }
@@ -183,7 +224,9 @@ impl AnyOutbox {
     /// ```
     pub async fn retry_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError> {
         match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => store.retry_parked(filter).await,
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => store.retry_parked(filter).await,
         }
     }
@@ -198,7 +241,9 @@ impl AnyOutbox {
     /// ```
     pub async fn drop_parked(&self, filter: &ParkedFilter) -> Result<u64, OutboxError> {
         match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => store.drop_parked(filter).await,
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => store.drop_parked(filter).await,
         }
     }
@@ -220,11 +265,13 @@ impl AnyOutbox {
         shutdown: impl Future<Output = ()>,
     ) -> Result<RelayStats, OutboxError> {
         match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => {
                 Relay::new(Arc::new(store), producer, config)
                     .run_until(shutdown)
                     .await
             }
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => {
                 Relay::new(Arc::new(store), producer, config)
                     .run_until(shutdown)
@@ -247,7 +294,9 @@ impl AnyOutbox {
         config: RelayConfig,
     ) -> Result<RelayStats, OutboxError> {
         match self {
+            #[cfg(feature = "postgres")]
             Self::Postgres(store) => Relay::new(Arc::new(store), producer, config).drain().await,
+            #[cfg(feature = "sqlite")]
             Self::Sqlite(store) => Relay::new(Arc::new(store), producer, config).drain().await,
         }
     }
@@ -273,4 +322,36 @@ pub async fn relay_from_env(shutdown: impl Future<Output = ()>) -> Result<RelayS
     outbox
         .relay_until(producer, outbox_config.relay, shutdown)
         .await
+}
+
+/// Only builds without one of the stores have something to test here.
+#[cfg(all(test, not(all(feature = "postgres", feature = "sqlite"))))]
+mod tests {
+    use super::*;
+
+    /// A URL of the store this build left out, and the feature that adds it.
+    #[cfg(not(feature = "sqlite"))]
+    const LEFT_OUT: (&str, &str) = ("sqlite::memory:", "sqlite");
+    #[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+    const LEFT_OUT: (&str, &str) = ("postgresql://app@localhost/app", "postgres");
+
+    #[tokio::test]
+    async fn a_url_of_a_store_left_out_names_its_feature() {
+        let (url, feature) = LEFT_OUT;
+        let config = OutboxConfig::new(url);
+        for opened in [
+            AnyOutbox::connect(&config).await,
+            AnyOutbox::open_existing(&config).await,
+        ] {
+            let error = opened.expect_err("this build has no such store");
+            assert!(
+                matches!(&error, OutboxError::StoreNotBuilt { feature: named, .. } if *named == feature),
+                "{error:?}"
+            );
+            assert!(
+                error.to_string().contains(&format!("`{feature}` feature")),
+                "{error}"
+            );
+        }
+    }
 }

@@ -58,6 +58,18 @@ pub enum OutboxError {
         /// The URL's scheme (never the whole URL: it may hold a password).
         scheme: String,
     },
+    /// The outbox database URL names a store this build left out (a Cargo feature of
+    /// `event-bus-kafka` that is off).
+    #[error(
+        "this build cannot open `{scheme}…` URLs: event-bus-kafka was compiled without its \
+         `{feature}` feature; enable it in Cargo.toml (it is on by default) or use another store"
+    )]
+    StoreNotBuilt {
+        /// The URL's scheme.
+        scheme: String,
+        /// The Cargo feature that adds this store.
+        feature: &'static str,
+    },
     /// Emergency mode could not check whether older events of the key wait in the
     /// outbox, and could not store the event there either: it was neither sent nor
     /// stored (sending it could have overtaken an older event of its key).

@@ -37,6 +37,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::error::OutboxError;
+use super::relay::Wait;
 use super::sqlite::SqliteOutbox;
 use super::store::OutboxStore;
 
@@ -62,15 +63,6 @@ const TAKE_SQL: &str = "INSERT INTO event_bus_relay_lease (name, holder, pid, ex
     VALUES ('relay', ?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET \
     holder = excluded.holder, pid = excluded.pid, expires_at_ms = excluded.expires_at_ms";
 const RELEASE_SQL: &str = "DELETE FROM event_bus_relay_lease WHERE name = 'relay' AND holder = ?1";
-
-/// Whether a relay that finds the lease held waits for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
-    /// Wait until the holder stops or its lease expires (`run_until`).
-    Yes,
-    /// Fail with [`OutboxError::RelayBusy`] (`drain`).
-    No,
-}
 
 /// This process's name in the lease table: relays of one process share the lease.
 fn holder() -> &'static str {

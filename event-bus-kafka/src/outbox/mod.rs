@@ -51,13 +51,20 @@ mod emergency;
 mod error;
 mod health;
 mod lane;
+#[cfg(feature = "sqlite")]
+mod lease;
+#[cfg(not(feature = "sqlite"))]
+#[path = "no_lease.rs"]
 mod lease;
 mod monitor;
+#[cfg(feature = "postgres")]
 mod pg_url;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod publish;
 mod relay;
 mod row;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod status;
 mod store;
@@ -70,6 +77,7 @@ pub use error::OutboxError;
 pub use health::BrokerHealth;
 pub use lane::Lane;
 pub use monitor::{RelayMonitor, RelayPhase};
+#[cfg(feature = "postgres")]
 pub use postgres::{
     PostgresBatch, PostgresOutbox, PostgresWakeup, NOTIFY_CHANNEL, POSTGRES_SCHEMA,
 };
@@ -77,6 +85,7 @@ pub use relay::{BatchReport, Relay, RelayHandle, RelayStats};
 pub use row::{
     BatchOutcome, OutboxId, OutboxRow, ParkedFilter, ParkedRow, RowFailure, UnreadableRow,
 };
+#[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteBatch, SqliteOutbox, SqliteWakeup};
 pub use status::{FailingKey, OutboxStatus};
 pub use store::{ClaimLimits, ClaimedBatch, OutboxStore, OutboxWakeup, TransactionalStore};

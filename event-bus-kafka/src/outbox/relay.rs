@@ -11,13 +11,22 @@ use tokio::task::JoinHandle;
 use super::config::RelayConfig;
 use super::error::OutboxError;
 use super::health::BrokerHealth;
-use super::lease::{RelayLease, Wait};
+use super::lease::RelayLease;
 use super::monitor::RelayMonitor;
 use super::publish::{evaluate, publish, ParkPolicy, RetryPolicy, RowResult};
 use super::row::OutboxRow;
 use super::store::{ClaimLimits, ClaimedBatch, OutboxStore, OutboxWakeup};
 use crate::observability::metrics;
 use crate::producer::Producer;
+
+/// Whether a relay that finds a SQLite file's lease held waits for it (see `lease`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Wait until the holder stops or its lease expires (`run_until`).
+    Yes,
+    /// Fail with [`OutboxError::RelayBusy`] (`drain`).
+    No,
+}
 
 /// Shortest time between two claims that found nothing, so a relay never spins (a
 /// retry that looked due but another relay holds it; a burst of NOTIFYs while every

@@ -207,7 +207,8 @@ impl ParkedFilter {
         self.ids.is_empty() && self.topic.is_none() && self.key.is_none()
     }
 
-    /// The ids as the JSON array both stores bind (empty: any id).
+    /// The ids as the JSON array the SQLite store binds (empty: any id).
+    #[cfg(feature = "sqlite")]
     pub(crate) fn ids_json(&self) -> String {
         serde_json::Value::from(self.ids.iter().map(|id| id.0).collect::<Vec<_>>()).to_string()
     }
