@@ -337,13 +337,14 @@ pub(super) async fn run(
     };
     let mut sent = 0;
     if args.execute && redrivable > 0 {
-        let producer: FutureProducer = kafka
-            .producer_client_config(&[])
-            .create()
-            .map_err(|source| DlqError::Kafka {
-                operation: "creating the Kafka producer",
-                source: Box::new(crate::config::secret::redact_kafka_error(source)),
-            })?;
+        let producer: FutureProducer =
+            kafka
+                .producer_client_config(&[])
+                .create()
+                .map_err(|source| DlqError::Kafka {
+                    operation: "creating the Kafka producer",
+                    source: Box::new(crate::config::secret::redact_kafka_error(source)),
+                })?;
         sent = send_all(&producer, &mut items, &dlq_topic, format).await?;
         tracing::info!(dlq_topic = %dlq_topic, sent, skipped, receivers_only = args.receivers_only, "dead letters redriven");
     }
