@@ -33,8 +33,9 @@
 //! bytes. Both sides use the same librdkafka options, set explicitly (the SDK passes
 //! them through unchanged, over its own defaults): `enable.idempotence=true`,
 //! `acks=all`, `linger.ms=BENCH_LINGER_MS` (5), `batch.num.messages=10000`,
-//! `message.timeout.ms=60000`, and a `queue.buffering.max.messages` large enough for a
-//! whole run.
+//! `message.timeout.ms=60000`, `compression.type` = the SDK's default codec
+//! (`DEFAULT_COMPRESSION`, lz4), and a `queue.buffering.max.messages` large enough for
+//! a whole run.
 //!
 //! In mode (a) both sides wait for the producer's in-flight count to reach zero
 //! (checked every millisecond) before the final `flush`. rdkafka's `flush` polls in
@@ -90,7 +91,7 @@ use std::time::{Duration, Instant};
 
 use event_bus_core::{Event, EventMetadata};
 use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
-use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig};
+use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig, DEFAULT_COMPRESSION};
 use event_bus_kafka::producer::{EncodedRecord, Producer};
 use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
 use event_bus_testkit::records::read_topic;
@@ -191,6 +192,8 @@ impl Settings {
                 (self.events + self.window + 1).max(100_000).to_string(),
             ),
             ("client.id", SERVICE.to_owned()),
+            // The SDK's default codec, set for raw too: both sides send the same batches.
+            ("compression.type", DEFAULT_COMPRESSION.to_owned()),
         ]
     }
 }
@@ -426,9 +429,9 @@ impl Bench {
             "producer throughput: SDK vs raw rdkafka, {} events per run, {} rounds (+1 warm-up), \
              window {} in mode (b)\n\
              broker: Apache Kafka {} (KRaft, 1 node, heap {BROKER_HEAP_MB} MiB) at {}, \
-             a fresh 1-partition topic per run\n\
-             record: key {} B, value {} B, {} headers {} B\n\
-             librdkafka {}, both sides: {}\n\
+             a fresh 1-partition topic per run of (a) and (b)\n\
+             record of (a) and (b): key {} B, value {} B, {} headers {} B\n\
+             librdkafka {}, both sides ((c) sets compression.type per codec): {}\n\
              load average at start: {}",
             s.events,
             s.rounds,
