@@ -17,17 +17,19 @@
 //! - **inbox**: the same receiver made transactional through `Inbox::receiver` on a
 //!   `PostgresInbox`: per event the inbox begins a transaction, inserts the row
 //!   (group, receiver, `ce_id`) with `ON CONFLICT DO NOTHING`, runs the receiver (it
-//!   writes nothing) and commits. The pool has `max_in_flight + BENCH_POOL_SPARE`
+//!   writes nothing), checks that the transaction can commit (`SELECT 1`, which
+//!   fails if a statement in it failed) and commits. The pool has `max_in_flight + BENCH_POOL_SPARE`
 //!   connections, so no event waits for one.
 //! - **tx-only** (a reference, no Kafka): `max_in_flight` tasks on the same pool run
 //!   what the inbox does per event and nothing else (`BEGIN`, the store's
-//!   `mark_handled` of a fresh id, `COMMIT`), `BENCH_EVENTS` times in all. It is what
+//!   `mark_handled` of a fresh id and `check_committable`, `COMMIT`), `BENCH_EVENTS`
+//!   times in all. It is what
 //!   PostgreSQL gives at that concurrency, so inbox/tx-only says how much of the
 //!   database's rate the consumer keeps.
 //!
 //! **Batching: none.** One transaction per event and receiver, as the inbox works
 //! today; throughput comes from running `max_in_flight` events (of different keys) at
-//! once, each on its own pooled connection. So the inbox side pays, per event, three
+//! once, each on its own pooled connection. So the inbox side pays, per event, four
 //! round trips to PostgreSQL and one durable commit (a WAL flush, unless
 //! `BENCH_SYNCHRONOUS_COMMIT=off`).
 //!
@@ -481,7 +483,8 @@ impl Bench {
     }
 
     /// `in_flight` tasks share `BENCH_EVENTS` inbox transactions (begin, the store's
-    /// `mark_handled` of a fresh id, commit) on the inbox's pool.
+    /// `mark_handled` of a fresh id and `check_committable`, commit) on the inbox's
+    /// pool.
     async fn run_tx_only(
         &self,
         in_flight: usize,
@@ -517,6 +520,7 @@ impl Bench {
                     if !store.mark_handled(&mut tx, &entry).await? {
                         return Err(format!("tx-only: {} was there already", entry.ce_id).into());
                     }
+                    store.check_committable(&mut tx).await?;
                     tx.commit().await?;
                 }
             });
