@@ -3,8 +3,10 @@
 //! Framing: one magic byte `0x00`, the schema id as a 4-byte big-endian integer, then
 //! the Avro binary datum.
 
+mod bounds;
 mod prepared;
 
+pub use bounds::{check_datum, DatumBounds, MalformedDatum, MAX_DEPTH, MAX_EMPTY_ITEMS};
 pub use prepared::PreparedSchema;
 
 use apache_avro::reader::datum::GenericDatumReader;
@@ -48,6 +50,18 @@ pub enum CodecError {
         /// What apache-avro reported.
         #[source]
         source: Box<apache_avro::Error>,
+    },
+    /// A length field or block count claims more than the bytes left, or the datum is
+    /// otherwise malformed for its writer schema; found before anything was allocated
+    /// for it (see [`DatumBounds`]).
+    #[error("record is malformed at byte {offset} for schema `{schema}`: {problem}; it is corrupt or was written with another schema than the one its id names, so nothing was decoded (dead-letter it and check its producer)")]
+    Malformed {
+        /// The writer schema's full name.
+        schema: String,
+        /// Where in the datum the problem was found.
+        offset: usize,
+        /// What is wrong.
+        problem: MalformedDatum,
     },
     /// Bytes were left after the datum was read: the writer schema is not the one used.
     #[error("{trailing} bytes left after decoding with schema `{schema}`: the record was written with another schema")]
@@ -104,9 +118,11 @@ pub fn decode_datum<T: DeserializeOwned>(
     reader: &Schema,
 ) -> Result<T, CodecError> {
     if std::ptr::eq(writer, reader) || writer == reader {
+        check_datum(bytes, writer)?;
         return read_exact(bytes, reader);
     }
-    // Resolve the writer's datum into the reader's shape, then read that.
+    // Resolve the writer's datum into the reader's shape (`decode_value` checks its
+    // bounds first), then read that.
     let value = decode_value(bytes, writer, Some(reader))?;
     let resolved = GenericDatumWriter::builder(reader)
         .build()
@@ -115,7 +131,8 @@ pub fn decode_datum<T: DeserializeOwned>(
     read_exact(&resolved, reader)
 }
 
-/// Deserializes a datum of `schema` straight into `T`, rejecting trailing bytes.
+/// Deserializes a datum of `schema` straight into `T`, rejecting trailing bytes; the
+/// caller has checked the datum's bounds.
 fn read_exact<T: DeserializeOwned>(bytes: &[u8], schema: &Schema) -> Result<T, CodecError> {
     let mut cursor = bytes;
     let value = GenericDatumReader::builder(schema)
@@ -135,6 +152,9 @@ fn read_exact<T: DeserializeOwned>(bytes: &[u8], schema: &Schema) -> Result<T, C
 
 /// Decodes an Avro datum to a generic Avro value, resolved against `reader` if given.
 ///
+/// The datum's lengths and counts are checked against its bytes first
+/// ([`DatumBounds`]).
+///
 /// ```
 /// use apache_avro::{types::Value, Schema};
 /// let schema = Schema::parse_str(r#""boolean""#).unwrap();
@@ -147,6 +167,7 @@ pub fn decode_value(
     writer: &Schema,
     reader: Option<&Schema>,
 ) -> Result<apache_avro::types::Value, CodecError> {
+    check_datum(bytes, writer)?;
     let mut cursor = bytes;
     let value = GenericDatumReader::builder(writer)
         .maybe_reader_schema(reader)

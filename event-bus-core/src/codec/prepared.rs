@@ -14,7 +14,7 @@ use apache_avro::Schema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{avro_error, schema_name, CodecError};
+use super::{avro_error, schema_name, CodecError, DatumBounds};
 use crate::avro::top_level::TopLevel;
 
 /// A schema with its named types resolved, holding a datum writer and reader of it.
@@ -37,6 +37,7 @@ pub struct PreparedSchema {
     schema: &'static Schema,
     writer: GenericDatumWriter<'static>,
     reader: GenericDatumReader<'static>,
+    bounds: DatumBounds,
 }
 
 impl std::fmt::Debug for PreparedSchema {
@@ -61,10 +62,12 @@ impl PreparedSchema {
             .human_readable(true)
             .build()
             .map_err(|e| avro_error("preparing", schema, e))?;
+        let bounds = DatumBounds::new(schema)?;
         Ok(Self {
             schema,
             writer,
             reader,
+            bounds,
         })
     }
 
@@ -114,11 +117,13 @@ impl PreparedSchema {
         Ok(out)
     }
 
-    /// Decodes a datum written with this very schema, rejecting trailing bytes.
+    /// Decodes a datum written with this very schema, rejecting trailing bytes; its
+    /// lengths and counts are checked against its bytes first ([`DatumBounds`]).
     ///
     /// The top-level record is read whatever its name, so an event's `CloudEvent`
     /// record fills the event's struct. See the type's example.
     pub fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        self.bounds.check(bytes)?;
         let mut cursor = bytes;
         let value = self
             .reader
