@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use apache_avro::schema::SchemaKind;
+use apache_avro::Schema;
 use event_bus_core::codec::{self, CodecError};
 use event_bus_core::dispatch::DecodedEvent;
 use event_bus_core::headers::{parse_headers, HeaderError};
@@ -32,7 +34,10 @@ pub enum DecodeFailure {
         /// The record's `ce_type` (never empty: that is [`DecodeFailure::Headers`]).
         event_type: String,
     },
-    /// The record has no value.
+    /// The record has no value (a tombstone): whatever its headers say, there is no
+    /// event to read. A tombstone of an event type unknown here is skipped as that
+    /// type's events are; any other one (a known type, or no valid CloudEvents headers
+    /// at all, as a compaction delete marker has) gets this kind.
     #[error("the record has no value (a tombstone); events always have one")]
     MissingValue,
     /// The value is not Confluent-framed.
@@ -46,6 +51,25 @@ pub enum DecodeFailure {
         /// The registry's answer.
         #[source]
         source: RegistryError,
+    },
+    /// The value's schema id is registered, but for another record than the one the
+    /// record's `ce_type` names (the top-level record's full name is the event type
+    /// followed by `.CloudEvent`). The datum is never decoded with it, even when the
+    /// shapes are alike enough for Avro resolution to succeed.
+    #[error(
+        "schema id {id} is a schema of `{writer}`, not of `{reader}` (the schema of ce_type \
+         `{event_type}`): the producer framed the value with another event type's schema \
+         id, or set the wrong ce_type"
+    )]
+    SchemaOfAnotherType {
+        /// The schema id.
+        id: u32,
+        /// The writer schema's top-level name.
+        writer: String,
+        /// The full name of the local type's record.
+        reader: String,
+        /// The record's `ce_type`.
+        event_type: String,
     },
     /// The datum does not decode with its writer schema into the local type.
     #[error("{0}")]
@@ -68,6 +92,7 @@ impl DecodeFailure {
             Self::MissingValue => "missing_value",
             Self::Framing(_) => "invalid_framing",
             Self::UnknownSchemaId { .. } => "unknown_schema_id",
+            Self::SchemaOfAnotherType { .. } => "schema_mismatch",
             Self::Undecodable(_) => "undecodable_avro",
             Self::RegistryUnavailable(_) => "registry_unavailable",
         }
@@ -118,7 +143,13 @@ impl RecordDecoder {
         bus: &EventBus,
         record: &RecordView<'_>,
     ) -> Result<Decoded, DecodeFailure> {
-        let (metadata, defaulted) = Self::metadata(record)?;
+        let (metadata, defaulted) = match Self::metadata(record) {
+            Ok(parsed) => parsed,
+            // No value and no valid headers (a compaction delete marker, say): the
+            // missing value says more than the first header found wrong.
+            Err(_) if record.value.is_none() => return Err(DecodeFailure::MissingValue),
+            Err(failure) => return Err(failure),
+        };
         let Some(event_type) = bus.known_type(&metadata.event_type) else {
             return Err(DecodeFailure::UnknownEventType {
                 event_type: metadata.event_type,
@@ -155,7 +186,8 @@ impl RecordDecoder {
     }
 
     /// Fetches the writer schema (cached by the registry client) and decodes with it;
-    /// the first time, remembers whether it equals the reader schema.
+    /// the first time, remembers whether it equals the reader schema. A writer schema
+    /// of another record than the reader's is refused before any decoding.
     async fn decode_with_writer(
         &self,
         bus: &EventBus,
@@ -183,10 +215,78 @@ impl RecordDecoder {
                 same
             }
         };
-        Ok(if same {
-            bus.decode_as_reader(event_type, datum)
-        } else {
-            bus.decode(event_type, datum, &writer)
-        })
+        if same {
+            return Ok(bus.decode_as_reader(event_type, datum));
+        }
+        let Some(reader) = bus.reader_schema(event_type) else {
+            return Ok(None);
+        };
+        if !same_record(&writer, reader) {
+            return Err(DecodeFailure::SchemaOfAnotherType {
+                id,
+                writer: top_level_name(&writer),
+                reader: top_level_name(reader),
+                event_type: event_type.to_owned(),
+            });
+        }
+        Ok(bus.decode(event_type, datum, &writer))
+    }
+}
+
+/// Whether `writer` is a schema of the record `reader` is: both are records with the
+/// same full name, or the reader lists the writer's full name among its aliases. The
+/// full name, not only the unqualified one as in Avro's resolution rules, because
+/// every event's record is called `CloudEvent` and its namespace is the event type.
+fn same_record(writer: &Schema, reader: &Schema) -> bool {
+    let (Schema::Record(writer), Schema::Record(reader)) = (writer, reader) else {
+        return false;
+    };
+    writer.name == reader.name
+        || reader
+            .aliases
+            .iter()
+            .flatten()
+            .any(|alias| *alias.fully_qualified_name(reader.name.namespace()) == writer.name)
+}
+
+/// A schema's top-level name for messages: a record's full name, else its kind.
+fn top_level_name(schema: &Schema) -> String {
+    match schema {
+        Schema::Record(record) => record.name.fullname(None),
+        other => format!("{:?}", SchemaKind::from(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(namespace: &str, aliases: &str) -> Schema {
+        Schema::parse_str(&format!(
+            r#"{{"type":"record","name":"CloudEvent","namespace":"{namespace}","aliases":[{aliases}],
+                "fields":[{{"name":"id","type":"long"}}]}}"#
+        ))
+        .expect("schema")
+    }
+
+    #[test]
+    fn a_writer_schema_is_of_the_reader_record_only_with_its_full_name_or_an_alias() {
+        let login = record("org.example.auth.login.completed.v1", "");
+        let mirror = record("org.example.auth.login.mirrored.v1", "");
+        assert!(same_record(&login, &login));
+        // Same unqualified name and shape: still another event type.
+        assert!(!same_record(&mirror, &login));
+        let renamed = record(
+            "org.example.auth.login.completed.v1",
+            r#""org.example.auth.login.mirrored.v1.CloudEvent""#,
+        );
+        assert!(same_record(&mirror, &renamed));
+        let text = Schema::parse_str(r#""string""#).expect("schema");
+        assert!(!same_record(&text, &login));
+        assert_eq!(top_level_name(&text), "String");
+        assert_eq!(
+            top_level_name(&mirror),
+            "org.example.auth.login.mirrored.v1.CloudEvent"
+        );
     }
 }
