@@ -270,7 +270,10 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 /// Fails on a missing or invalid `ce_id`, on a missing or empty `ce_type`, on a
 /// duplicated header, on a bad `ce_time`, `ce_minorversion` or `ce_specversion`, and on
 /// non-UTF-8 values. Other absent headers take defaults and are listed in
-/// [`ParsedMetadata::defaulted`]. Headers this crate does not know are ignored.
+/// [`ParsedMetadata::defaulted`]. Headers this crate does not know are ignored, whatever
+/// their bytes. The trace context is the exception among the headers read: a
+/// `traceparent` or `tracestate` that is not UTF-8 or appears twice is left out, as W3C
+/// Trace Context treats a trace context it cannot read; the event itself is fine.
 ///
 /// `ce_type` is required, as in Open edX's event bus (its consumer refuses a record
 /// without one): without it no one can tell which event the value is, so such a record
@@ -360,8 +363,8 @@ where
         sourcehost: owned(reader.text(names::SOURCEHOST)?, || host_name().to_owned()),
         time,
         sourcelib: owned(reader.text(names::SOURCELIB)?, || SOURCE_LIB.to_owned()),
-        traceparent: reader.text(names::TRACEPARENT)?.map(str::to_owned),
-        tracestate: reader.text(names::TRACESTATE)?.map(str::to_owned),
+        traceparent: reader.trace_text(names::TRACEPARENT).map(str::to_owned),
+        tracestate: reader.trace_text(names::TRACESTATE).map(str::to_owned),
     };
     Ok(ParsedMetadata {
         metadata,
@@ -395,6 +398,13 @@ impl<'a> HeaderReader<'a> {
                 .map_err(|_| HeaderError::NotUtf8 { header }),
             (count, Some(_)) => Err(HeaderError::Duplicated { header, count }),
         }
+    }
+
+    /// A W3C trace context header, or `None` when it is absent or unusable (not UTF-8,
+    /// or more than one): a trace context that cannot be read is ignored, as W3C Trace
+    /// Context asks, and the event is handled without a parent span.
+    fn trace_text(&mut self, header: &'static str) -> Option<&'a str> {
+        self.text(header).ok().flatten()
     }
 }
 

@@ -234,3 +234,46 @@ fn unknown_headers_are_ignored() {
     let parsed = parse_headers(as_pairs(&headers)).expect("parses");
     assert_eq!(parsed.metadata.id, meta.id);
 }
+
+#[test]
+fn an_unreadable_trace_context_is_left_out_and_the_event_is_fine() {
+    let meta = EventMetadata::new("org.example.a.b.created.v1");
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let with = |extra: Vec<(&'static str, &'static [u8])>| {
+        let mut headers = meta.to_headers();
+        headers.retain(|(name, _)| !extra.iter().any(|(n, _)| n == name));
+        let mut pairs = as_pairs(&headers);
+        pairs.extend(extra.into_iter().map(|(n, v)| (n, Some(v))));
+        parse_headers(pairs).map(|parsed| parsed.metadata)
+    };
+    let not_utf8 = with(vec![("traceparent", b"00-\xff"), ("tracestate", b"v=\x80")])
+        .expect("the event is fine");
+    assert_eq!(not_utf8.id, meta.id);
+    assert_eq!((not_utf8.traceparent, not_utf8.tracestate), (None, None));
+    let twice = with(vec![
+        ("traceparent", parent.as_bytes()),
+        ("traceparent", parent.as_bytes()),
+        ("tracestate", b"v=1"),
+    ])
+    .expect("the event is fine");
+    assert_eq!(twice.traceparent, None);
+    assert_eq!(twice.tracestate.as_deref(), Some("v=1"));
+    // A header this crate does not read may hold any bytes.
+    let foreign = with(vec![("x-origin", b"\x80abc\xff")]).expect("ignored");
+    assert_eq!(foreign.id, meta.id);
+    // The CloudEvents headers themselves stay strict, optional ones included.
+    for header in [
+        "ce_id",
+        "ce_type",
+        "ce_source",
+        "sourcehost",
+        "sourcelib",
+        "ce_time",
+    ] {
+        assert_eq!(
+            with(vec![(header, b"\x80abc\xff")]),
+            Err(HeaderError::NotUtf8 { header }),
+            "{header}"
+        );
+    }
+}
