@@ -654,6 +654,7 @@ impl EventConsumer {
                     ce_type = %event_type, "no receiver for this event type here; skipped"
                 );
                 self.stats.skipped();
+                metrics::record_skipped(&self.config.group_id, record.topic);
                 return Handled::Finished;
             }
             Err(Undecoded::Failed(failure)) => {

@@ -20,6 +20,7 @@
 //! | `event_bus_receiver_failures_total` | counter | `receiver`, `event_type` | receiver calls that failed (each try) |
 //! | `event_bus_receiver_retries_total` | counter | `receiver`, `event_type` | receiver calls that were retries |
 //! | `event_bus_dlq_records_total` | counter | `group`, `topic`, `error_kind` | records written to a dead-letter topic |
+//! | `event_bus_records_skipped_total` | counter | `group`, `topic` | records skipped and committed: their event type has no receiver here (unknown-type policy `skip`) |
 //! | `event_bus_commit_duration_seconds` | histogram | `group`, `mode` | offset commit calls (`sync`: until the broker answered; `async`: the hand-off) |
 //! | `event_bus_commit_failures_total` | counter | `group`, `mode` | offset commits refused |
 //! | `event_bus_consumer_lag` | gauge | `group`, `topic`, `partition` | high watermark minus the consumer's position, sampled (see [`set_lag_sampling`]) |
@@ -99,6 +100,8 @@ pub mod names {
     pub const RECEIVER_RETRIES: &str = "event_bus_receiver_retries_total";
     /// Records written to a dead-letter topic.
     pub const DLQ_RECORDS: &str = "event_bus_dlq_records_total";
+    /// Records skipped because their event type has no receiver here.
+    pub const RECORDS_SKIPPED: &str = "event_bus_records_skipped_total";
     /// Offset commit duration in seconds (histogram).
     pub const COMMIT_DURATION: &str = "event_bus_commit_duration_seconds";
     /// Offset commits refused.
@@ -127,7 +130,7 @@ pub mod names {
     pub const INBOX_ROWS: &str = "event_bus_inbox_rows";
 
     /// Every name above.
-    pub const ALL: [&str; 26] = [
+    pub const ALL: [&str; 27] = [
         EVENTS_PRODUCED,
         EVENTS_DELIVERED,
         EVENTS_FAILED,
@@ -141,6 +144,7 @@ pub mod names {
         RECEIVER_FAILURES,
         RECEIVER_RETRIES,
         DLQ_RECORDS,
+        RECORDS_SKIPPED,
         COMMIT_DURATION,
         COMMIT_FAILURES,
         CONSUMER_LAG,
@@ -262,6 +266,11 @@ pub fn describe_all() {
         names::DLQ_RECORDS,
         Unit::Count,
         "Records written to a dead-letter topic."
+    );
+    describe_counter!(
+        names::RECORDS_SKIPPED,
+        Unit::Count,
+        "Records skipped and committed: their event type has no receiver here."
     );
     describe_histogram!(
         names::COMMIT_DURATION,
@@ -434,6 +443,21 @@ pub fn record_dead_letter(group: &str, topic: &str, error_kind: &str) {
         labels::GROUP => group.to_owned(),
         labels::TOPIC => topic.to_owned(),
         labels::ERROR_KIND => error_kind.to_owned()
+    )
+    .increment(1);
+}
+
+/// A consumer of `group` skipped a record of `topic`: its event type has no receiver
+/// here (the unknown-type policy `skip`); its offset is committed like a handled one.
+///
+/// ```
+/// event_bus_kafka::observability::metrics::record_skipped("g", "dev-a");
+/// ```
+pub fn record_skipped(group: &str, topic: &str) {
+    counter!(
+        names::RECORDS_SKIPPED,
+        labels::GROUP => group.to_owned(),
+        labels::TOPIC => topic.to_owned()
     )
     .increment(1);
 }
