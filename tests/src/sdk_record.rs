@@ -6,8 +6,8 @@
 //! `consumer/decode.rs`, `consumer/retry.rs`): the record's headers collected into a
 //! `Vec` of references (`RecordView::of`), `parse_headers`, the bus's name of the type,
 //! the Confluent framing taken off, the writer schema compared with the reader schema
-//! once per schema id (the registry asked only then) and the datum decoded as the
-//! reader type, a `DeliveryContext` with the consumer group, shared in an `Arc`, and
+//! once per schema id (the registry asked only then; a schema of another record
+//! refused) and the datum decoded as the reader type, a `DeliveryContext` with the consumer group, shared in an `Arc`, and
 //! `dispatch_decoded` under the record deadline (`tokio::time::timeout_at`), every
 //! outcome checked. Left out: the consume span and metrics (no subscriber and no
 //! recorder here, where both cost little), the offset tracker and the poll loop.
@@ -28,6 +28,8 @@ use std::collections::HashMap;
 use std::error::Error;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use apache_avro::Schema;
 
 use event_bus_core::codec::{self, CodecError};
 use event_bus_core::dispatch::{DecodedEvent, DeliveryContext};
@@ -132,18 +134,22 @@ impl SdkRecordPath {
         datum: &[u8],
     ) -> RecordResult<Option<Result<DecodedEvent, CodecError>>> {
         let writer = self.registry.schema_by_id(id).await?;
-        let same = self
-            .bus
-            .reader_schema(event_type)
-            .is_some_and(|reader| *writer == *reader);
+        let reader = self.bus.reader_schema(event_type);
+        let same = reader.is_some_and(|reader| *writer == *reader);
         if let Ok(mut cache) = self.same_as_reader.write() {
             cache.insert((id, event_type), same);
         }
-        Ok(if same {
-            self.bus.decode_as_reader(event_type, datum)
-        } else {
-            self.bus.decode(event_type, datum, &writer)
-        })
+        if same {
+            return Ok(self.bus.decode_as_reader(event_type, datum));
+        }
+        // A schema id of another event type's record is refused (the consumer's
+        // schema_mismatch; its check also accepts the reader's aliases).
+        if let (Schema::Record(writer), Some(Schema::Record(reader))) = (&*writer, reader) {
+            if writer.name != reader.name {
+                return Err(format!("schema id {id} is not a schema of {event_type}").into());
+            }
+        }
+        Ok(self.bus.decode(event_type, datum, &writer))
     }
 }
 
