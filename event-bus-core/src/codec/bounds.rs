@@ -24,9 +24,7 @@
 
 use std::collections::HashMap;
 
-use apache_avro::schema::{
-    InnerDecimalSchema, Name, NamespaceRef, ResolvedSchema, Schema, UuidSchema,
-};
+use apache_avro::schema::{InnerDecimalSchema, Name, NamespaceRef, Schema, UuidSchema};
 
 use super::{avro_error, schema_name, CodecError};
 
@@ -182,10 +180,7 @@ impl DatumBounds {
     ///
     /// See the type's example.
     pub fn new(schema: &Schema) -> Result<Self, CodecError> {
-        let resolved =
-            ResolvedSchema::try_from(schema).map_err(|e| avro_error("preparing", schema, e))?;
         let mut compiler = Compiler {
-            names: resolved.get_names(),
             named: HashMap::new(),
             nodes: Vec::new(),
         };
@@ -235,16 +230,18 @@ fn unresolved(name: Name) -> apache_avro::Error {
     apache_avro::Error::new(apache_avro::error::Details::SchemaResolutionError(name))
 }
 
-struct Compiler<'s> {
-    names: &'s HashMap<Name, &'s Schema>,
+/// Compiles a schema into nodes. A schema defines each named type before it references
+/// it (apache-avro parses them so), and the compiler walks the schema in that order, so
+/// every reference finds its type already compiled, or compiling (recursion).
+struct Compiler {
     named: HashMap<Name, usize>,
     nodes: Vec<Node>,
 }
 
-impl<'s> Compiler<'s> {
+impl Compiler {
     /// Appends the node of `schema` (and its children); returns its index, or the name
     /// that does not resolve.
-    fn compile(&mut self, schema: &'s Schema, namespace: NamespaceRef) -> Result<usize, Name> {
+    fn compile(&mut self, schema: &Schema, namespace: NamespaceRef) -> Result<usize, Name> {
         let node = match schema {
             Schema::Null => Node::Null,
             Schema::Boolean => Node::Boolean,
@@ -300,14 +297,11 @@ impl<'s> Compiler<'s> {
             }
             Schema::Ref { name } => {
                 let full = name.fully_qualified_name(namespace);
-                if let Some(&index) = self.named.get(full.as_ref()) {
-                    return Ok(index);
-                }
-                let names = self.names;
-                let Some(&target) = names.get(full.as_ref()) else {
-                    return Err(full.into_owned());
-                };
-                return self.compile(target, full.namespace());
+                return self
+                    .named
+                    .get(full.as_ref())
+                    .copied()
+                    .ok_or_else(|| full.into_owned());
             }
         };
         self.nodes.push(node);
@@ -538,4 +532,61 @@ fn deeper(depth: usize) -> Result<usize, MalformedDatum> {
         return Err(MalformedDatum::TooDeep { limit: MAX_DEPTH });
     }
     Ok(depth + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_resolve_by_short_and_full_name_across_namespaces() {
+        let schema = Schema::parse_str(
+            r#"{"type": "record", "name": "Outer", "namespace": "a.b", "fields": [
+                {"name": "first", "type": {"type": "record", "name": "Inner", "fields": [
+                    {"name": "s", "type": "string"}]}},
+                {"name": "second", "type": "Inner"},
+                {"name": "third", "type": ["null", "a.b.Inner"]},
+                {"name": "fourth", "type": {"type": "record", "name": "Other", "namespace": "c",
+                    "fields": [{"name": "back", "type": "a.b.Inner"}]}}
+            ]}"#,
+        )
+        .expect("schema");
+        let bounds = DatumBounds::new(&schema).expect("compiles");
+        // first "x", second "y", third Inner "z", fourth.back "w".
+        let datum = [2, b'x', 2, b'y', 2, 2, b'z', 2, b'w'];
+        bounds.check(&datum).expect("valid");
+        // The last string claims 2 bytes with 1 left.
+        let err = bounds
+            .check(&[2, b'x', 2, b'y', 0, 4, b'w'])
+            .expect_err("beyond the end");
+        assert!(
+            matches!(
+                err,
+                CodecError::Malformed {
+                    offset: 6,
+                    problem: MalformedDatum::LengthBeyondEnd {
+                        claimed: 2,
+                        left: 1,
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_fewest_bytes_of_a_recursive_type_is_its_shortest_value() {
+        let schema = Schema::parse_str(
+            r#"{"type": "record", "name": "Node", "fields": [
+                {"name": "n", "type": "int"},
+                {"name": "kids", "type": {"type": "array", "items": "Node"}},
+                {"name": "nothing", "type": "null"}]}"#,
+        )
+        .expect("schema");
+        let bounds = DatumBounds::new(&schema).expect("compiles");
+        // Node: n (1) + kids (1, the empty array's end) + null (0).
+        assert_eq!(bounds.min_bytes[bounds.root], 2);
+    }
 }
