@@ -185,11 +185,19 @@ fn a_huge_count_of_zero_byte_items_is_refused_before_allocating() {
 }
 
 #[test]
-fn a_few_zero_byte_items_still_decode() {
+fn zero_byte_items_up_to_the_limit_decode_and_one_more_is_refused() {
     let writer = writer_with_null_array();
-    let datum = login_with_nulls(1000);
+    let datum = login_with_nulls(codec::MAX_EMPTY_ITEMS as i64);
     let event = LoggedIn::from_avro_datum(&datum, &writer).expect("decodes");
     assert_eq!(event.learner.email, "ada@example.org");
+    let datum = login_with_nulls(codec::MAX_EMPTY_ITEMS as i64 + 1);
+    assert!(matches!(
+        LoggedIn::from_avro_datum(&datum, &writer),
+        Err(CodecError::Malformed {
+            problem: MalformedDatum::TooManyEmptyItems { .. },
+            ..
+        })
+    ));
 }
 
 #[test]
