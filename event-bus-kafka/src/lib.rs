@@ -64,6 +64,7 @@ pub mod observability;
 pub mod outbox;
 pub mod producer;
 pub mod provision;
+pub mod record_headers;
 pub mod registry;
 pub mod replay;
 pub mod topic;

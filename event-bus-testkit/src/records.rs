@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::OwnedMessage;
+use rdkafka::message::{OwnedHeaders, OwnedMessage};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::kafka::consumer_config;
@@ -44,4 +44,39 @@ pub fn read_topic(
     }
     records.sort_by_key(|m| (m.partition(), m.offset()));
     Ok(records)
+}
+
+/// Adds a header whose name is any bytes, UTF-8 or not, as producers in other languages
+/// can send (rdkafka's own `insert` takes a `&str`), to test readers of such records.
+///
+/// ```
+/// use rdkafka::message::{Headers, OwnedHeaders};
+/// let headers = event_bus_testkit::records::with_raw_header(OwnedHeaders::new(), b"x-\xff", b"v");
+/// assert_eq!(headers.count(), 1);
+/// ```
+pub fn with_raw_header(headers: OwnedHeaders, name: &[u8], value: &[u8]) -> OwnedHeaders {
+    use rdkafka::bindings as rdsys;
+    // `&BorrowedHeaders` is the address of librdkafka's header list itself (rdkafka
+    // casts it both ways); the list is owned by `headers` and nothing else reads it now.
+    let native = std::ptr::from_ref(headers.as_borrowed())
+        .cast::<rdsys::rd_kafka_headers_t>()
+        .cast_mut();
+    let name_len = isize::try_from(name.len()).unwrap_or(isize::MAX);
+    let value_len = isize::try_from(value.len()).unwrap_or(isize::MAX);
+    // SAFETY: a live list, pointers with their lengths; librdkafka copies both.
+    let status = unsafe {
+        rdsys::rd_kafka_header_add(
+            native,
+            name.as_ptr().cast(),
+            name_len,
+            value.as_ptr().cast(),
+            value_len,
+        )
+    };
+    assert_eq!(
+        status,
+        rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR,
+        "librdkafka refused the header"
+    );
+    headers
 }

@@ -1,7 +1,7 @@
 //! Poison records on a real Apache Kafka broker, the cases of issue 19 that
 //! `consumer.rs` does not cover: duplicated `ce_id`, non-UTF-8 header values, a schema
-//! id of another event type, a valid record of a type unknown here, tombstones and a
-//! record without a key. Each is sent between two valid events and must end where
+//! id of another event type, a valid record of a type unknown here, tombstones, a
+//! record without a key, and header names that are not UTF-8. Each is sent between two valid events and must end where
 //! docs/operations.md ("A record that cannot be decoded") says: dead-lettered with its
 //! error kind and its original key, value and header bytes, skipped and counted, or
 //! handled; the loop goes on and every valid event is handled once.
@@ -18,9 +18,10 @@ use event_bus_kafka::consumer::{EventConsumer, Shutdown};
 use event_bus_kafka::observability::PrometheusMetrics;
 use event_bus_kafka::prelude::*;
 use event_bus_kafka::producer::{EncodedRecord, EventEncoder};
-use event_bus_testkit::records::read_topic;
+use event_bus_kafka::record_headers::owned_header_pairs;
+use event_bus_testkit::records::{read_topic, with_raw_header};
 use event_bus_tests::stack::{login, Stack, WAIT};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -53,6 +54,8 @@ struct Raw {
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
     headers: Option<Vec<(String, Vec<u8>)>>,
+    /// Headers added after those, whose names are any bytes.
+    raw_named: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Raw {
@@ -61,6 +64,7 @@ impl Raw {
             key: record.key,
             value: Some(record.value),
             headers: Some(record.headers),
+            raw_named: Vec::new(),
         }
     }
 
@@ -82,6 +86,13 @@ impl Raw {
         self
     }
 
+    /// Adds a header whose name is `name`'s bytes, UTF-8 or not.
+    fn plus_raw_named(mut self, name: &[u8], value: &[u8]) -> Self {
+        self.headers.get_or_insert_with(Vec::new);
+        self.raw_named.push((name.to_vec(), value.to_vec()));
+        self
+    }
+
     async fn send(&self, producer: &FutureProducer, topic: &str) {
         let mut record = FutureRecord::<[u8], [u8]>::to(topic);
         if let Some(key) = &self.key {
@@ -91,12 +102,17 @@ impl Raw {
             record = record.payload(value);
         }
         if let Some(headers) = &self.headers {
-            record = record.headers(headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+            let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
                 h.insert(Header {
                     key: k,
                     value: Some(v.as_slice()),
                 })
-            }));
+            });
+            let headers = self
+                .raw_named
+                .iter()
+                .fold(headers, |h, (k, v)| with_raw_header(h, k, v));
+            record = record.headers(headers);
         }
         producer
             .send(record, Duration::from_secs(10))
@@ -114,25 +130,20 @@ async fn encode<E: Event>(encoder: &EventEncoder, event: E) -> EncodedRecord {
 /// Not UTF-8 (a lone continuation byte and an invalid lead byte).
 const NOT_UTF8: &[u8] = b"\x80abc\xff";
 
-/// A record's headers, bytes as they are, in order, without the dead-letter ones.
-fn original_headers<M: Message>(message: &M) -> Vec<(String, Option<Vec<u8>>)> {
-    message
-        .headers()
-        .map(|h| {
-            h.iter()
-                .filter(|x| !is_dlq_header(x.key))
-                .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec)))
-                .collect()
-        })
-        .unwrap_or_default()
+/// A record's headers in order, without the dead-letter ones: values as they are,
+/// names that are not UTF-8 read lossily (rdkafka's own iterator panics on them).
+fn original_headers(message: &OwnedMessage) -> Vec<(String, Option<Vec<u8>>)> {
+    owned_header_pairs(message)
+        .into_iter()
+        .filter(|(name, _)| !is_dlq_header(name))
+        .collect()
 }
 
 fn header_text(message: &OwnedMessage, name: &str) -> Option<String> {
-    message.headers().and_then(|h| {
-        h.iter()
-            .find(|x| x.key == name)
-            .and_then(|x| x.value.map(|v| String::from_utf8_lossy(v).into_owned()))
-    })
+    owned_header_pairs(message)
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .and_then(|(_, value)| value.map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 
 /// The sample line of `name` with all of `labels`, parsed.
@@ -197,6 +208,22 @@ async fn poison_cases(encoder: &EventEncoder) -> Vec<(&'static str, Raw, Outcome
         Raw::of(foreign).with_header("x-origin", NOT_UTF8),
         Outcome::Handled(foreign_id),
     ));
+    // A header name that is not UTF-8 (Go and C clients can send one): rdkafka's own
+    // header reader panics on it, so the consumer read it straight from librdkafka.
+    let odd_name = encoded(24).await;
+    let odd_name_id = odd_name.event_id;
+    cases.push((
+        "a header name that is not UTF-8",
+        Raw::of(odd_name).plus_raw_named(b"x-\xffname", b"v"),
+        Outcome::Handled(odd_name_id),
+    ));
+    cases.push((
+        "a header name that is not UTF-8 on a record dead-lettered",
+        Raw::of(encoded(25).await)
+            .with_header("ce_id", NOT_UTF8)
+            .plus_raw_named(b"x-\xffname", NOT_UTF8),
+        Outcome::DeadLettered("invalid_headers"),
+    ));
     // The login's headers with the value of the mirrored type: the same datum bytes,
     // framed with the schema id registered under the mirrored type's subject.
     let mut other_schema = Raw::of(encoded(18).await);
@@ -232,6 +259,7 @@ async fn poison_cases(encoder: &EventEncoder) -> Vec<(&'static str, Raw, Outcome
             key: bare_key,
             value: None,
             headers: None,
+            raw_named: Vec::new(),
         },
         Outcome::DeadLettered("missing_value"),
     ));
@@ -271,7 +299,7 @@ fn misplaced(
                 // A redrive must be able to send the very same record again.
                 if letter.key() != original.key()
                     || letter.payload() != original.payload()
-                    || original_headers(*letter) != original_headers(original)
+                    || original_headers(letter) != original_headers(original)
                 {
                     wrong.push(format!(
                         "{name}: the dead letter is not the original record"

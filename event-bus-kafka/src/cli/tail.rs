@@ -32,7 +32,9 @@ use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Args;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
+
+use crate::record_headers::NativeHeaders;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Map, Value};
 
@@ -170,7 +172,11 @@ impl RecordDecoder {
     /// headers, and `error` when something did not decode.
     ///
     /// See the type's example.
-    pub async fn to_json<M: Message>(&self, message: &M) -> Value {
+    pub async fn to_json<M>(&self, message: &M) -> Value
+    where
+        M: Message,
+        M::Headers: NativeHeaders,
+    {
         let mut line = Map::new();
         line.insert("topic".into(), json!(message.topic()));
         line.insert("partition".into(), json!(message.partition()));
@@ -270,18 +276,9 @@ fn format_millis(millis: i64) -> Option<String> {
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
-/// The record's headers as owned pairs, in order.
-pub(crate) fn header_pairs<M: Message>(message: &M) -> Vec<(String, Option<Vec<u8>>)> {
-    message
-        .headers()
-        .map(|headers| {
-            headers
-                .iter()
-                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+/// The record's headers as owned pairs, in order (a name that is not UTF-8 is read
+/// lossily instead of stopping the command).
+pub(crate) use crate::record_headers::owned_header_pairs as header_pairs;
 
 /// A header value as JSON: text when UTF-8, else `{"base64": …}`; `null` when absent.
 pub(crate) fn header_json(value: Option<&[u8]>) -> Value {

@@ -134,7 +134,12 @@ impl RecordDecoder {
     pub fn metadata(
         record: &RecordView<'_>,
     ) -> Result<(EventMetadata, Vec<&'static str>), DecodeFailure> {
-        let parsed = parse_headers(record.headers.iter().copied())?;
+        let parsed = parse_headers(
+            record
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_ref(), *value)),
+        )?;
         Ok((parsed.metadata, parsed.defaulted))
     }
 

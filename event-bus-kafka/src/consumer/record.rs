@@ -1,6 +1,8 @@
 //! A borrowed view of one Kafka record.
 
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
+
+use crate::record_headers::{header_pairs, HeaderPair};
 
 /// The parts of a record the loop reads, borrowed from the message.
 #[derive(Debug, Clone)]
@@ -11,20 +13,13 @@ pub(crate) struct RecordView<'a> {
     pub timestamp: Option<i64>,
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
-    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+    /// In record order; a name that is not UTF-8 is read lossily.
+    pub headers: Vec<HeaderPair<'a>>,
 }
 
 impl<'a> RecordView<'a> {
     pub fn of(message: &'a BorrowedMessage<'a>) -> Self {
-        let headers = message
-            .headers()
-            .map(|h| {
-                // Sized up front: the header iterator gives no size hint.
-                let mut headers = Vec::with_capacity(h.count());
-                headers.extend(h.iter().map(|h| (h.key, h.value)));
-                headers
-            })
-            .unwrap_or_default();
+        let headers = message.headers().map(header_pairs).unwrap_or_default();
         Self {
             topic: message.topic(),
             partition: message.partition(),

@@ -30,7 +30,7 @@ impl RedriveMarks {
     /// whose receivers of the record's type are `known`: `None` means all of them.
     pub fn receivers(
         &self,
-        headers: &[(&str, Option<&[u8]>)],
+        headers: &[(impl AsRef<str>, Option<&[u8]>)],
         group: &str,
         known: &[&str],
     ) -> Option<Vec<String>> {

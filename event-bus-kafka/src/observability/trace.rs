@@ -575,10 +575,13 @@ impl Visit for TraceFields {
 }
 
 /// The first value of header `name` as UTF-8.
-pub(crate) fn header_text<'a>(headers: &[(&str, Option<&'a [u8]>)], name: &str) -> Option<&'a str> {
+pub(crate) fn header_text<'a, N: AsRef<str>>(
+    headers: &[(N, Option<&'a [u8]>)],
+    name: &str,
+) -> Option<&'a str> {
     headers
         .iter()
-        .find(|(key, _)| *key == name)
+        .find(|(key, _)| key.as_ref() == name)
         .and_then(|(_, value)| std::str::from_utf8((*value)?).ok())
 }
 
@@ -588,7 +591,7 @@ pub(crate) fn consume_span(
     topic: &str,
     partition: i32,
     offset: i64,
-    headers: &[(&str, Option<&[u8]>)],
+    headers: &[(impl AsRef<str>, Option<&[u8]>)],
     key: impl FnOnce() -> String,
     group: &str,
 ) -> (tracing::Span, Option<TraceContext>) {

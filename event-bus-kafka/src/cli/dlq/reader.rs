@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::message::{Message, OwnedMessage};
+
+use crate::record_headers::header_pairs;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::paging::{IdleStop, NextPage, StartAt};
@@ -32,10 +34,10 @@ impl DeadLetter {
     /// The first value of header `name` as text (lossy), if present.
     pub fn header(&self, name: &str) -> Option<String> {
         let headers = self.message.headers()?;
-        headers
-            .iter()
-            .find(|h| h.key == name)
-            .and_then(|h| h.value)
+        header_pairs(headers.as_borrowed())
+            .into_iter()
+            .find(|(key, _)| key == name)
+            .and_then(|(_, value)| value)
             .map(|v| String::from_utf8_lossy(v).into_owned())
     }
 
