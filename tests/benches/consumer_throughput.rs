@@ -30,6 +30,11 @@
 //!   headers (`parse_headers`) and decodes the value (`from_avro_datum`) with the SDK's
 //!   own functions. It splits the SDK's cost in two: decoding (raw+decode − raw) and the
 //!   loop, dispatch and offset tracking (sdk − raw+decode).
+//! - **peer** (issue 18): the raw loop decoding as a hand-written rdkafka +
+//!   `schema_registry_converter` consumer does (`event_bus_tests::peer`: the
+//!   CloudEvents headers read by hand, `AvroDecoder`, `apache_avro::from_value`), then a
+//!   no-op handler: what a user would run instead of the SDK. SDK/peer is the ratio
+//!   that says what the SDK costs over that choice.
 //!
 //! The receiver stand-in is the same on every side: it stamps the time and counts the
 //! record. A run's throughput is `(records − 1) / (last stamp − first stamp)`, so the
@@ -70,7 +75,7 @@
 //! | `BENCH_EVENTS` | events on each topic, read whole by every run | 100000 |
 //! | `BENCH_ROUNDS` | measured runs per side and topic | 3 |
 //! | `BENCH_PARTITIONS` | comma-separated partition counts, one topic each | `1,3` |
-//! | `BENCH_SIDES` | comma-separated sides, in round order: `raw`, `sdk`, `raw+decode` | all three |
+//! | `BENCH_SIDES` | comma-separated sides, in round order: `raw`, `sdk`, `raw+decode`, `peer` | all four |
 //! | `BENCH_COMMIT_MS` | async commit interval of every side | 1000 |
 //! | `BENCH_WARMUP` | `0`: no discarded warm-up run of each side on the first topic | 1 |
 //! | `BENCH_BREAKDOWN` | `0`: skip the in-process breakdown | 1 |
@@ -103,6 +108,7 @@ use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
+use event_bus_tests::peer::Peer;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, OwnedMessage};
@@ -199,7 +205,7 @@ impl Settings {
                             .into_iter()
                             .find(|side| side.name() == name.trim())
                             .ok_or_else(|| {
-                                format!("BENCH_SIDES: `{name}` is not one of raw, sdk, raw+decode")
+                                format!("BENCH_SIDES: `{name}` is not one of raw, sdk, raw+decode, peer")
                             })
                     })
                     .collect::<Result<Vec<_>, _>>()?,
@@ -243,16 +249,20 @@ enum Side {
     /// A reference, not the baseline: the raw loop that also parses the headers and
     /// decodes the value with the SDK's own functions (no dispatch, no offset tracker).
     RawDecode,
+    /// The peer baseline: the raw loop decoding as a hand-written rdkafka +
+    /// `schema_registry_converter` consumer does.
+    Peer,
 }
 
 impl Side {
-    const ALL: [Side; 3] = [Side::Raw, Side::Sdk, Side::RawDecode];
+    const ALL: [Side; 4] = [Side::Raw, Side::Sdk, Side::RawDecode, Side::Peer];
 
     fn name(self) -> &'static str {
         match self {
             Side::Raw => "raw",
             Side::Sdk => "sdk",
             Side::RawDecode => "raw+decode",
+            Side::Peer => "peer",
         }
     }
 }
@@ -570,8 +580,12 @@ impl Bench {
 
     async fn run_once(&self, side: Side, topic: &Topic) -> BenchResult<Run> {
         let (group, clock, commits) = match side {
-            Side::Raw => self.run_raw(topic, false).await?,
-            Side::RawDecode => self.run_raw(topic, true).await?,
+            Side::Raw => self.run_raw(topic, Decoding::None).await?,
+            Side::RawDecode => self.run_raw(topic, Decoding::Sdk).await?,
+            Side::Peer => {
+                let peer = Peer::new(&self.registry.url(), &topic.name, "cbench-peer");
+                self.run_raw(topic, Decoding::Peer(Arc::new(peer))).await?
+            }
             Side::Sdk => self.run_sdk(topic).await?,
         };
         let committed = self.committed(&group, topic).await?;
@@ -595,9 +609,13 @@ impl Bench {
         })
     }
 
-    /// The raw baseline (with `decode`, the raw+decode reference); returns its group,
-    /// clock and commit count.
-    async fn run_raw(&self, topic: &Topic, decode: bool) -> BenchResult<(String, Arc<Clock>, u64)> {
+    /// The raw baseline (decoding: the raw+decode reference or the peer); returns its
+    /// group, clock and commit count.
+    async fn run_raw(
+        &self,
+        topic: &Topic,
+        decoding: Decoding,
+    ) -> BenchResult<(String, Arc<Clock>, u64)> {
         let group = unique_group("cbench-raw");
         let mut config = ClientConfig::new();
         for (name, value) in Settings::consumer_options() {
@@ -609,15 +627,15 @@ impl Bench {
         let consumer: StreamConsumer = config.create()?;
         let clock = Arc::new(Clock::new(self.settings.events));
         consumer.subscribe(&[topic.name.as_str()])?;
+        let side = decoding.side();
         let task = tokio::spawn(raw_loop(
             consumer,
             Arc::clone(&clock),
             topic.name.clone(),
             self.settings.commit_interval,
-            decode,
+            decoding,
         ));
         let abort = task.abort_handle();
-        let side = if decode { Side::RawDecode } else { Side::Raw };
         let commits = tokio::time::timeout(RUN_TIMEOUT, task)
             .await
             .map_err(|_| {
@@ -718,15 +736,35 @@ impl Bench {
     }
 }
 
+/// What the raw loop does with each record besides touching it.
+enum Decoding {
+    /// Nothing (raw).
+    None,
+    /// The SDK's `parse_headers` and Avro decode (raw+decode).
+    Sdk,
+    /// The peer's decode and a no-op handler (peer).
+    Peer(Arc<Peer>),
+}
+
+impl Decoding {
+    fn side(&self) -> Side {
+        match self {
+            Decoding::None => Side::Raw,
+            Decoding::Sdk => Side::RawDecode,
+            Decoding::Peer(_) => Side::Peer,
+        }
+    }
+}
+
 /// The raw consumer's loop: what a hand-written rdkafka consumer with the SDK's commit
-/// pattern does. With `decode`, it also parses the headers and decodes the value with
-/// the SDK's functions (the raw+decode reference). Returns how many commits it made.
+/// pattern does. With `decoding`, it also decodes every record: with the SDK's functions
+/// (the raw+decode reference) or as the peer does. Returns how many commits it made.
 async fn raw_loop(
     consumer: StreamConsumer,
     clock: Arc<Clock>,
     topic: String,
     commit_interval: Duration,
-    decode: bool,
+    decoding: Decoding,
 ) -> BenchResult<u64> {
     // The subscription is one topic: the next offset to read, per partition.
     let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
@@ -750,8 +788,13 @@ async fn raw_loop(
                 let message = message?;
                 touched += message.payload().map_or(0, <[u8]>::len)
                     + message.key().map_or(0, <[u8]>::len);
-                if decode {
-                    decode_in_place(&message)?;
+                match &decoding {
+                    Decoding::None => {}
+                    Decoding::Sdk => decode_in_place(&message)?,
+                    Decoding::Peer(peer) => {
+                        let (metadata, event) = peer.decode(&message).await?;
+                        black_box((metadata, event));
+                    }
                 }
                 let next = message.offset() + 1;
                 positions.insert(message.partition(), next);
@@ -1073,7 +1116,7 @@ impl Bench {
         );
         let mut gaps = Vec::new();
         for &partitions in &self.settings.partitions {
-            let mut medians = [f64::NAN; 3];
+            let mut medians = [f64::NAN; 4];
             for (slot, side) in Side::ALL.into_iter().enumerate() {
                 if !sides.contains(&side) {
                     continue;
@@ -1105,7 +1148,7 @@ impl Bench {
                     median(&allocs)
                 );
             }
-            let [raw, sdk, raw_decode] = medians;
+            let [raw, sdk, raw_decode, peer] = medians;
             let ratio = sdk / raw;
             if ratio.is_finite() {
                 let verdict = if ratio >= TARGET_RATIO {
@@ -1129,6 +1172,17 @@ impl Bench {
             }
             if (sdk / raw_decode).is_finite() {
                 let _ = writeln!(out, "{:<11} SDK/raw+decode = {:.3}", "", sdk / raw_decode);
+            }
+            if (peer / raw).is_finite() {
+                let _ = writeln!(out, "{:<11} peer/raw = {:.3}", "", peer / raw);
+            }
+            if (sdk / peer).is_finite() {
+                let _ = writeln!(
+                    out,
+                    "{:<11} SDK/peer = {:.3} (against rdkafka + schema_registry_converter by hand)",
+                    "",
+                    sdk / peer
+                );
             }
             let micros = |rate: f64| 1e6 / rate;
             let mut line = format!("{:<11} us/record:", "");

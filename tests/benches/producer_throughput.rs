@@ -21,6 +21,11 @@
 //! - **(b) send, `BENCH_WINDOW` in flight**: SDK `Producer::send` awaited with a window
 //!   of sends in flight (one tokio task each, in a `JoinSet`); against raw
 //!   `FutureProducer::send` of the pre-encoded records, awaited the same way.
+//! - In (a) and (b), a **peer** side too (issue 18): what a user writes instead of the
+//!   SDK, rdkafka and `schema_registry_converter` by hand (`event_bus_tests::peer`):
+//!   every event encoded with the `AvroEncoder` through serde, its headers written by
+//!   hand, then `FutureProducer::send_result` (a) or `send_result` awaited (b). Raw stays
+//!   the ceiling; SDK/peer says what the SDK costs over that choice.
 //! - **(c) codecs**: the SDK's `Producer` once per compression codec (`none`, `lz4`,
 //!   `zstd`, `snappy`, `gzip`; those librdkafka was not built with are skipped and
 //!   named) on realistic Open edX traffic (`event_bus_tests::traffic`), in bursts
@@ -97,6 +102,7 @@ use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
+use event_bus_tests::peer::Peer;
 use rdkafka::admin::AdminOptions;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -219,8 +225,8 @@ enum Mode {
 impl Mode {
     fn sides(self) -> &'static [Side] {
         match self {
-            Mode::EnqueueFlush => &[Side::Raw, Side::Sdk, Side::Lean],
-            Mode::SendWindow => &[Side::Raw, Side::Sdk],
+            Mode::EnqueueFlush => &[Side::Raw, Side::Sdk, Side::Lean, Side::Peer],
+            Mode::SendWindow => &[Side::Raw, Side::Sdk, Side::Peer],
         }
     }
 
@@ -240,6 +246,8 @@ enum Side {
     Sdk,
     /// Diagnostic: raw's loop, encoding each record with the SDK's encoder first.
     Lean,
+    /// rdkafka and `schema_registry_converter` by hand (`event_bus_tests::peer`).
+    Peer,
 }
 
 impl Side {
@@ -248,6 +256,7 @@ impl Side {
             Side::Raw => "raw",
             Side::Sdk => "sdk",
             Side::Lean => "lean",
+            Side::Peer => "peer",
         }
     }
 }
@@ -426,7 +435,7 @@ impl Bench {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         format!(
-            "producer throughput: SDK vs raw rdkafka, {} events per run, {} rounds (+1 warm-up), \
+            "producer throughput: SDK vs raw rdkafka and the peer, {} events per run, {} rounds (+1 warm-up), \
              window {} in mode (b)\n\
              broker: Apache Kafka {} (KRaft, 1 node, heap {BROKER_HEAP_MB} MiB) at {}, \
              a fresh 1-partition topic per run of (a) and (b)\n\
@@ -455,6 +464,7 @@ impl Bench {
         self.broker.create_topic(&topic, 1).await?;
         let run = match side {
             Side::Raw => self.run_raw(mode, &topic, events).await?,
+            Side::Peer => self.run_peer(mode, &topic, events).await?,
             Side::Sdk | Side::Lean => self.run_sdk(mode, side, &prefix, &topic, events).await?,
         };
         if self.settings.verify {
@@ -521,6 +531,61 @@ impl Bench {
                 .await;
                 let total = start.elapsed();
                 check_failures(failed, "raw send")?;
+                Ok(Run {
+                    total,
+                    queued: total,
+                })
+            }
+        }
+    }
+
+    /// The peer: a plain rdkafka producer, every event encoded as a hand-written
+    /// pipeline does it (schemas registered first, as a deployment step would).
+    async fn run_peer(&self, mode: Mode, topic: &str, events: usize) -> BenchResult<Run> {
+        let producer = raw_producer(&self.settings, self.broker.bootstrap_servers())?;
+        let peer = Arc::new(Peer::new(&self.registry.url(), topic, SERVICE));
+        peer.register_schemas().await.map_err(|e| e.to_string())?;
+        // Warm-up: metadata, the idempotent producer id, the encoder's schema lookups.
+        let warm = peer
+            .produce(&producer, &self.event)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !matches!(warm.await, Ok(Ok(_))) {
+            return Err("the peer's warm-up event was not delivered".into());
+        }
+        match mode {
+            Mode::EnqueueFlush => {
+                let start = Instant::now();
+                let mut deliveries = Vec::with_capacity(events);
+                for _ in 0..events {
+                    let delivery = peer
+                        .produce(&producer, &self.event)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    deliveries.push(delivery);
+                }
+                let queued = start.elapsed();
+                wait_until_delivered(|| producer.in_flight_count()).await?;
+                flush(&producer).await?;
+                let total = start.elapsed();
+                check_failures(count_failures(deliveries).await, "peer send_result")?;
+                Ok(Run { total, queued })
+            }
+            Mode::SendWindow => {
+                let start = Instant::now();
+                let failed = windowed(events, self.settings.window, |_| {
+                    let (producer, peer, event) =
+                        (producer.clone(), Arc::clone(&peer), Arc::clone(&self.event));
+                    async move {
+                        match peer.produce(&producer, &event).await {
+                            Ok(delivery) => matches!(delivery.await, Ok(Ok(_))),
+                            Err(_) => false,
+                        }
+                    }
+                })
+                .await;
+                let total = start.elapsed();
+                check_failures(failed, "peer send")?;
                 Ok(Run {
                     total,
                     queued: total,
@@ -703,8 +768,17 @@ impl Bench {
                 );
             }
             let raw = median_of(mode, Side::Raw, &|r| throughput(n, r.total));
-            let ratio = median_of(mode, Side::Sdk, &|r| throughput(n, r.total)) / raw;
+            let sdk = median_of(mode, Side::Sdk, &|r| throughput(n, r.total));
+            let peer = median_of(mode, Side::Peer, &|r| throughput(n, r.total));
+            let ratio = sdk / raw;
             let _ = writeln!(out, "{:<26} ratio SDK/raw = {ratio:.3}", "");
+            let _ = writeln!(
+                out,
+                "{:<26} peer/raw = {:.3}, SDK/peer = {:.3} (peer: rdkafka + schema_registry_converter by hand)",
+                "",
+                peer / raw,
+                sdk / peer
+            );
             if mode == Mode::EnqueueFlush {
                 let lean = median_of(mode, Side::Lean, &|r| throughput(n, r.total)) / raw;
                 let _ = writeln!(
@@ -751,6 +825,11 @@ impl Bench {
             let _ = writeln!(out, "    raw send_result                 {raw_q:>7.2}");
             let _ = writeln!(out, "    lean: encode + send_result      {lean_q:>7.2}");
             let _ = writeln!(out, "    SDK enqueue                     {sdk_q:>7.2}");
+            let _ = writeln!(
+                out,
+                "    peer: encode + send_result      {:>7.2}",
+                queue(Side::Peer)
+            );
         }
         let _ = writeln!(out, "\nload average at end: {}", load_average());
         let _ = writeln!(out, "summary (target: SDK/raw >= 0.90)");
