@@ -17,7 +17,8 @@
 //! broker and is relayed as well; a relay that dies between the broker's acknowledgement
 //! and its delete publishes the rows again); they are counted and reported.
 //!
-//! **The outage is a hung broker**: `BrokerDown` stops the broker process with SIGSTOP
+//! **The outage is a hung broker**: `BrokerDown` stops the broker process with SIGSTOP,
+//! at once or a few milliseconds into the next step (a send or a relay batch in flight),
 //! and `BrokerUp` lets it run on (SIGCONT). A closed port only ever makes records fail
 //! before they are sent, which keeps order trivially; librdkafka's mock cluster drops
 //! connections, so requests in flight fail at once and are retried. A hung broker
@@ -102,8 +103,9 @@ enum SendPath {
 enum Step {
     /// The key's next event, sent and awaited.
     Send { key: usize, path: SendPath },
-    /// The broker hangs (SIGSTOP).
-    BrokerDown,
+    /// The broker hangs (SIGSTOP) `after_ms` from now: at once, or during the next step
+    /// (a send or a relay batch in flight).
+    BrokerDown { after_ms: u64 },
     /// The broker runs again (SIGCONT).
     BrokerUp,
     /// One batch of the application's relay, at most `batch` rows and keys.
@@ -123,7 +125,7 @@ fn step() -> impl Strategy<Value = Step> {
     ];
     prop_oneof![
         8 => (0..KEYS, path).prop_map(|(key, path)| Step::Send { key, path }),
-        1 => Just(Step::BrokerDown),
+        1 => prop_oneof![Just(0), 1..60u64].prop_map(|after_ms| Step::BrokerDown { after_ms }),
         1 => Just(Step::BrokerUp),
         2 => (1..4usize).prop_map(|batch| Step::RelayRun { batch }),
         1 => (1..4usize).prop_map(|batch| Step::TwoRelays { batch }),
@@ -157,6 +159,8 @@ struct World {
     relay_b: Producer,
     crashing: Producer,
     outage: Arc<Mutex<Outage>>,
+    /// Outages that start during a step.
+    pending_outages: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     cases: AtomicUsize,
     totals: Mutex<Totals>,
 }
@@ -177,7 +181,6 @@ struct Totals {
     deferred: BTreeMap<&'static str, u64>,
     enqueued: u64,
     refused: u64,
-    outages: u64,
     relay_errors: u64,
     crashes: u64,
     duplicates: u64,
@@ -210,27 +213,37 @@ impl World {
             broker: Arc::new(broker),
             _registry: registry,
             outage: Arc::default(),
+            pending_outages: Mutex::default(),
             cases: AtomicUsize::new(0),
             totals: Mutex::new(Totals::default()),
         }
     }
 
-    /// Hangs the broker (SIGSTOP) for at most [`MAX_OUTAGE`]: a task wakes it then,
-    /// whatever step runs (a drain retries for as long as the broker hangs).
-    fn broker_down(&self) {
-        let mut outage = self.outage.lock().expect("outage");
-        if outage.on {
+    /// Hangs the broker (SIGSTOP) `after` from now (at once when zero), for at most
+    /// [`MAX_OUTAGE`].
+    fn broker_down(&self, after: Duration) {
+        let (broker, outage) = (self.broker.clone(), self.outage.clone());
+        if after.is_zero() {
+            pause(broker, outage);
             return;
         }
-        self.broker.pause_node(0).expect("SIGSTOP the broker");
-        outage.on = true;
-        outage.count += 1;
-        self.totals.lock().expect("totals").outages += 1;
-        let (broker, state, this) = (self.broker.clone(), self.outage.clone(), outage.count);
-        tokio::spawn(async move {
-            tokio::time::sleep(MAX_OUTAGE).await;
-            wake(&broker, &state, Some(this));
+        let pending = tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            pause(broker, outage);
         });
+        self.pending_outages
+            .lock()
+            .expect("pending outages")
+            .push(pending);
+    }
+
+    /// Waits for the outages still to start, then ends the outage.
+    async fn settle(&self) {
+        let pending = std::mem::take(&mut *self.pending_outages.lock().expect("pending outages"));
+        for outage in pending {
+            outage.await.expect("outage task");
+        }
+        self.broker_up();
     }
 
     /// Lets the broker run again (SIGCONT).
@@ -289,6 +302,24 @@ impl World {
         .await
         .expect("reader thread")
     }
+}
+
+/// Hangs the broker unless it hangs already; a task wakes it after [`MAX_OUTAGE`], whatever
+/// step runs then (a drain retries for as long as the broker hangs).
+fn pause(broker: Arc<KafkaCluster>, state: Arc<Mutex<Outage>>) {
+    let mut outage = state.lock().expect("outage");
+    if outage.on {
+        return;
+    }
+    broker.pause_node(0).expect("SIGSTOP the broker");
+    outage.on = true;
+    outage.count += 1;
+    let this = outage.count;
+    drop(outage);
+    tokio::spawn(async move {
+        tokio::time::sleep(MAX_OUTAGE).await;
+        wake(&broker, &state, Some(this));
+    });
 }
 
 /// Ends the outage (only outage number `only`, when given).
@@ -595,7 +626,9 @@ impl<'w, B: Backend> Case<'w, B> {
         self.log.push(format!("{step:?}:"));
         match *step {
             Step::Send { key, path } => self.send(key, path).await,
-            Step::BrokerDown => self.world.broker_down(),
+            Step::BrokerDown { after_ms } => {
+                self.world.broker_down(Duration::from_millis(after_ms))
+            }
             Step::BrokerUp => self.world.broker_up(),
             Step::RelayRun { batch } => {
                 let result = self.producer.relay(relay_config(batch)).run_once().await;
@@ -662,7 +695,7 @@ impl<'w, B: Backend> Case<'w, B> {
     /// topic against the model; returns the number of duplicates.
     async fn finish(&mut self) -> Result<u64, String> {
         self.log.push("finish: broker up, drain");
-        self.world.broker_up();
+        self.world.settle().await;
         let relay = self.producer.relay(relay_config(100));
         let deadline = Instant::now() + DRAIN_DEADLINE;
         loop {
@@ -754,7 +787,7 @@ async fn run_case<B: Backend>(world: &World, backend: &B, steps: &[Step]) -> Res
     let checked = match tokio::time::timeout(CASE_DEADLINE, program).await {
         Ok(checked) => checked,
         Err(_) => {
-            world.broker_up();
+            world.settle().await;
             Err(format!("the case did not end within {CASE_DEADLINE:?}"))
         }
     };
@@ -829,8 +862,9 @@ fn run_model<B: Backend>(name: &str, backend: B) {
                 .map_err(TestCaseError::fail)
         });
         println!(
-            "outbox order model ({name}): {:?} in {:?}",
+            "outbox order model ({name}): {:?}, {} outages, in {:?}",
             world.totals.lock().expect("totals"),
+            world.outage.lock().expect("outage").count,
             started.elapsed()
         );
         if let Err(error) = result {
