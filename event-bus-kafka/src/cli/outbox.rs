@@ -323,10 +323,12 @@ async fn relay(
     // The migrations created the inbox table too; a failed prune is logged and retried.
     let pruner = (!drain).then(|| InboxPruner::spawn(AnyInbox::from_outbox(&outbox), retention));
     let stats = match outbox {
+        #[cfg(feature = "postgres")]
         AnyOutbox::Postgres(store) => {
             let relay = Relay::new(Arc::new(store), producer, config).with_monitor(monitor);
             run_relay(relay, drain).await
         }
+        #[cfg(feature = "sqlite")]
         AnyOutbox::Sqlite(store) => {
             let relay = Relay::new(Arc::new(store), producer, config).with_monitor(monitor);
             run_relay(relay, drain).await
