@@ -5,10 +5,13 @@ use std::sync::{Arc, RwLock};
 
 use apache_avro::Schema;
 use event_bus_core::schema::compat::CompatibilityLevel;
-use reqwest::{Method, StatusCode, Url};
-use serde::Deserialize;
+use reqwest::{Method, Url};
 use serde_json::{json, Value};
 
+use super::answer::{
+    compatibility_from_answer, read_answer, schema_from_answer, schema_id_from_answer,
+    subjects_from_answer,
+};
 use super::error::RegistryError;
 use crate::config::secret::redact_url;
 use crate::config::RegistryConfig;
@@ -41,12 +44,6 @@ impl std::fmt::Debug for RegistryClient {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error_code: Option<u32>,
-    message: Option<String>,
 }
 
 impl RegistryClient {
@@ -124,7 +121,7 @@ impl RegistryClient {
                 url: redact_url(&self.config.url),
                 source: source.without_url(),
             })?;
-        let status = response.status();
+        let status = response.status().as_u16();
         let text = response
             .text()
             .await
@@ -132,36 +129,7 @@ impl RegistryClient {
                 url: redact_url(&self.config.url),
                 source: source.without_url(),
             })?;
-        if status.is_success() {
-            return serde_json::from_str(&text).map_err(|e| RegistryError::BadResponse {
-                request: request_name,
-                detail: format!("body is not JSON ({e}): {}", truncate(&text)),
-            });
-        }
-        let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
-        let code = body
-            .as_ref()
-            .and_then(|b| b.error_code)
-            .unwrap_or(u32::from(status.as_u16()));
-        let message = body
-            .and_then(|b| b.message)
-            .unwrap_or_else(|| truncate(&text));
-        Err(match (status, code) {
-            (StatusCode::CONFLICT, _) => RegistryError::Incompatible {
-                subject: subject.to_owned(),
-                message,
-            },
-            (StatusCode::UNPROCESSABLE_ENTITY, 42201) => RegistryError::InvalidSchema {
-                subject: subject.to_owned(),
-                message,
-            },
-            (StatusCode::NOT_FOUND, _) => RegistryError::NotFound { code, message },
-            _ => RegistryError::Http {
-                status: status.as_u16(),
-                code,
-                message,
-            },
-        })
+        read_answer(&request_name, subject, status, &text)
     }
 
     /// Sets a subject's compatibility level.
@@ -201,26 +169,10 @@ impl RegistryClient {
         &self,
         subject: &str,
     ) -> Result<Option<CompatibilityLevel>, RegistryError> {
-        match self
+        let answer = self
             .call(Method::GET, &["config", subject], None, subject)
-            .await
-        {
-            Ok(body) => {
-                let text = body
-                    .get("compatibilityLevel")
-                    .or_else(|| body.get("compatibility"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                text.parse()
-                    .map(Some)
-                    .map_err(|_| RegistryError::BadResponse {
-                        request: format!("GET /config/{subject}"),
-                        detail: format!("unknown compatibility level `{text}`"),
-                    })
-            }
-            Err(RegistryError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+            .await;
+        compatibility_from_answer(subject, answer)
     }
 
     /// Registers `schema` (Avro JSON text) under `subject` and returns its id; the same
@@ -241,13 +193,7 @@ impl RegistryClient {
                 subject,
             )
             .await?;
-        body.get("id")
-            .and_then(Value::as_u64)
-            .and_then(|id| u32::try_from(id).ok())
-            .ok_or_else(|| RegistryError::BadResponse {
-                request: format!("POST /subjects/{subject}/versions"),
-                detail: format!("no schema id in {body}"),
-            })
+        schema_id_from_answer(&format!("POST /subjects/{subject}/versions"), &body)
     }
 
     /// Sets `subject` to FULL_TRANSITIVE, then registers `schema` under it.
@@ -284,16 +230,7 @@ impl RegistryClient {
         let body = self
             .call(Method::GET, &["schemas", "ids", &id_text], None, "")
             .await?;
-        let text = body.get("schema").and_then(Value::as_str).ok_or_else(|| {
-            RegistryError::BadResponse {
-                request: format!("GET /schemas/ids/{id}"),
-                detail: "no `schema` field".into(),
-            }
-        })?;
-        let schema = Schema::parse_str(text).map_err(|source| RegistryError::UnparsableSchema {
-            id,
-            source: Box::new(source),
-        })?;
+        let schema = schema_from_answer(id, &body)?;
         let schema = Arc::new(schema);
         if let Ok(mut cache) = self.by_id.write() {
             cache.insert(id, Arc::clone(&schema));
@@ -325,21 +262,6 @@ impl RegistryClient {
     /// ```
     pub async fn subjects(&self) -> Result<Vec<String>, RegistryError> {
         let body = self.call(Method::GET, &["subjects"], None, "").await?;
-        serde_json::from_value(body).map_err(|e| RegistryError::BadResponse {
-            request: "GET /subjects".into(),
-            detail: e.to_string(),
-        })
+        subjects_from_answer(body)
     }
-}
-
-fn truncate(text: &str) -> String {
-    const MAX: usize = 300;
-    if text.len() <= MAX {
-        return text.to_owned();
-    }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }

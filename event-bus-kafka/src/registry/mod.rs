@@ -5,6 +5,7 @@
 //! out: setting a subject's compatibility level, and telling an incompatible schema
 //! (409) from an unreachable registry by status and error code.
 
+pub mod answer;
 mod client;
 mod error;
 
