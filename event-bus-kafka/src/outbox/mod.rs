@@ -49,6 +49,7 @@ mod command;
 mod config;
 mod emergency;
 mod error;
+mod headers_column;
 mod health;
 mod lane;
 #[cfg(feature = "sqlite")]
@@ -74,6 +75,7 @@ pub use command::{relay_from_env, AnyOutbox};
 pub use config::{EmergencyConfig, OutboxConfig, RelayConfig};
 pub use emergency::{DeferReason, OutboxProducer, SendOutcome};
 pub use error::OutboxError;
+pub use headers_column::{headers_from_json, headers_to_json};
 pub use health::BrokerHealth;
 pub use lane::Lane;
 pub use monitor::{RelayMonitor, RelayPhase};

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::error::OutboxError;
 use super::lane::Lane;
@@ -291,96 +290,4 @@ where
         }
     }
     Ok((rows, unreadable))
-}
-
-/// How headers are stored: a JSON array of `[name, value]`, the value as a string when
-/// it is UTF-8 (always, for the SDK's own headers) and as `{"hex": "…"}` otherwise, so
-/// rows stay readable in `psql`.
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredHeader(String, StoredValue);
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(untagged)]
-enum StoredValue {
-    Text(String),
-    Bytes { hex: String },
-}
-
-/// Headers as the JSON text stored in the `headers` column.
-pub(crate) fn headers_to_json(headers: &[(String, Vec<u8>)]) -> String {
-    let stored: Vec<StoredHeader> = headers
-        .iter()
-        .map(|(name, value)| {
-            let value = match std::str::from_utf8(value) {
-                Ok(text) => StoredValue::Text(text.to_owned()),
-                Err(_) => StoredValue::Bytes { hex: to_hex(value) },
-            };
-            StoredHeader(name.clone(), value)
-        })
-        .collect();
-    // Serializing strings into JSON cannot fail.
-    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".to_owned())
-}
-
-/// Headers back from the stored JSON text of row `id`.
-pub(crate) fn headers_from_json(
-    id: i64,
-    json: &str,
-) -> Result<Vec<(String, Vec<u8>)>, OutboxError> {
-    let corrupt = |reason: String| OutboxError::CorruptRow { id, reason };
-    let stored: Vec<StoredHeader> = serde_json::from_str(json)
-        .map_err(|e| corrupt(format!("headers are not the stored JSON form: {e}")))?;
-    stored
-        .into_iter()
-        .map(|StoredHeader(name, value)| match value {
-            StoredValue::Text(text) => Ok((name, text.into_bytes())),
-            StoredValue::Bytes { hex } => from_hex(&hex)
-                .map(|bytes| (name.clone(), bytes))
-                .ok_or_else(|| corrupt(format!("header `{name}` has invalid hex"))),
-        })
-        .collect()
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn headers_round_trip_text_and_bytes() {
-        let headers = vec![
-            ("ce_id".to_owned(), b"0b6f".to_vec()),
-            ("bin".to_owned(), vec![0, 255, 7]),
-            ("empty".to_owned(), vec![]),
-        ];
-        let json = headers_to_json(&headers);
-        assert_eq!(
-            json,
-            r#"[["ce_id","0b6f"],["bin",{"hex":"00ff07"}],["empty",""]]"#
-        );
-        assert_eq!(headers_from_json(1, &json).expect("decodes"), headers);
-    }
-
-    #[test]
-    fn corrupt_headers_name_the_row() {
-        let err = headers_from_json(9, r#"[["x",{"hex":"zz"}]]"#).expect_err("bad hex");
-        assert!(err.to_string().contains("row 9"), "{err}");
-        assert!(headers_from_json(9, "{").is_err());
-    }
 }

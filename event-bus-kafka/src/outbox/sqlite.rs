@@ -23,10 +23,11 @@ use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
 use super::backlog::BacklogLimit;
 use super::error::OutboxError;
+use super::headers_column::{headers_from_json, headers_to_json};
 use super::lane::Lane;
 use super::row::{
-    decode_claimed, headers_from_json, headers_to_json, BatchOutcome, OutboxId, OutboxRow,
-    ParkedFilter, ParkedRow, StoredRow, UnreadableRow,
+    decode_claimed, BatchOutcome, OutboxId, OutboxRow, ParkedFilter, ParkedRow, StoredRow,
+    UnreadableRow,
 };
 use super::status::{age, FailingKey, OutboxStatus};
 use super::store::{ClaimLimits, ClaimedBatch, OutboxStore, OutboxWakeup, TransactionalStore};
