@@ -234,11 +234,7 @@ impl OutboxError {
 fn outbox_config(args: &OutboxArgs) -> Result<OutboxConfig, ConfigError> {
     let mut env = EnvSource::from_process();
     if let Some(url) = &args.database_url {
-        env = EnvSource::from_pairs(
-            std::env::vars()
-                .filter(|(k, _)| k.starts_with("EVENT_BUS_"))
-                .chain([("EVENT_BUS_OUTBOX_DATABASE_URL".to_owned(), url.clone())]),
-        );
+        env = env.with_var("EVENT_BUS_OUTBOX_DATABASE_URL", url.clone());
     }
     OutboxConfig::from_env_source(&env)
 }

@@ -127,18 +127,16 @@ impl ConnectionArgs {
                 self.schema_registry_url.clone(),
             ),
         ];
-        let mut vars: std::collections::BTreeMap<String, String> = std::env::vars()
-            .filter(|(name, _)| name.starts_with("EVENT_BUS_"))
-            .collect();
+        let mut env = EnvSource::from_process();
         for (name, value) in overrides {
-            vars.insert(name.into(), value);
+            env = env.with_var(name, value);
         }
         for (name, value) in flags {
             if let Some(value) = value {
-                vars.insert(name.to_owned(), value);
+                env = env.with_var(name, value);
             }
         }
-        EnvSource::from_pairs(vars)
+        env
     }
 }
 

@@ -88,12 +88,38 @@ impl std::fmt::Debug for EnvSource {
 impl EnvSource {
     /// The process environment's `EVENT_BUS_*` variables.
     ///
+    /// Other variables are not read, whatever they hold; one whose name is not UTF-8 is
+    /// ignored with a warning. An `EVENT_BUS_*` value that is not UTF-8 is kept with its invalid bytes replaced by `�` (so a number, URL or
+    /// name fails to parse with an error naming the variable) and logged as a warning.
+    ///
     /// ```
     /// let env = event_bus_kafka::config::EnvSource::from_process();
     /// let _ = env.get("EVENT_BUS_SERVICE_NAME");
     /// ```
     pub fn from_process() -> Self {
-        Self::from_pairs(std::env::vars().filter(|(k, _)| k.starts_with("EVENT_BUS_")))
+        // `std::env::vars` panics on the first variable, of any name, that is not
+        // UTF-8: the environment is outside input, so read it as `OsString`s.
+        Self::from_pairs(std::env::vars_os().filter_map(|(name, value)| {
+            let name = match name.into_string() {
+                Ok(name) if name.starts_with("EVENT_BUS_") => name,
+                Ok(_) => return None,
+                Err(raw) => {
+                    let shown = raw.to_string_lossy();
+                    if shown.starts_with("EVENT_BUS_") {
+                        tracing::warn!(variable = %shown, "ignoring {shown}: its name is not UTF-8");
+                    }
+                    return None;
+                }
+            };
+            let value = value.into_string().unwrap_or_else(|raw| {
+                tracing::warn!(
+                    variable = %name,
+                    "the value of {name} is not UTF-8; its invalid bytes are read as U+FFFD"
+                );
+                raw.to_string_lossy().into_owned()
+            });
+            Some((name, value))
+        }))
     }
 
     /// Variables from pairs.
@@ -111,6 +137,19 @@ impl EnvSource {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
         }
+    }
+
+    /// The same variables with `name` set to `value` (replacing any value it had): for
+    /// flags and defaults written over the environment.
+    ///
+    /// ```
+    /// use event_bus_kafka::config::EnvSource;
+    /// let env = EnvSource::from_pairs([("A", "1")]).with_var("A", "2").with_var("B", "3");
+    /// assert_eq!((env.get("A"), env.get("B")), (Some("2"), Some("3")));
+    /// ```
+    pub fn with_var(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.vars.insert(name.into(), value.into());
+        self
     }
 
     /// A variable's value; an empty value counts as unset.

@@ -23,12 +23,11 @@ const RELAY_CONNECTIONS: u32 = 2;
 
 /// The process's `EVENT_BUS_*` variables over the service's defaults.
 fn environment() -> EnvSource {
-    let defaults = [(
-        "EVENT_BUS_CONSUMER_GROUP".to_owned(),
-        DEFAULT_GROUP.to_owned(),
-    )];
-    let process = std::env::vars().filter(|(name, _)| name.starts_with("EVENT_BUS_"));
-    EnvSource::from_pairs(defaults.into_iter().chain(process))
+    let process = EnvSource::from_process();
+    match process.get("EVENT_BUS_CONSUMER_GROUP") {
+        Some(_) => process,
+        None => process.with_var("EVENT_BUS_CONSUMER_GROUP", DEFAULT_GROUP),
+    }
 }
 
 /// Each event in flight holds a pooled connection for its transaction, and the relay
