@@ -44,6 +44,19 @@ pub enum ConfigError {
         /// What it would break.
         reason: &'static str,
     },
+    /// Two settings give one librdkafka option different values, so one of them would
+    /// be ignored without a word (`EVENT_BUS_KAFKA_LINGER_MS` and
+    /// `EVENT_BUS_KAFKA_linger_ms`, or an option variable naming `bootstrap.servers`).
+    /// The values are not shown: either may be a secret.
+    #[error("{first} and {second} both set the Kafka option `{option}`, to different values; keep one of them")]
+    Conflict {
+        /// The librdkafka option's name.
+        option: String,
+        /// One setting (a variable's name).
+        first: String,
+        /// The other.
+        second: String,
+    },
 }
 
 /// A snapshot of environment variables, so configuration can be read from the process

@@ -9,6 +9,11 @@ use super::compression::default_codec;
 use super::env::{ConfigError, EnvSource};
 use super::secret::is_secret_option;
 
+/// The variable of the brokers.
+const BOOTSTRAP_VARIABLE: &str = "EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS";
+/// `EVENT_BUS_KAFKA_<NAME>` sets the librdkafka option `<name>` (lower case, `_` → `.`).
+const OPTION_PREFIX: &str = "EVENT_BUS_KAFKA_";
+
 /// Where the brokers are, and any librdkafka options, passed through untouched.
 ///
 /// ```
@@ -53,31 +58,59 @@ impl KafkaConfig {
 
     /// From `EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS` and `EVENT_BUS_KAFKA_<OPTION>` variables.
     ///
+    /// Two variables that set one option to different values (they differ in case, or
+    /// one names `bootstrap.servers`) are a [`ConfigError::Conflict`]: one of them would
+    /// otherwise be ignored.
+    ///
     /// ```
-    /// use event_bus_kafka::config::{EnvSource, KafkaConfig};
+    /// use event_bus_kafka::config::{ConfigError, EnvSource, KafkaConfig};
     /// let env = EnvSource::from_pairs([
     ///     ("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", "b:9092"),
     ///     ("EVENT_BUS_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
     /// ]);
     /// let kafka = KafkaConfig::from_env_source(&env)?;
     /// assert_eq!(kafka.options["security.protocol"], "SASL_SSL");
+    ///
+    /// let twice = EnvSource::from_pairs([
+    ///     ("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", "b:9092"),
+    ///     ("EVENT_BUS_KAFKA_LINGER_MS", "5"),
+    ///     ("EVENT_BUS_KAFKA_linger_ms", "50"),
+    /// ]);
+    /// assert!(matches!(KafkaConfig::from_env_source(&twice), Err(ConfigError::Conflict { .. })));
     /// # Ok::<(), event_bus_kafka::config::ConfigError>(())
     /// ```
     pub fn from_env_source(env: &EnvSource) -> Result<Self, ConfigError> {
-        let bootstrap =
-            env.get("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS")
-                .ok_or(ConfigError::Missing {
-                    setting: "bootstrap_servers",
-                    variable: "EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS",
-                    hint: "e.g. localhost:9092",
-                })?;
+        let bootstrap = env.get(BOOTSTRAP_VARIABLE).ok_or(ConfigError::Missing {
+            setting: "bootstrap_servers",
+            variable: BOOTSTRAP_VARIABLE,
+            hint: "e.g. localhost:9092",
+        })?;
         let mut config = Self::new(bootstrap);
-        for (name, value) in env.with_prefix("EVENT_BUS_KAFKA_") {
-            if name != "BOOTSTRAP_SERVERS" && !value.trim().is_empty() {
-                config.options.insert(
-                    name.to_ascii_lowercase().replace('_', "."),
-                    value.to_owned(),
-                );
+        // The variable that set each option, to name both sides of a conflict.
+        let mut set_by = BTreeMap::from([(
+            "bootstrap.servers".to_owned(),
+            BOOTSTRAP_VARIABLE.to_owned(),
+        )]);
+        for (name, value) in env.with_prefix(OPTION_PREFIX) {
+            if name == "BOOTSTRAP_SERVERS" || value.trim().is_empty() {
+                continue;
+            }
+            let option = name.to_ascii_lowercase().replace('_', ".");
+            let variable = format!("{OPTION_PREFIX}{name}");
+            let earlier = match option.as_str() {
+                "bootstrap.servers" => Some(bootstrap),
+                _ => config.options.get(&option).map(String::as_str),
+            };
+            if earlier.is_some_and(|earlier| earlier != value) {
+                return Err(ConfigError::Conflict {
+                    first: set_by.remove(&option).unwrap_or_default(),
+                    second: variable,
+                    option,
+                });
+            }
+            set_by.insert(option.clone(), variable);
+            if option != "bootstrap.servers" {
+                config.options.insert(option, value.to_owned());
             }
         }
         Ok(config)
@@ -151,5 +184,59 @@ impl fmt::Debug for KafkaConfig {
             .field("bootstrap_servers", &self.bootstrap_servers)
             .field("options", &options)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<KafkaConfig, ConfigError> {
+        KafkaConfig::from_env_source(&EnvSource::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn an_option_variable_cannot_replace_the_brokers() {
+        let err = config(&[
+            ("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", "b:9092"),
+            ("EVENT_BUS_KAFKA_bootstrap_servers", "elsewhere:9092"),
+        ])
+        .expect_err("two broker lists");
+        assert_eq!(
+            err,
+            ConfigError::Conflict {
+                option: "bootstrap.servers".into(),
+                first: "EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS".into(),
+                second: "EVENT_BUS_KAFKA_bootstrap_servers".into(),
+            }
+        );
+        let same = config(&[
+            ("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", "b:9092"),
+            ("EVENT_BUS_KAFKA_bootstrap_servers", "b:9092"),
+        ])
+        .expect("the same brokers twice");
+        assert_eq!(same.bootstrap_servers, "b:9092");
+        assert!(same.options.is_empty());
+    }
+
+    #[test]
+    fn options_set_twice_to_different_values_are_refused_without_their_values() {
+        let err = config(&[
+            ("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", "b:9092"),
+            ("EVENT_BUS_KAFKA_SASL_PASSWORD", "first-secret"),
+            ("EVENT_BUS_KAFKA_sasl_password", "second-secret"),
+        ])
+        .expect_err("two passwords");
+        let shown = err.to_string();
+        assert!(shown.contains("EVENT_BUS_KAFKA_SASL_PASSWORD"), "{shown}");
+        assert!(shown.contains("EVENT_BUS_KAFKA_sasl_password"), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
+        let same = config(&[
+            ("EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS", "b:9092"),
+            ("EVENT_BUS_KAFKA_LINGER_MS", "5"),
+            ("EVENT_BUS_KAFKA_linger_ms", "5"),
+        ])
+        .expect("one value twice");
+        assert_eq!(same.options["linger.ms"], "5");
     }
 }
