@@ -14,6 +14,9 @@
 //! [`OutboxError::CorruptRow`] for anything else; the relay then treats the row as
 //! unreadable (its key waits, other keys publish).
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::error::OutboxError;
@@ -23,18 +26,49 @@ use super::error::OutboxError;
 struct StoredHeader(String, StoredValue);
 
 /// A stored header value: text, or the bytes in hex when they are not UTF-8.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum StoredValue {
     Text(String),
-    Bytes(HexValue),
+    Bytes { hex: String },
 }
 
-/// `{"hex": "…"}`, nothing else.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HexValue {
-    hex: String,
+/// Reads a value as exactly one of the two forms `Serialize` writes: a string, or an
+/// object whose one member is `hex`. (A derived untagged reader would also take
+/// `["00"]`, extra members, or `hex` twice.)
+impl<'de> Deserialize<'de> for StoredValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StoredValueVisitor)
+    }
+}
+
+struct StoredValueVisitor;
+
+impl<'de> Visitor<'de> for StoredValueVisitor {
+    type Value = StoredValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a string, or {"hex": "…"} for a value that is not UTF-8"#)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<StoredValue, E> {
+        Ok(StoredValue::Text(text.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<StoredValue, E> {
+        Ok(StoredValue::Text(text))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<StoredValue, A::Error> {
+        let hex = match members.next_key::<String>()? {
+            Some(name) if name == "hex" => members.next_value::<String>()?,
+            _ => return Err(de::Error::custom(r#"expected {"hex": "…"}"#)),
+        };
+        if members.next_key::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom(r#"{"hex": "…"} has another member"#));
+        }
+        Ok(StoredValue::Bytes { hex })
+    }
 }
 
 /// Headers as the JSON text the stores write to the `headers` column.
@@ -53,7 +87,7 @@ pub fn headers_to_json(headers: &[(String, Vec<u8>)]) -> String {
         .map(|(name, value)| {
             let value = match std::str::from_utf8(value) {
                 Ok(text) => StoredValue::Text(text.to_owned()),
-                Err(_) => StoredValue::Bytes(HexValue { hex: to_hex(value) }),
+                Err(_) => StoredValue::Bytes { hex: to_hex(value) },
             };
             StoredHeader(name.clone(), value)
         })
@@ -84,7 +118,7 @@ pub fn headers_from_json(id: i64, json: &str) -> Result<Vec<(String, Vec<u8>)>, 
         .into_iter()
         .map(|StoredHeader(name, value)| match value {
             StoredValue::Text(text) => Ok((name, text.into_bytes())),
-            StoredValue::Bytes(HexValue { hex }) => match from_hex(&hex) {
+            StoredValue::Bytes { hex } => match from_hex(&hex) {
                 Some(bytes) => Ok((name, bytes)),
                 None => Err(corrupt(format!(
                     "header `{name}` has invalid hex (two hex digits a byte expected)"
@@ -153,6 +187,17 @@ mod tests {
             let json = format!(r#"[["b",{{"hex":"{bad}"}}]]"#);
             assert!(headers_from_json(1, &json).is_err(), "{bad}");
         }
-        assert!(headers_from_json(1, r#"[["b",{"hex":"00","more":1}]]"#).is_err());
+        // Only a string or an object whose one member is `hex` (found by the
+        // outbox_headers fuzz target: `["00"]` read as hex).
+        for bad in [
+            r#"[["b",{"hex":"00","more":1}]]"#,
+            r#"[["b",{"hex":"00","hex":"11"}]]"#,
+            r#"[["b",["00"]]]"#,
+            r#"[["b",{}]]"#,
+            r#"[["b",1]]"#,
+            r#"[["b","x","y"]]"#,
+        ] {
+            assert!(headers_from_json(1, bad).is_err(), "{bad}");
+        }
     }
 }
