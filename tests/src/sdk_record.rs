@@ -3,8 +3,9 @@
 //! the peer interoperability test decodes with.
 //!
 //! Step for step as the consumer does it (`consumer/runner.rs` `handle` and `process`,
-//! `consumer/decode.rs`, `consumer/retry.rs`): the record's headers collected into a
-//! `Vec` of references (`RecordView::of`), `parse_headers`, the bus's name of the type,
+//! `consumer/decode.rs`, `consumer/retry.rs`): the record's headers read into a `Vec`
+//! of pairs (`RecordView::of`, with the SDK's `record_headers::header_pairs`),
+//! `parse_headers`, the bus's name of the type,
 //! the Confluent framing taken off, the writer schema compared with the reader schema
 //! once per schema id (the registry asked only then; a schema of another record
 //! refused) and the datum decoded as the reader type, a `DeliveryContext` with the consumer group, shared in an `Arc`, and
@@ -37,8 +38,9 @@ use event_bus_core::headers::parse_headers;
 use event_bus_core::EventBus;
 use event_bus_kafka::config::RegistryConfig;
 use event_bus_kafka::producer::EncodedRecord;
+use event_bus_kafka::record_headers::{header_pairs, NativeHeaders};
 use event_bus_kafka::registry::RegistryClient;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage, Timestamp};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage, Timestamp};
 
 /// What [`SdkRecordPath::handle`] returns.
 pub type RecordResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
@@ -75,18 +77,18 @@ impl SdkRecordPath {
     /// record the consumer would dead-letter or a receiver's failure.
     ///
     /// See the module's example.
-    pub async fn handle<M: Message>(&self, message: &M) -> RecordResult<()> {
-        // RecordView::of (the same lines, on any rdkafka message)
+    pub async fn handle<M>(&self, message: &M) -> RecordResult<()>
+    where
+        M: Message,
+        M::Headers: NativeHeaders,
+    {
+        // RecordView::of
         let headers = message
             .headers()
-            .map(|h| {
-                let mut headers = Vec::with_capacity(h.count());
-                headers.extend(h.iter().map(|h| (h.key, h.value)));
-                headers
-            })
+            .map(|h| header_pairs(h.borrowed()))
             .unwrap_or_default();
         // RecordDecoder::decode
-        let parsed = parse_headers(headers.iter().copied())?;
+        let parsed = parse_headers(headers.iter().map(|(name, value)| (name.as_ref(), *value)))?;
         let event_type = self
             .bus
             .known_type(&parsed.metadata.event_type)
