@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::metadata::{host_name, EventMetadata, DEFAULT_SOURCE, SOURCE_LIB};
@@ -344,6 +344,9 @@ where
         })?,
         None => chrono::Utc::now(),
     };
+    // `ce_time` carries microseconds: a time read or defaulted with more would not
+    // survive the SDK writing these headers again (DLQ, redrive). Found by fuzzing.
+    let time = time.trunc_subsecs(6);
     let minorversion = match reader.text(names::MINORVERSION)? {
         Some(text) => text.trim().parse().map_err(|_| HeaderError::Invalid {
             header: names::MINORVERSION,

@@ -277,3 +277,30 @@ fn an_unreadable_trace_context_is_left_out_and_the_event_is_fine() {
         );
     }
 }
+
+/// Found by the fuzz target `cloudevents_headers`: a time with more than microseconds
+/// (a missing `ce_time` defaulted to now, or one written with nanoseconds) changed when
+/// the SDK wrote the headers again, as the DLQ and redrive do.
+#[test]
+fn a_time_read_or_defaulted_survives_being_written_again() {
+    let mut meta = EventMetadata::new("org.example.tests.time.kept.v1");
+    meta.time = chrono::DateTime::from_timestamp(1_700_000_000, 5_123_456).expect("time");
+    let mut headers = meta.to_headers();
+    let with_nanos = "2023-11-14T22:13:20.005123456+00:00".to_owned();
+    for (name, value) in headers.iter_mut() {
+        if *name == "ce_time" {
+            *value = with_nanos.clone();
+        }
+    }
+    let without_time: Vec<_> = headers
+        .iter()
+        .filter(|(name, _)| *name != "ce_time")
+        .cloned()
+        .collect();
+    for (case, headers) in [("nanoseconds", headers), ("no ce_time", without_time)] {
+        let read = parse_headers(as_pairs(&headers)).expect("parses").metadata;
+        let written = read.to_headers();
+        let again = parse_headers(as_pairs(&written)).expect("parses").metadata;
+        assert_eq!(again, read, "{case}");
+    }
+}
