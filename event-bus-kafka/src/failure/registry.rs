@@ -31,6 +31,7 @@ pub fn of_registry(error: &RegistryError) -> Failure {
         RegistryError::Incompatible { .. }
         | RegistryError::InvalidSchema { .. }
         | RegistryError::UnparsableSchema { .. }
+        | RegistryError::UnusableSchema { .. }
         | RegistryError::Client(_)
         | RegistryError::BadUrl(_) => Failure::Permanent,
         RegistryError::NotFound { .. }

@@ -100,7 +100,10 @@ pub fn read_answer(
     })
 }
 
-/// The schema of a `GET /schemas/ids/{id}` answer, parsed as Avro.
+/// The schema of a `GET /schemas/ids/{id}` answer, parsed as Avro: a
+/// [`RegistryError::UnparsableSchema`] when apache-avro refuses it, a
+/// [`RegistryError::UnusableSchema`] when apache-avro fails on it (panics) while parsing
+/// it or writing its canonical form.
 ///
 /// ```
 /// use event_bus_kafka::registry::answer::schema_from_answer;
@@ -122,10 +125,37 @@ pub fn schema_from_answer(id: u32, answer: &Value) -> Result<Schema, RegistryErr
             request: format!("GET /schemas/ids/{id}"),
             detail: "no `schema` field".into(),
         })?;
-    Schema::parse_str(text).map_err(|source| RegistryError::UnparsableSchema {
-        id,
-        source: Box::new(source),
-    })
+    // apache-avro 0.22 panics on some schemas rather than refusing them, in
+    // `parse_str` (an alias or a type reference that is not a name) and in
+    // `canonical_form` (a `size`, `precision` or `scale` attribute that is not a
+    // number). The schema comes from outside the process, so a panic there becomes an
+    // error; the canonical form is computed here once so that a schema the client
+    // accepts is one every later use of it can rely on.
+    let parsed = std::panic::catch_unwind(|| {
+        Schema::parse_str(text).inspect(|schema| {
+            let _ = schema.canonical_form();
+        })
+    });
+    match parsed {
+        Ok(Ok(schema)) => Ok(schema),
+        Ok(Err(source)) => Err(RegistryError::UnparsableSchema {
+            id,
+            source: Box::new(source),
+        }),
+        Err(panic) => Err(RegistryError::UnusableSchema {
+            id,
+            reason: panic_message(panic.as_ref()),
+        }),
+    }
+}
+
+/// The text of a panic's payload (a `&str` or a `String`, as `panic!` makes them).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// The schema id of a register answer (`POST /subjects/{subject}/versions`): a
@@ -228,6 +258,32 @@ mod tests {
         };
         assert!(message.ends_with('…'));
         assert!(message.len() <= QUOTED_BODY_MAX + '…'.len_utf8());
+    }
+
+    #[test]
+    fn schemas_the_avro_library_panics_on_are_refused() {
+        // Found by the registry_answers fuzz target: a record with a `precision`
+        // attribute that is not a number parses, and its canonical form panics.
+        let precision = r#"{"type": "record", "name": "R", "precision": "x", "fields": []}"#;
+        // apache-avro's issue 547: an alias that is not a name panics in parse_str.
+        let alias = r#"{"type": "record", "name": "R", "aliases": [":"], "fields": []}"#;
+        for text in [precision, alias] {
+            let answer = serde_json::json!({ "schema": text });
+            let refused = schema_from_answer(9, &answer);
+            assert!(
+                matches!(
+                    refused,
+                    Err(RegistryError::UnusableSchema { id: 9, .. }
+                        | RegistryError::UnparsableSchema { id: 9, .. })
+                ),
+                "{text}: {refused:?}"
+            );
+        }
+        let answer = serde_json::json!({ "schema": precision });
+        assert!(matches!(
+            schema_from_answer(9, &answer),
+            Err(RegistryError::UnusableSchema { .. })
+        ));
     }
 
     #[test]

@@ -72,6 +72,17 @@ pub enum RegistryError {
         #[source]
         source: Box<apache_avro::Error>,
     },
+    /// A schema served by the registry that the Avro library fails on instead of
+    /// refusing it: apache-avro 0.22 panics on some schemas (an alias that is not a
+    /// name, a `size`, `precision` or `scale` attribute that is not a number), and a
+    /// registry's answer must not take the process down.
+    #[error("schema {id} from the registry cannot be used: the Avro library failed on it ({reason}); check the schema registered under this id")]
+    UnusableSchema {
+        /// The schema id.
+        id: u32,
+        /// What the library reported.
+        reason: String,
+    },
     /// The client could not be built (TLS setup).
     #[error("cannot build the schema registry HTTP client: {0}")]
     Client(#[source] reqwest::Error),
