@@ -94,27 +94,30 @@ pub fn header_pairs(headers: &BorrowedHeaders) -> Vec<HeaderPair<'_>> {
     // `rd_kafka_headers_t` itself (it casts the pointer both ways), so the address is
     // the native handle; the test below checks that this still holds.
     let native = std::ptr::from_ref(headers).cast::<rdsys::rd_kafka_headers_t>();
-    (0..headers.count())
-        .filter_map(|index| {
-            let mut name = std::ptr::null();
-            let mut value = std::ptr::null();
-            let mut size = 0;
-            // SAFETY: `native` is a live header list for as long as `headers` is
-            // borrowed, `index` is below its count, and the out pointers are valid.
-            let status = unsafe {
-                rdsys::rd_kafka_header_get_all(native, index, &mut name, &mut value, &mut size)
-            };
-            if status != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
-                return None;
-            }
-            // SAFETY: librdkafka keeps each name NUL-terminated and each value `size`
-            // bytes long, owned by the list, so both live as long as `headers`.
-            let name = unsafe { CStr::from_ptr(name) }.to_bytes();
-            let value = (!value.is_null())
-                .then(|| unsafe { std::slice::from_raw_parts(value.cast::<u8>(), size) });
-            Some((String::from_utf8_lossy(name), value))
-        })
-        .collect()
+    let count = headers.count();
+    // Sized up front: a consumer reads every record's headers (ten of the SDK's own).
+    let mut pairs = Vec::with_capacity(count);
+    for index in 0..count {
+        let mut name = std::ptr::null();
+        let mut value = std::ptr::null();
+        let mut size = 0;
+        // SAFETY: `native` is a live header list for as long as `headers` is borrowed,
+        // `index` is below its count, and the out pointers are valid.
+        let status = unsafe {
+            rdsys::rd_kafka_header_get_all(native, index, &mut name, &mut value, &mut size)
+        };
+        if status != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+            continue;
+        }
+        // SAFETY: librdkafka keeps each name NUL-terminated and each value `size` bytes
+        // long, owned by the list, so both live as long as `headers`.
+        let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+        let value = (!value.is_null())
+            .then(|| unsafe { std::slice::from_raw_parts(value.cast::<u8>(), size) });
+        // Borrowed when the name is UTF-8, as it nearly always is.
+        pairs.push((String::from_utf8_lossy(name), value));
+    }
+    pairs
 }
 
 #[cfg(test)]
