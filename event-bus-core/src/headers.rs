@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::metadata::{host_name, EventMetadata, DEFAULT_SOURCE, SOURCE_LIB};
@@ -253,6 +253,9 @@ pub fn format_time(time: &DateTime<Utc>) -> String {
 /// let t = event_bus_core::headers::parse_time("2023-11-14T22:13:20Z").unwrap();
 /// assert_eq!(t.timestamp(), 1_700_000_000);
 /// assert!(event_bus_core::headers::parse_time("yesterday").is_none());
+/// // Years RFC 3339 cannot write are refused, so what is read can be written back.
+/// assert!(event_bus_core::headers::parse_time("-023-11-14T22:13:21.7").is_none());
+/// assert!(event_bus_core::headers::parse_time("0000-01-01T00:30:00+01:00").is_none());
 /// ```
 pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
@@ -263,6 +266,7 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|t| t.and_utc())
         })
+        .filter(|t| (0..=9999).contains(&t.year()))
 }
 
 /// Reads event metadata from record headers (`(name, value)` pairs, in any order).

@@ -304,3 +304,29 @@ fn a_time_read_or_defaulted_survives_being_written_again() {
         assert_eq!(again, read, "{case}");
     }
 }
+
+/// Found by the `cloudevents_headers` fuzz target: a `ce_time` without an offset and a
+/// signed year (`-023-…`) was read, then written back as `-0023-…`, which no RFC 3339
+/// reader takes, so the DLQ copy or a redrive of such a record could not be read again.
+/// Years outside 0000–9999 (also reached through an offset, `0000-01-01T00:30+01:00`)
+/// are refused as an invalid `ce_time`.
+#[test]
+fn a_time_rfc_3339_cannot_write_is_refused() {
+    for time in [
+        "-023-11-14T22:13:21.7",
+        "0000-01-01T00:30:00+01:00",
+        "+10000-01-01T00:00:00",
+    ] {
+        let mut meta = EventMetadata::new("org.example.tests.time.kept.v1").to_headers();
+        for (name, value) in meta.iter_mut() {
+            if *name == "ce_time" {
+                *value = time.to_owned();
+            }
+        }
+        let parsed = parse_headers(as_pairs(&meta));
+        assert!(
+            matches!(parsed, Err(HeaderError::Invalid { header: "ce_time", .. })),
+            "{time}: {parsed:?}"
+        );
+    }
+}
