@@ -325,7 +325,13 @@ fn a_time_rfc_3339_cannot_write_is_refused() {
         }
         let parsed = parse_headers(as_pairs(&meta));
         assert!(
-            matches!(parsed, Err(HeaderError::Invalid { header: "ce_time", .. })),
+            matches!(
+                parsed,
+                Err(HeaderError::Invalid {
+                    header: "ce_time",
+                    ..
+                })
+            ),
             "{time}: {parsed:?}"
         );
     }

@@ -892,3 +892,57 @@ fn outbox_keeps_key_order_on_postgres() {
 fn outbox_keeps_key_order_on_sqlite() {
     run_model("order-model-sqlite", Sqlite);
 }
+
+/// Found by the model (SQLite, "trigger already exists" after a relay crash): a relay
+/// task aborted while it takes the SQLite relay lease (`BEGIN IMMEDIATE` on the store's
+/// pool) left that transaction open on a pooled connection (sqlx 0.8 starts a
+/// transaction before it builds the guard that rolls it back). Later statements on
+/// that connection ran inside it and never committed — a deferred send acknowledged
+/// and then lost — and it held the file's write lock. Here relays are aborted at
+/// every moment of their start; after each, an event stored through the store must be
+/// committed (seen by a connection of its own) within the store's busy timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_sqlite_relay_leaves_no_transaction_open() {
+    use sqlx::Connection;
+
+    let file = SqliteFile(
+        std::env::temp_dir().join(format!("outbox-aborted-relay-{}.db", Uuid::new_v4())),
+    );
+    let url = format!("sqlite:{}", file.0.display());
+    let store = Arc::new(SqliteOutbox::connect(&url).await.expect("sqlite"));
+    store.migrate().await.expect("migrate");
+    // Nothing is published (the outbox is empty when each relay starts): no broker.
+    let config = ProducerConfig::new(
+        KafkaConfig::new("127.0.0.1:9"),
+        RegistryConfig::new("http://127.0.0.1:9"),
+    );
+    let producer = Producer::new(config).expect("producer");
+    let mut observer = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("observer");
+    for attempt in 0..300u32 {
+        let relay = Relay::new(store.clone(), producer.clone(), relay_config(10)).spawn();
+        for _ in 0..attempt % 13 {
+            tokio::task::yield_now().await;
+        }
+        relay.abort();
+        let record = outbox_support::raw_record("t", Some("k"), 10);
+        let stored = tokio::time::timeout(Duration::from_secs(15), store.insert(&record))
+            .await
+            .unwrap_or_else(|_| panic!("attempt {attempt}: the insert hung"))
+            .unwrap_or_else(|e| panic!("attempt {attempt}: the insert failed: {e}"));
+        let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM event_bus_outbox WHERE id = ?1")
+            .bind(stored.0)
+            .fetch_one(&mut observer)
+            .await
+            .expect("observer query");
+        assert_eq!(
+            seen, 1,
+            "attempt {attempt}: row {stored:?} acknowledged but not committed"
+        );
+        sqlx::query("DELETE FROM event_bus_outbox")
+            .execute(&mut observer)
+            .await
+            .unwrap_or_else(|e| panic!("attempt {attempt}: cannot write the file: {e}"));
+    }
+}

@@ -31,8 +31,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqlitePoolOptions;
-use sqlx::SqlitePool;
+use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -86,9 +87,45 @@ struct Busy {
     expires_in: Duration,
 }
 
+/// A pooled connection that is closed, not returned to the pool, unless the work on it
+/// finished.
+///
+/// sqlx 0.8 starts a transaction with a custom statement (`BEGIN IMMEDIATE`) and then
+/// awaits once more before it builds the guard that rolls the transaction back. A task
+/// aborted at that await (a relay stopped while it takes its lease) would hand the
+/// connection back to the pool inside an open transaction: it would keep the file's
+/// write lock, and whatever ran on it later (an outbox insert, say) would never commit.
+/// Closing the connection rolls the transaction back.
+struct CloseUnlessFinished {
+    conn: PoolConnection<Sqlite>,
+    finished: bool,
+}
+
+impl Drop for CloseUnlessFinished {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// Takes or renews the lease if it is free, expired or already ours.
 async fn try_take(pool: &SqlitePool) -> Result<Result<(), Busy>, OutboxError> {
-    let mut tx = pool
+    let mut conn = CloseUnlessFinished {
+        conn: pool
+            .acquire()
+            .await
+            .map_err(OutboxError::db("locking the relay lease"))?,
+        finished: false,
+    };
+    let taken = take_on(&mut conn.conn).await;
+    conn.finished = true;
+    taken
+}
+
+/// [`try_take`] on one connection.
+async fn take_on(conn: &mut SqliteConnection) -> Result<Result<(), Busy>, OutboxError> {
+    let mut tx = conn
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(OutboxError::db("locking the relay lease"))?;
