@@ -62,8 +62,11 @@ fn every_variable_the_code_reads_is_documented_and_nothing_else() {
             .join("\n");
         in_code.extend(names(&code, true));
     }
-    // The prefix itself is how any librdkafka option is passed.
-    in_code.remove("EVENT_BUS_KAFKA_");
+    // The prefix itself is how any librdkafka option is passed, and a name after it
+    // (`EVENT_BUS_KAFKA_LINGER_MS` in a unit test) is such an option, not a variable of
+    // ours; the brokers are the one the code reads by name.
+    in_code
+        .retain(|n| n == "EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS" || !n.starts_with("EVENT_BUS_KAFKA_"));
     let docs = std::fs::read_to_string(workspace().join("docs/configuration.md"))
         .expect("docs/configuration.md");
     // `EVENT_BUS_KAFKA_<OPTION>` examples name librdkafka options, not variables of ours.
