@@ -5,11 +5,12 @@
 //! `ce_minorversion`, `sourcehost`, `sourcelib`; then `traceparent` and `tracestate`
 //! when a trace is active. All values are UTF-8.
 
-use std::fmt::Write as _;
+mod text;
 
 use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use uuid::Uuid;
 
+use self::text::{parse_canonical_time, DecimalText, TimeText};
 use crate::metadata::{host_name, EventMetadata, DEFAULT_SOURCE, SOURCE_LIB};
 
 /// Header names.
@@ -167,11 +168,10 @@ impl EventMetadata {
             // A year beyond four digits: chrono's own RFC 3339 writer copes.
             None => add(names::TIME, &format_time(&self.time)),
         }
-        let mut text = StackText::default();
-        match write!(text, "{}", self.minorversion) {
-            Ok(()) => add(names::MINORVERSION, text.as_str()),
-            Err(_) => add(names::MINORVERSION, &self.minorversion.to_string()),
-        }
+        add(
+            names::MINORVERSION,
+            DecimalText::of(self.minorversion).as_str(),
+        );
         add(names::SOURCEHOST, &self.sourcehost);
         add(names::SOURCELIB, &self.sourcelib);
         if let Some(parent) = &self.traceparent {
@@ -180,58 +180,6 @@ impl EventMetadata {
         if let Some(state) = &self.tracestate {
             add(names::TRACESTATE, state);
         }
-    }
-}
-
-/// `ce_time` text written on the stack, exactly as [`format_time`] writes it, for
-/// years 0 to 9999 (chrono's formatter allocates, and this runs for every event).
-struct TimeText;
-
-impl TimeText {
-    fn of(time: &DateTime<Utc>) -> Option<StackText> {
-        use chrono::{Datelike, Timelike};
-        let year = u32::try_from(time.year()).ok().filter(|y| *y <= 9999)?;
-        // A leap second (nanoseconds past one second) is written as second 60: leave
-        // it to chrono.
-        let nanos = Some(time.nanosecond()).filter(|n| *n < 1_000_000_000)?;
-        let mut text = StackText::default();
-        write!(
-            text,
-            "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+00:00",
-            time.month(),
-            time.day(),
-            time.hour(),
-            time.minute(),
-            time.second(),
-            nanos / 1_000,
-        )
-        .ok()?;
-        Some(text)
-    }
-}
-
-/// A short text written on the stack (header values formatted per event); writing
-/// more than fits fails instead of growing.
-#[derive(Default)]
-struct StackText {
-    bytes: [u8; 32],
-    len: usize,
-}
-
-impl StackText {
-    fn as_str(&self) -> &str {
-        // Only whole `&str`s are ever copied in, so the bytes are UTF-8.
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
-    }
-}
-
-impl std::fmt::Write for StackText {
-    fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        let end = self.len + text.len();
-        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        slot.copy_from_slice(text.as_bytes());
-        self.len = end;
-        Ok(())
     }
 }
 
@@ -258,6 +206,9 @@ pub fn format_time(time: &DateTime<Utc>) -> String {
 /// assert!(event_bus_core::headers::parse_time("0000-01-01T00:30:00+01:00").is_none());
 /// ```
 pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Some(time) = parse_canonical_time(text) {
+        return Some(time);
+    }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .ok()
