@@ -7,11 +7,14 @@
 
 mod text;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use uuid::Uuid;
 
 use self::text::{parse_canonical_time, DecimalText, TimeText};
 use crate::metadata::{host_name, EventMetadata, DEFAULT_SOURCE, SOURCE_LIB};
+use crate::shared_text;
 
 /// Header names.
 pub mod names {
@@ -61,6 +64,45 @@ const KNOWN: [&str; 12] = [
     names::TRACEPARENT,
     names::TRACESTATE,
 ];
+
+/// The place of a known header in [`KNOWN`], by its name's bytes (a `match` the
+/// compiler turns into a length switch, instead of comparing with every known name).
+fn slot_of(name: &[u8]) -> Option<usize> {
+    // By length first: most lengths leave one candidate, none more than two.
+    let (slot, known) = match name.len() {
+        5 => (4, names::ID),
+        7 if name[3] == b't' && name[4] == b'y' => (3, names::TYPE),
+        7 => (6, names::TIME),
+        9 if name[0] == b'c' => (5, names::SOURCE),
+        9 => (9, names::SOURCELIB),
+        10 if name[0] == b's' => (8, names::SOURCEHOST),
+        10 => (11, names::TRACESTATE),
+        11 => (10, names::TRACEPARENT),
+        12 => (1, names::CONTENT_TYPE),
+        14 => (0, names::SPECVERSION),
+        15 => (7, names::MINORVERSION),
+        18 => (2, names::DATACONTENTTYPE),
+        _ => return None,
+    };
+    (name == known.as_bytes()).then_some(slot)
+}
+
+/// `bytes` as text when they are UTF-8; ASCII, as header names and values nearly
+/// always are, is recognised without `from_utf8`'s general walk.
+///
+/// ```
+/// use event_bus_core::headers::utf8_text;
+/// assert_eq!(utf8_text(b"ce_id"), Some("ce_id"));
+/// assert_eq!(utf8_text("é".as_bytes()), Some("é"));
+/// assert_eq!(utf8_text(b"\xff"), None);
+/// ```
+pub fn utf8_text(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        return Some(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes).ok()
+}
 
 /// Headers whose absence is not worth reporting.
 const OPTIONAL: [&str; 2] = [names::TRACEPARENT, names::TRACESTATE];
@@ -220,7 +262,8 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         .filter(|t| (0..=9999).contains(&t.year()))
 }
 
-/// Reads event metadata from record headers (`(name, value)` pairs, in any order).
+/// Reads event metadata from record headers (`(name, value)` pairs, in any order;
+/// names as `&str` or as raw bytes).
 ///
 /// Fails on a missing or invalid `ce_id`, on a missing or empty `ce_type`, on a
 /// duplicated header, on a bad `ce_time`, `ce_minorversion` or `ce_specversion`, and on
@@ -250,13 +293,14 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 /// assert!(matches!(dup, Err(HeaderError::Duplicated { header: "ce_id", count: 2 })));
 /// # Ok::<(), HeaderError>(())
 /// ```
-pub fn parse_headers<'a, I>(headers: I) -> Result<ParsedMetadata, HeaderError>
+pub fn parse_headers<'a, I, N>(headers: I) -> Result<ParsedMetadata, HeaderError>
 where
-    I: IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    I: IntoIterator<Item = (N, Option<&'a [u8]>)>,
+    N: AsRef<[u8]>,
 {
     let mut reader = HeaderReader::default();
     for (name, value) in headers {
-        if let Some(slot) = KNOWN.iter().position(|known| *known == name) {
+        if let Some(slot) = slot_of(name.as_ref()) {
             reader.found[slot] = Some(value);
             reader.count[slot] += 1;
         }
@@ -310,17 +354,19 @@ where
         })?,
         None => 0,
     };
-    // Defaults are built only for the headers that are absent.
-    let owned =
-        |text: Option<&str>, default: fn() -> String| text.map_or_else(default, str::to_owned);
+    // The texts every record repeats are shared, not copied per record; an absent
+    // one takes its default.
+    let text_or = |text: Option<&str>, default: &'static str| {
+        text.map_or(Cow::Borrowed(default), shared_text::shared)
+    };
     let metadata = EventMetadata {
         id,
-        event_type: event_type.to_owned(),
+        event_type: shared_text::shared(event_type),
         minorversion,
-        source: owned(reader.text(names::SOURCE)?, || DEFAULT_SOURCE.to_owned()),
-        sourcehost: owned(reader.text(names::SOURCEHOST)?, || host_name().to_owned()),
+        source: text_or(reader.text(names::SOURCE)?, DEFAULT_SOURCE),
+        sourcehost: text_or(reader.text(names::SOURCEHOST)?, host_name()),
         time,
-        sourcelib: owned(reader.text(names::SOURCELIB)?, || SOURCE_LIB.to_owned()),
+        sourcelib: text_or(reader.text(names::SOURCELIB)?, SOURCE_LIB),
         traceparent: reader.trace_text(names::TRACEPARENT).map(str::to_owned),
         tracestate: reader.trace_text(names::TRACESTATE).map(str::to_owned),
     };
@@ -340,10 +386,7 @@ struct HeaderReader<'a> {
 
 impl<'a> HeaderReader<'a> {
     fn text(&mut self, header: &'static str) -> Result<Option<&'a str>, HeaderError> {
-        let slot = KNOWN
-            .iter()
-            .position(|known| *known == header)
-            .unwrap_or_default();
+        let slot = slot_of(header.as_bytes()).unwrap_or_default();
         match (self.count[slot], self.found[slot]) {
             (0, _) | (_, None) => {
                 if !OPTIONAL.contains(&header) {
@@ -351,9 +394,9 @@ impl<'a> HeaderReader<'a> {
                 }
                 Ok(None)
             }
-            (1, Some(value)) => std::str::from_utf8(value.unwrap_or_default())
+            (1, Some(value)) => utf8_text(value.unwrap_or_default())
                 .map(Some)
-                .map_err(|_| HeaderError::NotUtf8 { header }),
+                .ok_or(HeaderError::NotUtf8 { header }),
             (count, Some(_)) => Err(HeaderError::Duplicated { header, count }),
         }
     }
@@ -403,6 +446,15 @@ mod tests {
                 "{time:?}"
             );
         }
+    }
+
+    #[test]
+    fn every_known_name_has_its_own_slot() {
+        for (slot, name) in KNOWN.iter().enumerate() {
+            assert_eq!(slot_of(name.as_bytes()), Some(slot), "{name}");
+        }
+        assert_eq!(slot_of(b"ce_idx"), None);
+        assert_eq!(slot_of(b"CE_ID"), None);
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub mod key;
 pub mod metadata;
 pub mod registration;
 pub mod schema;
+pub mod shared_text;
 pub mod topic_settings;
 
 pub use dispatch::{DispatchReport, EventBus, Receiver, ReceiverError, ReceiverOutcome};

@@ -1,5 +1,7 @@
 //! `EventMetadata`: the CloudEvents attributes that travel with every event.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
@@ -10,6 +12,10 @@ pub const SOURCE_LIB: &str = env!("CARGO_PKG_VERSION");
 pub const DEFAULT_SOURCE: &str = "signal-bridge/unknown/service";
 
 /// Metadata of one event, sent as CloudEvents Kafka headers.
+///
+/// The texts every event of a process repeats (type, source, host, library) are
+/// `Cow<'static, str>`: borrowed from constants or from
+/// [`shared_text`](crate::shared_text), so fresh metadata allocates nothing.
 ///
 /// ```
 /// use event_bus_core::EventMetadata;
@@ -24,17 +30,17 @@ pub struct EventMetadata {
     /// Unique id of the event (`ce_id`), the consumer's deduplication key.
     pub id: Uuid,
     /// The event type name (`ce_type`).
-    pub event_type: String,
+    pub event_type: Cow<'static, str>,
     /// Minor version of the event type (`ce_minorversion`).
     pub minorversion: u32,
     /// Who produced it (`ce_source`), e.g. `openedx/lms/web`.
-    pub source: String,
+    pub source: Cow<'static, str>,
     /// Host that produced it (`sourcehost`).
-    pub sourcehost: String,
+    pub sourcehost: Cow<'static, str>,
     /// When it happened (`ce_time`), UTC.
     pub time: DateTime<Utc>,
     /// Version of the library that produced it (`sourcelib`).
-    pub sourcelib: String,
+    pub sourcelib: Cow<'static, str>,
     /// W3C trace context (`traceparent`), when a trace is active.
     pub traceparent: Option<String>,
     /// W3C vendor trace state (`tracestate`).
@@ -50,16 +56,16 @@ impl EventMetadata {
     /// let b = event_bus_core::EventMetadata::new("org.example.a.b.created.v1");
     /// assert_ne!(a.id, b.id);
     /// ```
-    pub fn new(event_type: impl Into<String>) -> Self {
+    pub fn new(event_type: impl Into<Cow<'static, str>>) -> Self {
         Self {
             id: Uuid::new_v4(),
             event_type: event_type.into(),
             minorversion: 0,
-            source: DEFAULT_SOURCE.to_owned(),
-            sourcehost: host_name().to_owned(),
+            source: Cow::Borrowed(DEFAULT_SOURCE),
+            sourcehost: Cow::Borrowed(host_name()),
             // `ce_time` carries microseconds; keep the same precision in memory.
             time: Utc::now().trunc_subsecs(6),
-            sourcelib: SOURCE_LIB.to_owned(),
+            sourcelib: Cow::Borrowed(SOURCE_LIB),
             traceparent: None,
             tracestate: None,
         }
@@ -82,13 +88,14 @@ impl EventMetadata {
         meta
     }
 
-    /// Sets `ce_source`.
+    /// Sets `ce_source` (pass a `&'static str` or an already shared text to keep
+    /// it from allocating).
     ///
     /// ```
     /// let meta = event_bus_core::EventMetadata::new("org.example.a.b.created.v1").with_source("svc");
     /// assert_eq!(meta.source, "svc");
     /// ```
-    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+    pub fn with_source(mut self, source: impl Into<Cow<'static, str>>) -> Self {
         self.source = source.into();
         self
     }

@@ -114,8 +114,13 @@ pub fn header_pairs(headers: &BorrowedHeaders) -> Vec<HeaderPair<'_>> {
         let name = unsafe { CStr::from_ptr(name) }.to_bytes();
         let value = (!value.is_null())
             .then(|| unsafe { std::slice::from_raw_parts(value.cast::<u8>(), size) });
-        // Borrowed when the name is UTF-8, as it nearly always is.
-        pairs.push((String::from_utf8_lossy(name), value));
+        // Borrowed when the name is UTF-8, as it nearly always is (checked first:
+        // `from_utf8_lossy` walks the bytes more slowly).
+        let name = match event_bus_core::headers::utf8_text(name) {
+            Some(text) => Cow::Borrowed(text),
+            None => String::from_utf8_lossy(name),
+        };
+        pairs.push((name, value));
     }
     pairs
 }

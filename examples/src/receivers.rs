@@ -185,7 +185,7 @@ impl<E: Event> Receiver<E> for AuditReceiver {
                 topic,
                 partition,
                 offset,
-            } => (topic.as_str(), *partition, *offset),
+            } => (topic.as_ref(), *partition, *offset),
             Origin::Local => ("", -1, -1),
         };
         tracing::info!(

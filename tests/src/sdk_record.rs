@@ -55,8 +55,8 @@ const RECORD_DEADLINE: Duration = Duration::from_secs(240);
 pub struct SdkRecordPath {
     bus: EventBus,
     registry: RegistryClient,
-    group: String,
-    same_as_reader: RwLock<HashMap<(u32, &'static str), bool>>,
+    group: Arc<str>,
+    same_as_reader: RwLock<HashMap<(u32, &'static str), bool, foldhash::fast::RandomState>>,
 }
 
 impl SdkRecordPath {
@@ -68,8 +68,8 @@ impl SdkRecordPath {
         Ok(Self {
             bus,
             registry: RegistryClient::new(RegistryConfig::new(registry_url))?,
-            group: group.to_owned(),
-            same_as_reader: RwLock::new(HashMap::new()),
+            group: Arc::from(group),
+            same_as_reader: RwLock::new(HashMap::default()),
         })
     }
 
@@ -112,7 +112,7 @@ impl SdkRecordPath {
             message.partition(),
             message.offset(),
         )
-        .with_consumer_group(self.group.as_str());
+        .with_consumer_group(Arc::clone(&self.group));
         let ctx = Arc::new(ctx);
         let deadline = tokio::time::Instant::now() + RECORD_DEADLINE;
         let dispatch = self

@@ -171,7 +171,7 @@ async fn raw_producer(stack: &Stack) -> FutureProducer {
 }
 
 fn valid_headers(event_type: &str) -> OwnedHeaders {
-    EventMetadata::new(event_type)
+    EventMetadata::new(event_type.to_owned())
         .to_headers()
         .into_iter()
         .fold(OwnedHeaders::new(), |h, (k, v)| {

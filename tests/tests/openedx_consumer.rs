@@ -158,7 +158,7 @@ async fn a_record_framed_by_openedx_is_dispatched_into_the_rust_type() {
     assert_eq!(
         ctx.origin,
         Origin::Bus {
-            topic: full_topic.clone(),
+            topic: full_topic.clone().into(),
             partition,
             offset,
         }

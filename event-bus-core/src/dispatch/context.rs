@@ -1,8 +1,10 @@
 //! What a receiver knows about the delivery of an event.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::metadata::EventMetadata;
+use crate::shared_text;
 
 /// Where an event being delivered came from.
 ///
@@ -18,8 +20,9 @@ pub enum Origin {
     Local,
     /// Read from the event bus.
     Bus {
-        /// The topic it was read from.
-        topic: String,
+        /// The topic it was read from (shared: see
+        /// [`shared_text`](crate::shared_text)).
+        topic: Cow<'static, str>,
         /// The partition.
         partition: i32,
         /// The offset.
@@ -92,7 +95,7 @@ impl DeliveryContext {
         Self {
             metadata,
             origin: Origin::Bus {
-                topic: topic.to_owned(),
+                topic: shared_text::shared(topic),
                 partition,
                 offset,
             },

@@ -119,14 +119,15 @@ pub(crate) struct Decoded {
 /// local reader schema so the common case needs no resolution and no registry lookup.
 pub(crate) struct RecordDecoder {
     registry: Arc<RegistryClient>,
-    same_as_reader: RwLock<HashMap<(u32, &'static str), bool>>,
+    /// foldhash: looked up for every record, where SipHash was a visible share.
+    same_as_reader: RwLock<HashMap<(u32, &'static str), bool, foldhash::fast::RandomState>>,
 }
 
 impl RecordDecoder {
     pub fn new(registry: Arc<RegistryClient>) -> Self {
         Self {
             registry,
-            same_as_reader: RwLock::new(HashMap::new()),
+            same_as_reader: RwLock::new(HashMap::default()),
         }
     }
 
@@ -157,7 +158,7 @@ impl RecordDecoder {
         };
         let Some(event_type) = bus.known_type(&metadata.event_type) else {
             return Err(DecodeFailure::UnknownEventType {
-                event_type: metadata.event_type,
+                event_type: metadata.event_type.into_owned(),
             });
         };
         let value = record.value.ok_or(DecodeFailure::MissingValue)?;

@@ -158,6 +158,8 @@ pub struct EventConsumer {
     /// The loop's own shutdown: the caller's, or `stop_loop`.
     loop_shutdown: Shutdown,
     redrive_marks: RedriveMarks,
+    /// The group id, shared by every record's `DeliveryContext`.
+    group: Arc<str>,
     config: ConsumerConfig,
     tracker: Arc<Mutex<OffsetTracker>>,
     stats: Arc<ConsumerStats>,
@@ -218,6 +220,7 @@ impl EventConsumer {
             stop_loop,
             loop_shutdown,
             redrive_marks: RedriveMarks::default(),
+            group: Arc::from(config.group_id.as_str()),
             config,
             tracker,
             stats,
@@ -683,7 +686,7 @@ impl EventConsumer {
             record.partition,
             record.offset,
         )
-        .with_consumer_group(self.config.group_id.as_str());
+        .with_consumer_group(Arc::clone(&self.group));
         let ce_id = ctx.metadata.id;
         let started = tokio::time::Instant::now();
         let run = RetryRun {

@@ -51,7 +51,7 @@ impl<'a> InboxEntry<'a> {
                 topic,
                 partition,
                 offset,
-            } => (Some(topic.as_str()), Some(*partition), Some(*offset)),
+            } => (Some(topic.as_ref()), Some(*partition), Some(*offset)),
             Origin::Local => (None, None, None),
         };
         Self {

@@ -277,7 +277,8 @@ impl JsonEvent {
     /// # }
     /// ```
     pub fn metadata(&self, source: &str) -> EventMetadata {
-        let mut metadata = EventMetadata::new(self.registration.event_type).with_source(source);
+        let mut metadata = EventMetadata::new(self.registration.event_type)
+            .with_source(event_bus_core::shared_text::shared(source));
         metadata.minorversion = self.registration.minor_version;
         metadata
     }
@@ -319,7 +320,7 @@ impl EventEncoder {
             }
             _ => None,
         };
-        event_type.clone_into(&mut metadata.event_type);
+        metadata.event_type = event_type.into();
         Ok(EncodedRecord {
             topic: full_topic,
             key,
