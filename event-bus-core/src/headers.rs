@@ -65,26 +65,42 @@ const KNOWN: [&str; 12] = [
     names::TRACESTATE,
 ];
 
+/// The places of the known headers in [`KNOWN`].
+mod slot {
+    pub const SPECVERSION: usize = 0;
+    pub const CONTENT_TYPE: usize = 1;
+    pub const DATACONTENTTYPE: usize = 2;
+    pub const TYPE: usize = 3;
+    pub const ID: usize = 4;
+    pub const SOURCE: usize = 5;
+    pub const TIME: usize = 6;
+    pub const MINORVERSION: usize = 7;
+    pub const SOURCEHOST: usize = 8;
+    pub const SOURCELIB: usize = 9;
+    pub const TRACEPARENT: usize = 10;
+    pub const TRACESTATE: usize = 11;
+}
+
 /// The place of a known header in [`KNOWN`], by its name's bytes (a `match` the
 /// compiler turns into a length switch, instead of comparing with every known name).
 fn slot_of(name: &[u8]) -> Option<usize> {
     // By length first: most lengths leave one candidate, none more than two.
-    let (slot, known) = match name.len() {
-        5 => (4, names::ID),
-        7 if name[3] == b't' && name[4] == b'y' => (3, names::TYPE),
-        7 => (6, names::TIME),
-        9 if name[0] == b'c' => (5, names::SOURCE),
-        9 => (9, names::SOURCELIB),
-        10 if name[0] == b's' => (8, names::SOURCEHOST),
-        10 => (11, names::TRACESTATE),
-        11 => (10, names::TRACEPARENT),
-        12 => (1, names::CONTENT_TYPE),
-        14 => (0, names::SPECVERSION),
-        15 => (7, names::MINORVERSION),
-        18 => (2, names::DATACONTENTTYPE),
+    let slot = match name.len() {
+        5 => slot::ID,
+        7 if name[3] == b't' && name[4] == b'y' => slot::TYPE,
+        7 => slot::TIME,
+        9 if name[0] == b'c' => slot::SOURCE,
+        9 => slot::SOURCELIB,
+        10 if name[0] == b's' => slot::SOURCEHOST,
+        10 => slot::TRACESTATE,
+        11 => slot::TRACEPARENT,
+        12 => slot::CONTENT_TYPE,
+        14 => slot::SPECVERSION,
+        15 => slot::MINORVERSION,
+        18 => slot::DATACONTENTTYPE,
         _ => return None,
     };
-    (name == known.as_bytes()).then_some(slot)
+    (name == KNOWN[slot].as_bytes()).then_some(slot)
 }
 
 /// `bytes` as text when they are UTF-8; ASCII, as header names and values nearly
@@ -103,9 +119,6 @@ pub fn utf8_text(bytes: &[u8]) -> Option<&str> {
     }
     std::str::from_utf8(bytes).ok()
 }
-
-/// Headers whose absence is not worth reporting.
-const OPTIONAL: [&str; 2] = [names::TRACEPARENT, names::TRACESTATE];
 
 /// Why a record's headers cannot give event metadata.
 ///
@@ -306,14 +319,14 @@ where
         }
     }
     let id_text = reader
-        .text(names::ID)?
+        .text(slot::ID)?
         .ok_or(HeaderError::Missing { header: names::ID })?;
     let id = Uuid::parse_str(id_text).map_err(|_| HeaderError::Invalid {
         header: names::ID,
         value: id_text.to_owned(),
         expected: "a UUID such as 8c6d3f0e-2a63-4f64-9f53-4b4a9f6a0c11",
     })?;
-    let event_type = reader.text(names::TYPE)?.ok_or(HeaderError::Missing {
+    let event_type = reader.text(slot::TYPE)?.ok_or(HeaderError::Missing {
         header: names::TYPE,
     })?;
     if event_type.trim().is_empty() {
@@ -324,7 +337,7 @@ where
                 "an event type name such as org.openedx.learning.auth.session.login.completed.v1",
         });
     }
-    if let Some(spec) = reader.text(names::SPECVERSION)? {
+    if let Some(spec) = reader.text(slot::SPECVERSION)? {
         if spec != SPEC_VERSION {
             return Err(HeaderError::Invalid {
                 header: names::SPECVERSION,
@@ -333,9 +346,9 @@ where
             });
         }
     }
-    reader.text(names::CONTENT_TYPE)?;
-    reader.text(names::DATACONTENTTYPE)?;
-    let time = match reader.text(names::TIME)? {
+    reader.text(slot::CONTENT_TYPE)?;
+    reader.text(slot::DATACONTENTTYPE)?;
+    let time = match reader.text(slot::TIME)? {
         Some(text) => parse_time(text).ok_or_else(|| HeaderError::Invalid {
             header: names::TIME,
             value: text.to_owned(),
@@ -346,7 +359,7 @@ where
     // `ce_time` carries microseconds: a time read or defaulted with more would not
     // survive the SDK writing these headers again (DLQ, redrive). Found by fuzzing.
     let time = time.trunc_subsecs(6);
-    let minorversion = match reader.text(names::MINORVERSION)? {
+    let minorversion = match reader.text(slot::MINORVERSION)? {
         Some(text) => text.trim().parse().map_err(|_| HeaderError::Invalid {
             header: names::MINORVERSION,
             value: text.to_owned(),
@@ -363,12 +376,12 @@ where
         id,
         event_type: shared_text::shared(event_type),
         minorversion,
-        source: text_or(reader.text(names::SOURCE)?, DEFAULT_SOURCE),
-        sourcehost: text_or(reader.text(names::SOURCEHOST)?, host_name()),
+        source: text_or(reader.text(slot::SOURCE)?, DEFAULT_SOURCE),
+        sourcehost: text_or(reader.text(slot::SOURCEHOST)?, host_name()),
         time,
-        sourcelib: text_or(reader.text(names::SOURCELIB)?, SOURCE_LIB),
-        traceparent: reader.trace_text(names::TRACEPARENT).map(str::to_owned),
-        tracestate: reader.trace_text(names::TRACESTATE).map(str::to_owned),
+        sourcelib: text_or(reader.text(slot::SOURCELIB)?, SOURCE_LIB),
+        traceparent: reader.trace_text(slot::TRACEPARENT).map(str::to_owned),
+        tracestate: reader.trace_text(slot::TRACESTATE).map(str::to_owned),
     };
     Ok(ParsedMetadata {
         metadata,
@@ -385,11 +398,13 @@ struct HeaderReader<'a> {
 }
 
 impl<'a> HeaderReader<'a> {
-    fn text(&mut self, header: &'static str) -> Result<Option<&'a str>, HeaderError> {
-        let slot = slot_of(header.as_bytes()).unwrap_or_default();
+    /// The value of the header in `slot` (of [`slot`]) as text, if present once.
+    fn text(&mut self, slot: usize) -> Result<Option<&'a str>, HeaderError> {
+        let header = KNOWN[slot];
         match (self.count[slot], self.found[slot]) {
             (0, _) | (_, None) => {
-                if !OPTIONAL.contains(&header) {
+                // The trace context's absence is not worth reporting.
+                if slot < slot::TRACEPARENT {
                     self.defaulted.push(header);
                 }
                 Ok(None)
@@ -404,8 +419,8 @@ impl<'a> HeaderReader<'a> {
     /// A W3C trace context header, or `None` when it is absent or unusable (not UTF-8,
     /// or more than one): a trace context that cannot be read is ignored, as W3C Trace
     /// Context asks, and the event is handled without a parent span.
-    fn trace_text(&mut self, header: &'static str) -> Option<&'a str> {
-        self.text(header).ok().flatten()
+    fn trace_text(&mut self, slot: usize) -> Option<&'a str> {
+        self.text(slot).ok().flatten()
     }
 }
 
@@ -452,6 +467,23 @@ mod tests {
     fn every_known_name_has_its_own_slot() {
         for (slot, name) in KNOWN.iter().enumerate() {
             assert_eq!(slot_of(name.as_bytes()), Some(slot), "{name}");
+        }
+        let named = [
+            (slot::SPECVERSION, names::SPECVERSION),
+            (slot::CONTENT_TYPE, names::CONTENT_TYPE),
+            (slot::DATACONTENTTYPE, names::DATACONTENTTYPE),
+            (slot::TYPE, names::TYPE),
+            (slot::ID, names::ID),
+            (slot::SOURCE, names::SOURCE),
+            (slot::TIME, names::TIME),
+            (slot::MINORVERSION, names::MINORVERSION),
+            (slot::SOURCEHOST, names::SOURCEHOST),
+            (slot::SOURCELIB, names::SOURCELIB),
+            (slot::TRACEPARENT, names::TRACEPARENT),
+            (slot::TRACESTATE, names::TRACESTATE),
+        ];
+        for (slot, name) in named {
+            assert_eq!(KNOWN[slot], name);
         }
         assert_eq!(slot_of(b"ce_idx"), None);
         assert_eq!(slot_of(b"CE_ID"), None);

@@ -9,7 +9,7 @@
 //! the Confluent framing taken off, the writer schema compared with the reader schema
 //! once per schema id (the registry asked only then; a schema of another record
 //! refused) and the datum decoded as the reader type, a `DeliveryContext` with the consumer group, shared in an `Arc`, and
-//! `dispatch_decoded` under the record deadline (`tokio::time::timeout_at`), every
+//! `dispatch_decoded` under the record deadline (`within_deadline`), every
 //! outcome checked. Left out: the consume span and metrics (no subscriber and no
 //! recorder here, where both cost little), the offset tracker and the poll loop.
 //!
@@ -37,6 +37,7 @@ use event_bus_core::dispatch::{DecodedEvent, DeliveryContext};
 use event_bus_core::headers::parse_headers;
 use event_bus_core::EventBus;
 use event_bus_kafka::config::RegistryConfig;
+use event_bus_kafka::consumer::within_deadline;
 use event_bus_kafka::producer::EncodedRecord;
 use event_bus_kafka::record_headers::{header_pairs, NativeHeaders};
 use event_bus_kafka::registry::RegistryClient;
@@ -45,7 +46,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage, Timestamp};
 /// What [`SdkRecordPath::handle`] returns.
 pub type RecordResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
-/// The record deadline for `timeout_at`: the consumer's default, 0.8 of librdkafka's
+/// The record deadline for `within_deadline`: the consumer's default, 0.8 of librdkafka's
 /// default `max.poll.interval.ms` (300 s).
 const RECORD_DEADLINE: Duration = Duration::from_secs(240);
 
@@ -118,7 +119,7 @@ impl SdkRecordPath {
         let dispatch = self
             .bus
             .dispatch_decoded(event_type, event.clone(), Arc::clone(&ctx), None);
-        let report = tokio::time::timeout_at(deadline, dispatch).await?;
+        let report = within_deadline(deadline, dispatch).await?;
         for outcome in &report.outcomes {
             if let Err(error) = &outcome.result {
                 return Err(format!("receiver {} failed: {error}", outcome.receiver).into());

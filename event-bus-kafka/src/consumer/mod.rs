@@ -28,6 +28,7 @@ mod commits;
 mod config;
 mod context;
 mod dead_letter;
+mod deadline;
 mod decode;
 pub mod dlq;
 mod error;
@@ -44,6 +45,7 @@ mod shutdown;
 mod stats;
 
 pub use config::{ConsumerConfig, DlqPolicy, DlqTopic, PollPolicy, RetryPolicy, UnknownTypePolicy};
+pub use deadline::{within_deadline, DeadlinePassed};
 pub use decode::DecodeFailure;
 pub use error::ConsumerError;
 pub use offsets::{Assignment, OffsetTracker, OldestRecord};

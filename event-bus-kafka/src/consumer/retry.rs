@@ -71,7 +71,7 @@ impl RetryRun<'_> {
                 Arc::clone(&ctx),
                 pending.as_deref(),
             );
-            let Ok(report) = tokio::time::timeout_at(deadline, dispatch).await else {
+            let Ok(report) = super::within_deadline(deadline, dispatch).await else {
                 return self.timed_out(&ctx, pending, failures, attempt);
             };
             for outcome in &report.outcomes {
