@@ -1,6 +1,7 @@
 //! `EventBus`: the receivers connected to each event type, and dispatch.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -25,7 +26,8 @@ type ErasedReceiver = dyn Fn(DecodedEvent, Arc<DeliveryContext>) -> BoxFuture<'s
     + Sync;
 
 struct NamedReceiver {
-    name: String,
+    /// Shared (see [`shared_text`](crate::shared_text)), so each outcome borrows it.
+    name: Cow<'static, str>,
     call: Arc<ErasedReceiver>,
 }
 
@@ -123,7 +125,7 @@ impl fmt::Debug for EventBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
         for (event_type, slot) in &self.types {
-            let names: Vec<_> = slot.receivers.iter().map(|r| r.name.as_str()).collect();
+            let names: Vec<_> = slot.receivers.iter().map(|r| r.name.as_ref()).collect();
             map.entry(event_type, &names);
         }
         map.finish()
@@ -258,13 +260,16 @@ impl EventBus {
             decode: decode_erased::<E>,
             receivers: Vec::new(),
         });
-        if slot.receivers.iter().any(|r| r.name == name) {
+        if slot.receivers.iter().any(|r| r.name == name.as_str()) {
             return Err(BusError::DuplicateReceiver {
                 event_type: E::EVENT_TYPE,
                 receiver: name,
             });
         }
-        slot.receivers.push(NamedReceiver { name, call });
+        slot.receivers.push(NamedReceiver {
+            name: crate::shared_text::shared(&name),
+            call,
+        });
         Ok(self)
     }
 
@@ -294,7 +299,7 @@ impl EventBus {
     pub fn receiver_names(&self, event_type: &str) -> Vec<&str> {
         self.types
             .get(event_type)
-            .map(|s| s.receivers.iter().map(|r| r.name.as_str()).collect())
+            .map(|s| s.receivers.iter().map(|r| r.name.as_ref()).collect())
             .unwrap_or_default()
     }
 
@@ -425,7 +430,7 @@ impl EventBus {
         let mut selected = slot
             .receivers
             .iter()
-            .filter(|r| only.is_none_or(|names| names.contains(&r.name)));
+            .filter(|r| only.is_none_or(|names| names.iter().any(|n| *n == r.name)));
         let outcomes = if slot.receivers.len() == 1 {
             // The common single-receiver case needs no join.
             match selected.next() {

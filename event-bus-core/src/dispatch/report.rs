@@ -13,7 +13,7 @@ use super::receiver::ReceiverError;
 #[derive(Debug, Clone)]
 pub struct ReceiverOutcome {
     /// The receiver's name.
-    pub receiver: String,
+    pub receiver: std::borrow::Cow<'static, str>,
     /// What it returned (a panic becomes an error).
     pub result: Result<(), ReceiverError>,
 }
@@ -74,6 +74,6 @@ impl DispatchReport {
     pub fn failures(&self) -> impl Iterator<Item = (&str, &ReceiverError)> {
         self.outcomes
             .iter()
-            .filter_map(|o| o.result.as_ref().err().map(|e| (o.receiver.as_str(), e)))
+            .filter_map(|o| o.result.as_ref().err().map(|e| (o.receiver.as_ref(), e)))
     }
 }

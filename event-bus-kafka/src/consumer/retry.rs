@@ -83,11 +83,11 @@ impl RetryRun<'_> {
                 );
                 match &outcome.result {
                     Ok(()) => {
-                        failures.remove(&outcome.receiver);
+                        failures.remove(outcome.receiver.as_ref());
                     }
                     Err(error) => {
                         self.log_failure(&ctx, &outcome.receiver, counted, error);
-                        failures.insert(outcome.receiver.clone(), error.clone());
+                        failures.insert(outcome.receiver.clone().into_owned(), error.clone());
                     }
                 }
             }
