@@ -9,7 +9,7 @@
 //! One Apache Kafka node (KRaft, broker and controller in one JVM, heap 1024 MiB, on
 //! the same cores as the benchmark) and the embedded schema registry. One topic of
 //! `BENCH_PARTITIONS` partitions is filled once, through the SDK's `Producer::enqueue`
-//! + `flush`, with `BENCH_EVENTS` `SessionLoginCompleted` events over `BENCH_KEYS`
+//! and `flush`, with `BENCH_EVENTS` `SessionLoginCompleted` events over `BENCH_KEYS`
 //! users. The event's key is the username (`user.pii.username`), so a user is a key.
 //! Events go round-robin over the users (event `n` belongs to user `n % keys`), and
 //! each carries its position among its user's events in `user.id` (0, 1, 2, …): the
@@ -59,6 +59,23 @@
 //! Unless `BENCH_CEILING=0`, each setting also runs once with a receiver that does not
 //! wait at all (same checks): the loop's own rate at that `max_in_flight`, the most any
 //! receiver can get on this machine.
+//!
+//! To say where the time goes, each run also measures (in its window):
+//!
+//! - **side wait**: a task of its own on the same runtime sleeps the same wait over and
+//!   over. If it waits as long as the receivers, a longer wait comes from the timer,
+//!   the runtime or the machine, not from the consumer loop being late;
+//! - **key idle**: the mean time from the end of a key's event to the start of its
+//!   next: how long a key stands still while the loop hands over to its next record
+//!   (or has not read it yet);
+//! - **CPU used and waited**: from `/proc/self/task/*/schedstat` at the first start and
+//!   the last end, the CPUs' worth of time the process's threads ran and were runnable
+//!   but waited for a CPU (other work on the machine), and the same for its busiest
+//!   thread.
+//!
+//! Since a run's rate is (receivers waiting at once) / (mean wait) exactly, the report
+//! splits the ratio of the largest setting to `max_in_flight` 1 into those two
+//! factors.
 //!
 //! It is a benchmark, not a test: nothing asserts a duration. It fails only if an
 //! event is lost, a key's order is broken, the committed offsets are wrong, or the
@@ -190,14 +207,24 @@ struct Probe {
     running_max: AtomicU64,
     calls: AtomicU64,
     order: Mutex<OrderCheck>,
+    /// Scheduler times of the process's threads at the first start and the last end.
+    sched: Mutex<(Option<ThreadTimes>, Option<ThreadTimes>)>,
+    /// The side timer's total wait and sleeps, inside the window.
+    side_ns: AtomicU64,
+    side_sleeps: AtomicU64,
     expected: u64,
     all_handled: Notify,
 }
 
-/// Per key, the sequence expected next; what went wrong.
+/// Per key, the sequence expected next and when its last event ended; the gaps
+/// between a key's events; what went wrong.
 #[derive(Debug, Default)]
 struct OrderCheck {
-    next: HashMap<String, u64>,
+    next: HashMap<String, KeyState>,
+    /// Total nanoseconds from the end of a key's event to the start of its next one,
+    /// and how many such hand-overs there were.
+    gap_ns: u64,
+    gaps: u64,
     /// Events handled for the first time, in their key's order.
     handled: u64,
     /// Events handled again (allowed: at least once).
@@ -206,12 +233,117 @@ struct OrderCheck {
     shown: Vec<String>,
 }
 
+/// Where a key is.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyState {
+    next: u64,
+    /// When its last event ended (nanoseconds after the probe's base).
+    last_end: Option<u64>,
+}
+
 impl OrderCheck {
+    fn next_of(&self, key: &str) -> u64 {
+        self.next.get(key).map_or(0, |k| k.next)
+    }
+
     fn violation(&mut self, what: impl FnOnce() -> String) {
         self.violations += 1;
         if self.shown.len() < VIOLATIONS_SHOWN {
             self.shown.push(what());
         }
+    }
+}
+
+/// Which end of the window a scheduler sample is for.
+#[derive(Debug, Clone, Copy)]
+enum SchedMark {
+    First,
+    Last,
+}
+
+/// Per thread of this process (by id): its name, nanoseconds on a CPU and
+/// nanoseconds runnable but waiting for one (`/proc/self/task/*/schedstat`).
+#[derive(Debug, Clone, Default)]
+struct ThreadTimes(HashMap<u32, (String, u64, u64)>);
+
+impl ThreadTimes {
+    /// `None` where `/proc` does not give them.
+    fn sample() -> Option<Self> {
+        let mut threads = HashMap::new();
+        for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("schedstat")) else {
+                continue;
+            };
+            let mut fields = stat.split_whitespace().map(str::parse::<u64>);
+            let (Some(Ok(on_cpu)), Some(Ok(waiting))) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let name = std::fs::read_to_string(entry.path().join("comm"))
+                .map(|n| n.trim().to_owned())
+                .unwrap_or_default();
+            threads.insert(id, (name, on_cpu, waiting));
+        }
+        Some(Self(threads))
+    }
+}
+
+/// The scheduler's view of a run's window, over the threads alive at both ends.
+#[derive(Debug, Clone)]
+struct SchedWindow {
+    /// CPUs' worth of time the process ran (1.0: one CPU all the window).
+    cores_used: f64,
+    /// CPUs' worth of time its threads were runnable but waited for a CPU.
+    cores_waited: f64,
+    /// The thread that ran most, the share of the window it ran and it waited.
+    busiest: (String, f64, f64),
+}
+
+impl SchedWindow {
+    fn between(first: &ThreadTimes, last: &ThreadTimes, window: Duration) -> Self {
+        let window = window.as_nanos().max(1) as f64;
+        let (mut ran, mut waited) = (0u64, 0u64);
+        let mut busiest = (String::new(), 0u64, 0u64);
+        for (id, (name, on_cpu, waiting)) in &last.0 {
+            let Some((_, on_cpu_before, waiting_before)) = first.0.get(id) else {
+                continue;
+            };
+            let (r, w) = (
+                on_cpu.saturating_sub(*on_cpu_before),
+                waiting.saturating_sub(*waiting_before),
+            );
+            ran += r;
+            waited += w;
+            if r > busiest.1 {
+                busiest = (name.clone(), r, w);
+            }
+        }
+        Self {
+            cores_used: ran as f64 / window,
+            cores_waited: waited as f64 / window,
+            busiest: (
+                busiest.0,
+                busiest.1 as f64 / window,
+                busiest.2 as f64 / window,
+            ),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "process on CPU {:.2} cores, runnable but waiting {:.2}; busiest thread {} on CPU {:.0} %, waiting {:.0} %",
+            self.cores_used,
+            self.cores_waited,
+            self.busiest.0,
+            self.busiest.1 * 100.0,
+            self.busiest.2 * 100.0
+        )
     }
 }
 
@@ -227,6 +359,9 @@ impl Probe {
             running_max: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             order: Mutex::new(OrderCheck::default()),
+            sched: Mutex::new((None, None)),
+            side_ns: AtomicU64::new(0),
+            side_sleeps: AtomicU64::new(0),
             expected: expected as u64,
             all_handled: Notify::new(),
         }
@@ -245,7 +380,10 @@ impl Probe {
 
     /// The receiver: checks the key's order, waits, marks the event done.
     async fn receive(&self, event: &SessionLoginCompleted) {
-        self.first_start.fetch_min(self.now(), Ordering::Relaxed);
+        let started = self.now();
+        if self.first_start.fetch_min(started, Ordering::Relaxed) == u64::MAX {
+            self.sched_at(SchedMark::First);
+        }
         let running = self.running.fetch_add(1, Ordering::Relaxed) + 1;
         self.running_max.fetch_max(running, Ordering::Relaxed);
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -253,9 +391,16 @@ impl Probe {
         // The sequence comes off the wire: a negative one is a violation, not a panic.
         let sequence = u64::try_from(event.user.id).ok();
         self.with_order(|order| {
-            let next = order.next.get(key).copied().unwrap_or(0);
+            let state = order.next.get(key).copied().unwrap_or_default();
+            let next = state.next;
             match sequence {
-                Some(s) if s <= next => {}
+                Some(s) if s < next => {}
+                Some(s) if s == next => {
+                    if let Some(end) = state.last_end {
+                        order.gap_ns += started.saturating_sub(end);
+                        order.gaps += 1;
+                    }
+                }
                 Some(s) => order.violation(|| {
                     format!("{key}: event {s} started before event {next} of its key finished")
                 }),
@@ -272,9 +417,16 @@ impl Probe {
             let Some(sequence) = sequence else {
                 return false;
             };
-            let next = order.next.get(key).copied().unwrap_or(0);
+            let next = order.next_of(key);
             if sequence == next {
-                order.next.insert(key.to_owned(), next + 1);
+                let end = Some(self.now());
+                order.next.insert(
+                    key.to_owned(),
+                    KeyState {
+                        next: next + 1,
+                        last_end: end,
+                    },
+                );
                 order.handled += 1;
                 order.handled == self.expected
             } else if sequence < next {
@@ -290,8 +442,57 @@ impl Probe {
         self.running.fetch_sub(1, Ordering::Relaxed);
         self.last_end.fetch_max(self.now(), Ordering::Relaxed);
         if all_handled {
+            self.sched_at(SchedMark::Last);
             self.all_handled.notify_one();
         }
+    }
+
+    /// Samples the process's threads' scheduler times at the first receiver start or
+    /// after the last event (a read of `/proc`, a fraction of a millisecond, once
+    /// each per run).
+    fn sched_at(&self, mark: SchedMark) {
+        let sample = ThreadTimes::sample();
+        if let Ok(mut marks) = self.sched.lock() {
+            match mark {
+                SchedMark::First => marks.0 = sample,
+                SchedMark::Last => marks.1 = sample,
+            }
+        }
+    }
+
+    /// The scheduler times of the run's window, if both ends were sampled.
+    fn sched_window(&self) -> Option<SchedWindow> {
+        let marks = self.sched.lock().ok()?;
+        let (first, last) = (marks.0.as_ref()?, marks.1.as_ref()?);
+        Some(SchedWindow::between(first, last, self.window()))
+    }
+
+    /// While the run's window is open, a task of its own sleeps `wait` over and over:
+    /// the timer's and the runtime's delay without the consumer loop in between.
+    async fn side_timer(&self) {
+        loop {
+            let before = Instant::now();
+            tokio::time::sleep(self.wait).await;
+            let waited = before.elapsed().as_nanos() as u64;
+            if self.first_start.load(Ordering::Relaxed) != u64::MAX {
+                if self.with_order(|o| o.handled) >= self.expected {
+                    return;
+                }
+                self.side_ns.fetch_add(waited, Ordering::Relaxed);
+                self.side_sleeps.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn side_wait(&self) -> Duration {
+        let sleeps = self.side_sleeps.load(Ordering::Relaxed).max(1);
+        Duration::from_nanos(self.side_ns.load(Ordering::Relaxed) / sleeps)
+    }
+
+    /// The mean time a key stood idle between the end of one event and the start of
+    /// its next.
+    fn mean_gap(&self) -> Duration {
+        self.with_order(|o| Duration::from_nanos(o.gap_ns / o.gaps.max(1)))
     }
 
     fn handled(&self) -> u64 {
@@ -320,7 +521,7 @@ impl Probe {
 }
 
 /// One timed run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Run {
     in_flight: usize,
     /// The no-wait reference run (else: a measured run with `BENCH_RECEIVER_MS`).
@@ -333,10 +534,28 @@ struct Run {
     max_running: u64,
     duplicates: u64,
     commits: u64,
+    /// The mean idle time of a key between two of its events.
+    mean_gap: Duration,
+    /// The mean wait of the side timer (a task of its own sleeping the same wait).
+    side_wait: Duration,
+    sched: Option<SchedWindow>,
 }
 
 impl Run {
     fn describe(&self) -> String {
+        let sched = self
+            .sched
+            .as_ref()
+            .map_or_else(|| "no scheduler times".to_owned(), SchedWindow::describe);
+        format!(
+            "{}\n      key idle between events {:.3} ms mean; side timer wait {:.3} ms; {sched}",
+            self.describe_rate(),
+            self.mean_gap.as_secs_f64() * 1e3,
+            self.side_wait.as_secs_f64() * 1e3,
+        )
+    }
+
+    fn describe_rate(&self) -> String {
         format!(
             "{:>9.0} events/s  ({:.3} s, join {:.2} s, mean wait {:.3} ms, waiting {:.1} at once on average, {} receivers running at most, \
              {} commits{})",
@@ -625,8 +844,15 @@ impl Bench {
         let consumer = EventConsumer::new(config, Arc::new(bus))?;
         let live = consumer.stats();
         let (trigger, shutdown) = Shutdown::new();
+        let side_timer = (!wait.is_zero()).then(|| {
+            let probe = Arc::clone(&probe);
+            tokio::spawn(async move { probe.side_timer().await })
+        });
         let task = tokio::spawn(consumer.run(shutdown));
         let all_handled = tokio::time::timeout(RUN_TIMEOUT, probe.all_handled.notified()).await;
+        if let Some(side_timer) = side_timer {
+            side_timer.abort();
+        }
         // The receiver returned for the last event; let the loop mark it done, then stop.
         let handled_deadline = Instant::now() + Duration::from_secs(10);
         while live.snapshot().records_handled < events as u64 && Instant::now() < handled_deadline {
@@ -669,6 +895,9 @@ impl Bench {
             max_running: probe.running_max.load(Ordering::Relaxed),
             duplicates,
             commits: snapshot.commits,
+            mean_gap: probe.mean_gap(),
+            side_wait: probe.side_wait(),
+            sched: probe.sched_window(),
         })
     }
 
@@ -678,14 +907,9 @@ impl Bench {
             topic
                 .per_key
                 .iter()
-                .filter(|(key, count)| order.next.get(*key).copied().unwrap_or(0) != **count)
+                .filter(|(key, count)| order.next_of(key) != **count)
                 .take(VIOLATIONS_SHOWN)
-                .map(|(key, count)| {
-                    format!(
-                        "{key}: {} of {count}",
-                        order.next.get(key).copied().unwrap_or(0)
-                    )
-                })
+                .map(|(key, count)| format!("{key}: {} of {count}", order.next_of(key)))
                 .collect()
         });
         if missing.is_empty() {
@@ -725,7 +949,13 @@ impl Bench {
                 .filter(|r| !r.ceiling && r.in_flight == m)
                 .collect()
         };
-        let rate_of = |m: usize| median(&with_wait(m).iter().map(|r| r.rate).collect::<Vec<_>>());
+        // The median over the measured runs of `m` of what `f` takes from a run.
+        let med = |m: usize, f: &dyn Fn(&Run) -> Option<f64>| -> f64 {
+            median(&with_wait(m).into_iter().filter_map(f).collect::<Vec<_>>())
+        };
+        let rate_of = |m: usize| med(m, &|r| Some(r.rate));
+        let wait_of = |m: usize| med(m, &|r| Some(r.mean_wait.as_secs_f64()));
+        let waiting_of = |m: usize| med(m, &|r| Some(r.mean_waiting));
         let serial = rate_of(1);
         let mut out = format!(
             "\nreceiver waits {} ms; ratio = median events/s / median at max_in_flight 1 ({serial:.0} events/s)\n\
@@ -742,22 +972,17 @@ impl Bench {
             "no-wait ev/s",
         );
         for &m in &s.in_flight {
-            let these = with_wait(m);
-            let rate = rate_of(m);
-            let wait = median(
-                &these
-                    .iter()
-                    .map(|r| r.mean_wait.as_secs_f64())
-                    .collect::<Vec<_>>(),
-            );
-            let waiting = median(&these.iter().map(|r| r.mean_waiting).collect::<Vec<_>>());
+            let (rate, wait, waiting) = (rate_of(m), wait_of(m), waiting_of(m));
             let keys = topic.keys_in_window(m);
             let ideal = (m as f64).min(keys) / wait;
             let ceiling = runs
                 .iter()
                 .find(|r| r.ceiling && r.in_flight == m)
                 .map_or_else(|| "-".to_owned(), |r| format!("{:.0}", r.rate));
-            let each: Vec<String> = these.iter().map(|r| format!("{:.0}", r.rate)).collect();
+            let each: Vec<String> = with_wait(m)
+                .iter()
+                .map(|r| format!("{:.0}", r.rate))
+                .collect();
             out.push_str(&format!(
                 "{m:>13}  {rate:>10.0}  {:>8.1}  {:>10.3}  {waiting:>9.1}  {keys:>11.1}  {ideal:>10.0}  {:>8.3}  {ceiling:>13}  {}\n",
                 rate / serial,
@@ -766,19 +991,52 @@ impl Bench {
                 each.join(", "),
             ));
         }
-        if let (Some(&top), Some(_)) = (
-            s.in_flight.iter().max(),
-            s.in_flight.iter().find(|&&m| m == 1),
-        ) {
-            let ratio = rate_of(top) / serial;
+        out.push_str(&format!(
+            "\nwhere the time goes (medians): {:>13}  {:>14}  {:>13}  {:>9}  {:>12}  {:>13}  {:>12}\n",
+            "max_in_flight",
+            "side wait (ms)",
+            "key idle (ms)",
+            "CPU used",
+            "CPU waited",
+            "busiest ran",
+            "busiest wait"
+        ));
+        for &m in &s.in_flight {
+            let sched = |f: &dyn Fn(&SchedWindow) -> f64| med(m, &|r| r.sched.as_ref().map(f));
             out.push_str(&format!(
-                "\ntarget: max_in_flight {top} ≥ {TARGET_RATIO:.0}× max_in_flight 1: {ratio:.1}× — {}\n",
-                if ratio >= TARGET_RATIO { "met" } else { "not met" }
+                "{:>30}  {m:>13}  {:>14.3}  {:>13.3}  {:>9.2}  {:>12.2}  {:>12.0}%  {:>11.0}%\n",
+                "",
+                med(m, &|r| Some(r.side_wait.as_secs_f64())) * 1e3,
+                med(m, &|r| Some(r.mean_gap.as_secs_f64())) * 1e3,
+                sched(&|w| w.cores_used),
+                sched(&|w| w.cores_waited),
+                sched(&|w| w.busiest.1) * 100.0,
+                sched(&|w| w.busiest.2) * 100.0,
+            ));
+        }
+        if let (Some(&top), true) = (s.in_flight.iter().max(), s.in_flight.contains(&1)) {
+            let ratio = rate_of(top) / serial;
+            // events/s = receivers waiting at once / mean wait, so the ratio splits in two.
+            out.push_str(&format!(
+                "\ntarget: max_in_flight {top} ≥ {TARGET_RATIO:.0}× max_in_flight 1: {ratio:.1}× — {}\n\
+                 the ratio is (receivers waiting at once: {:.1} against {:.1}, of {:.1} keys/window) × \
+                 (mean wait: {:.3} ms against {:.3} ms) = {:.1} × {:.3}\n",
+                if ratio >= TARGET_RATIO { "met" } else { "not met" },
+                waiting_of(top),
+                waiting_of(1),
+                topic.keys_in_window(top),
+                wait_of(top) * 1e3,
+                wait_of(1) * 1e3,
+                waiting_of(top) / waiting_of(1),
+                wait_of(1) / wait_of(top),
             ));
         }
         out.push_str(&format!(
             "waiting: receivers waiting at once, on average (total wait / window); keys/window: mean distinct keys among \
              max_in_flight consecutive records of a partition; ideal: min(max_in_flight, keys/window) / wait\n\
+             side wait: a task of its own sleeping the same wait meanwhile; key idle: mean time from the end of a key's \
+             event to the start of its next; CPU used / waited: CPUs' worth of time the process's threads ran / were \
+             runnable but not running (/proc schedstat), over the window; busiest: the thread that ran most\n\
              load average {} at the end",
             load_average()
         ));
