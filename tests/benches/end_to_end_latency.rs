@@ -51,6 +51,11 @@
 //! (percentiles are exact, nearest rank). Per rate the table shows events sent and
 //! received, the rate achieved (measured events / the span of their send calls),
 //! p50, p90, p99, p99.9 and max in ms, and the load average before and after.
+//! To tell a slow pipeline from a crowded machine it also shows, per rate, the CPU used
+//! by this process and by the broker, the time their threads spent runnable but
+//! waiting for a core (run-queue wait, `/proc/<pid>/task/*/schedstat`), and the
+//! machine's CPU pressure (the share of time some task waited for a core,
+//! `/proc/pressure/cpu`).
 //!
 //! It is a benchmark, not a test: nothing asserts a duration, and the target is only
 //! reported. It fails if any event is missing `BENCH_GRACE_SECONDS` after the last one
@@ -369,6 +374,8 @@ struct Outcome {
     latency: Option<Summary>,
     load_before: String,
     load_after: String,
+    /// Where the CPU went while the rate ran.
+    machine: Option<String>,
 }
 
 struct Bench {
@@ -378,6 +385,8 @@ struct Bench {
     prefix: String,
     topic: String,
     clock: Arc<Clock>,
+    /// The broker JVM's process id, for its CPU and run-queue figures.
+    broker_pid: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -415,6 +424,7 @@ fn bench_main() -> BenchResult<()> {
             probes: AtomicU64::new(0),
             probes_received: Notify::new(),
         });
+        let broker_pid = broker.dir().and_then(broker_pid);
         let bench = Bench {
             settings,
             broker,
@@ -422,6 +432,7 @@ fn bench_main() -> BenchResult<()> {
             prefix,
             topic,
             clock,
+            broker_pid,
         };
         bench.run(handle).await
     })
@@ -618,6 +629,7 @@ impl Bench {
         let stamps = &self.clock.runs[run];
         let (rate, events) = (stamps.rate, stamps.events);
         let load_before = load_average();
+        let machine_before = MachineSample::take(self.broker_pid.as_deref());
         let all_received = stamps.all_received.notified();
         tokio::pin!(all_received);
         all_received.as_mut().enable();
@@ -655,7 +667,8 @@ impl Bench {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
-        let outcome = self.outcome(run, load_before);
+        let machine = MachineSample::take(self.broker_pid.as_deref()).describe(&machine_before);
+        let outcome = self.outcome(run, load_before, machine);
         let failed_sends = stamps.failed_sends.load(Ordering::Relaxed);
         if !arrived || stamps.received() != events || failed_sends != 0 {
             let missing: Vec<u64> = (0..events)
@@ -684,7 +697,7 @@ impl Bench {
     }
 
     /// The statistics of a run, printed on stderr as it ends.
-    fn outcome(&self, run: usize, load_before: String) -> Outcome {
+    fn outcome(&self, run: usize, load_before: String, machine: Option<String>) -> Outcome {
         let stamps = &self.clock.runs[run];
         let (rate, events) = (stamps.rate, stamps.events);
         let first = self.settings.warmup_events(rate).min(events);
@@ -740,6 +753,9 @@ impl Bench {
         add("receive - send call", Summary::of(from_send));
         add("send call - due (send lag)", Summary::of(send_lag));
         add("acknowledged - due", Summary::of(ack));
+        if let Some(machine) = &machine {
+            let _ = write!(detail, "\n  {machine}");
+        }
         eprintln!("{detail}");
         Outcome {
             rate,
@@ -749,6 +765,7 @@ impl Bench {
             latency,
             load_before,
             load_after: load_average(),
+            machine,
         }
     }
 
@@ -784,6 +801,9 @@ impl Bench {
                 o.load_before,
                 o.load_after,
             );
+            if let Some(machine) = &o.machine {
+                let _ = writeln!(out, "{:>8} {machine}", "");
+            }
             if o.rate == TARGET_RATE {
                 if let Some(summary) = l {
                     let verdict = if summary.p99 <= TARGET_P99_MS {
@@ -855,4 +875,112 @@ fn pace(
         }
     }
     Ok(())
+}
+
+/// CPU and run-queue time of this process and of the broker, and the machine's CPU
+/// pressure, at one instant.
+struct MachineSample {
+    at: Instant,
+    client: Option<Sched>,
+    broker: Option<Sched>,
+    /// `/proc/pressure/cpu`, `some … total=` (µs some task waited for a core).
+    pressure_micros: Option<u64>,
+}
+
+/// Time a process's threads ran and waited runnable on a run queue, summed.
+#[derive(Debug, Clone, Copy)]
+struct Sched {
+    ran_nanos: u64,
+    waited_nanos: u64,
+}
+
+impl MachineSample {
+    fn take(broker_pid: Option<&str>) -> Self {
+        Self {
+            at: Instant::now(),
+            client: sched("self"),
+            broker: broker_pid.and_then(sched),
+            pressure_micros: cpu_pressure(),
+        }
+    }
+
+    /// What happened since `before`, or `None` where `/proc` has none of it.
+    fn describe(&self, before: &MachineSample) -> Option<String> {
+        let wall = self
+            .at
+            .duration_since(before.at)
+            .as_secs_f64()
+            .max(f64::EPSILON);
+        let side = |name: &str, after: Option<Sched>, before: Option<Sched>| {
+            let (a, b) = (after?, before?);
+            Some(format!(
+                "{name} {:.2} cores, run-queue wait {:.0} ms/s",
+                a.ran_nanos.saturating_sub(b.ran_nanos) as f64 / 1e9 / wall,
+                a.waited_nanos.saturating_sub(b.waited_nanos) as f64 / 1e6 / wall,
+            ))
+        };
+        let mut parts: Vec<String> = [
+            side("this process", self.client, before.client),
+            side("broker", self.broker, before.broker),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if let (Some(a), Some(b)) = (self.pressure_micros, before.pressure_micros) {
+            parts.push(format!(
+                "CPU pressure (some) {:.0} %",
+                a.saturating_sub(b) as f64 / 1e4 / wall
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// The sums of `/proc/{pid}/task/*/schedstat` (ns on a CPU, ns waiting on a run
+/// queue) over the threads alive now; threads that ended are not counted.
+fn sched(pid: &str) -> Option<Sched> {
+    let mut total = Sched {
+        ran_nanos: 0,
+        waited_nanos: 0,
+    };
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>().ok());
+        if let (Some(Some(ran)), Some(Some(waited))) = (fields.next(), fields.next()) {
+            total.ran_nanos += ran;
+            total.waited_nanos += waited;
+        }
+    }
+    Some(total)
+}
+
+/// Microseconds during which some task waited for a core, since boot (Linux PSI).
+fn cpu_pressure() -> Option<u64> {
+    let pressure = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
+    let some = pressure.lines().find(|l| l.starts_with("some"))?;
+    some.split_whitespace()
+        .find_map(|f| f.strip_prefix("total="))?
+        .parse()
+        .ok()
+}
+
+/// The process id of the broker JVM whose files lie under `dir`.
+fn broker_pid(dir: &std::path::Path) -> Option<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
+                let cmd = String::from_utf8_lossy(&cmd);
+                cmd.contains("kafka.Kafka") && cmd.contains(&needle)
+            })
+        })
 }
