@@ -71,11 +71,54 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
         Self::prepared_schema()?.encode(self)
     }
 
-    /// Reads a datum written with `writer`, resolved against this type's schema.
+    /// The event framed for the wire: the Confluent header for `schema_id`, then its
+    /// datum in its own schema, in one buffer.
+    ///
+    /// This default writes through serde and apache-avro; `#[derive(Event)]` writes
+    /// the struct's fields straight to Avro binary instead
+    /// ([`avro::binary`](crate::avro::binary)), the same bytes.
+    ///
+    /// ```
+    /// # use event_bus_core::prelude::*;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.docs.page.read.v1", topic = "pages")]
+    /// # struct PageRead { page: i64 }
+    /// let framed = PageRead { page: 2 }.to_avro_framed(9)?;
+    /// assert_eq!(framed, vec![0, 0, 0, 0, 9, 4]);
+    /// # Ok::<(), event_bus_core::codec::CodecError>(())
+    /// ```
+    fn to_avro_framed(&self, schema_id: u32) -> Result<Vec<u8>, CodecError> {
+        Self::prepared_schema()?.encode_framed(schema_id, self)
+    }
+
+    /// Reads a datum written with this type's own schema (no resolution).
+    ///
+    /// This default reads through apache-avro and serde after checking the datum's
+    /// bounds; `#[derive(Event)]` reads the fields straight from Avro binary instead,
+    /// with the same checks ([`avro::binary`](crate::avro::binary)).
+    ///
+    /// ```
+    /// # use event_bus_core::prelude::*;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.docs.page.skipped.v1", topic = "pages")]
+    /// # struct PageSkipped { page: i64 }
+    /// assert_eq!(PageSkipped::from_own_avro_datum(&[4])?.page, 2);
+    /// assert!(PageSkipped::from_own_avro_datum(&[]).is_err());
+    /// # Ok::<(), event_bus_core::codec::CodecError>(())
+    /// ```
+    fn from_own_avro_datum(bytes: &[u8]) -> Result<Self, CodecError> {
+        Self::prepared_schema()?.decode(bytes)
+    }
+
+    /// Reads a datum written with `writer`, resolved against this type's schema; a
+    /// writer schema that is the type's own is read by
+    /// [`from_own_avro_datum`](Self::from_own_avro_datum).
     fn from_avro_datum(bytes: &[u8], writer: &Schema) -> Result<Self, CodecError> {
         let own = Self::schema();
         if std::ptr::eq(writer, own) || writer == own {
-            return Self::prepared_schema()?.decode(bytes);
+            return Self::from_own_avro_datum(bytes);
         }
         codec::decode_datum(bytes, writer, own)
     }

@@ -5,6 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::{Data, DeriveInput, FieldsNamed, Ident, LitStr};
 
 use crate::attrs;
+use crate::binary;
 use crate::crate_path::core_path;
 use crate::docs::{doc_string, option_tokens};
 use crate::event_data::{field_schemas, named_fields, reject_generics};
@@ -47,6 +48,10 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         key_schema_fn,
     } = key;
     // Spanned at the `type` literal, so a malformed name is reported where it is written.
+    let BinaryTokens {
+        record: binary_record,
+        methods: binary_methods,
+    } = binary_tokens(input, fields, event_type, &core);
     let name_check = quote_spanned! {event_type.span()=>
         const _: () = ::core::assert!(#core::event_type::is_valid(#event_type), #invalid_name_message);
     };
@@ -81,12 +86,61 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
 
             #key_fn
             #key_schema_fn
+            #binary_methods
         }
+
+        #binary_record
 
         #core::__private::inventory::submit! {
             #core::EventRegistration::of::<#ident>()
         }
     })
+}
+
+/// The `AvroBinary` impl of the event's record and the `Event` methods that use it;
+/// nothing when the struct's serde form is not plain (the defaults, through serde and
+/// apache-avro, then apply).
+struct BinaryTokens {
+    record: Option<TokenStream>,
+    methods: Option<TokenStream>,
+}
+
+fn binary_tokens(
+    input: &DeriveInput,
+    fields: &FieldsNamed,
+    event_type: &LitStr,
+    core: &TokenStream,
+) -> BinaryTokens {
+    if !binary::serde_form_is_plain(input) {
+        return BinaryTokens {
+            record: None,
+            methods: None,
+        };
+    }
+    let ident = &input.ident;
+    // The writer schema's full name, as the apache-avro path names it in errors.
+    let schema_name = format!("{}.CloudEvent", event_type.value());
+    let b = quote!(#core::avro::binary);
+    let result = quote!(::std::result::Result);
+    let error = quote!(#core::codec::CodecError);
+    BinaryTokens {
+        record: Some(binary::record(ident, fields, true, core)),
+        methods: Some(quote! {
+            fn to_avro_datum(&self) -> #result<::std::vec::Vec<u8>, #error> {
+                static HINT: #b::SizeHint = #b::SizeHint::new();
+                #b::write_datum(self, &HINT)
+            }
+
+            fn to_avro_framed(&self, schema_id: u32) -> #result<::std::vec::Vec<u8>, #error> {
+                static HINT: #b::SizeHint = #b::SizeHint::new();
+                #b::write_framed(self, schema_id, &HINT)
+            }
+
+            fn from_own_avro_datum(bytes: &[u8]) -> #result<Self, #error> {
+                #b::read_datum(bytes, #schema_name)
+            }
+        }),
+    }
 }
 
 /// Kafka refuses records without a key on a compacted topic.

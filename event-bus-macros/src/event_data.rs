@@ -5,6 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, FieldsNamed};
 
+use crate::binary;
 use crate::crate_path::core_path;
 use crate::docs::{doc_string, option_tokens};
 
@@ -14,13 +15,15 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let ident = &input.ident;
     let name = ident.to_string();
     let doc = option_tokens(doc_string(&input.attrs));
-    let body = match &input.data {
+    let plain = binary::serde_form_is_plain(input);
+    let (body, binary_impl) = match &input.data {
         Data::Struct(data) => {
             let fields = named_fields(&data.fields, input)?;
             let field_schemas = field_schemas(fields, &core)?;
-            quote! {
+            let schema = quote! {
                 #core::avro::record(#name, #doc, names, |names| ::std::vec![#(#field_schemas),*])
-            }
+            };
+            (schema, binary::record(ident, fields, plain, &core))
         }
         Data::Enum(data) => {
             let mut symbols = Vec::new();
@@ -36,7 +39,11 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 }
                 symbols.push(variant.ident.to_string());
             }
-            quote! { #core::avro::enumeration(#name, #doc, &[#(#symbols),*], names) }
+            let schema = quote! { #core::avro::enumeration(#name, #doc, &[#(#symbols),*], names) };
+            (
+                schema,
+                binary::enumeration(ident, &data.variants, plain, &core),
+            )
         }
         Data::Union(_) => {
             return Err(syn::Error::new_spanned(
@@ -51,6 +58,8 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 #body
             }
         }
+
+        #binary_impl
     })
 }
 

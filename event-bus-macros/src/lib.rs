@@ -4,6 +4,7 @@
 //! implementation detail, like `serde_derive` is for `serde`.
 
 mod attrs;
+mod binary;
 mod crate_path;
 mod docs;
 mod event;

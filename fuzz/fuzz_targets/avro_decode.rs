@@ -7,6 +7,8 @@
 //! What must hold (see `event_bus_fuzz::checks`):
 //! - unframing accepts exactly what frames back to the same bytes, and refuses the rest
 //!   with the reason the bytes show;
+//! - the derived decoder (the own-schema path) accepts exactly what serde +
+//!   apache-avro accept, and reads the same event;
 //! - decoding never panics; what it refuses is a `CodecError` (`Malformed`, `Avro` or
 //!   `TrailingBytes`), and a `Malformed` refusal is one apache-avro would make too
 //!   (bar the documented limits);

@@ -108,6 +108,7 @@ fn reencode<E: Event + PartialEq + Debug>(event: &E) -> Vec<u8> {
 pub fn same_schema<E: Event + PartialEq + Debug>(datum: &[u8]) {
     let schema = E::schema();
     let typed = E::from_avro_datum(datum, schema);
+    agrees_with_serde(&typed, datum);
     let value = generic(datum, schema);
     let event = match typed {
         Ok(event) => event,
@@ -129,6 +130,17 @@ pub fn same_schema<E: Event + PartialEq + Debug>(datum: &[u8]) {
             again, datum,
             "a canonical datum re-encodes to the same bytes"
         );
+    }
+}
+
+/// The derived decoder (which `from_avro_datum` uses for the type's own schema) takes
+/// exactly what the serde + apache-avro path takes, and reads the same event.
+fn agrees_with_serde<E: Event + PartialEq + Debug>(typed: &Result<E, CodecError>, datum: &[u8]) {
+    let through_serde = E::prepared_schema().and_then(|p| p.decode::<E>(datum));
+    match (typed, &through_serde) {
+        (Ok(derived), Ok(serde)) => assert_eq!(derived, serde, "both paths read the same event"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("the derived decoder gave {typed:?}, serde + apache-avro {through_serde:?}"),
     }
 }
 

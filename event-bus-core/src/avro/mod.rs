@@ -13,6 +13,7 @@
 //!
 //! A record or enum used twice is defined once and then referenced by name.
 
+pub mod binary;
 pub mod bytes;
 pub(crate) mod top_level;
 

@@ -390,21 +390,8 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// A zigzag varint, read as apache-avro reads it (up to 10 bytes).
     fn varint(&mut self, what: &'static str) -> Result<i64, MalformedDatum> {
-        let mut raw = 0u64;
-        for shift in (0..70).step_by(7) {
-            let Some(&byte) = self.bytes.get(self.pos) else {
-                return Err(MalformedDatum::Truncated { what });
-            };
-            self.pos += 1;
-            raw |= u64::from(byte & 0x7f).checked_shl(shift).unwrap_or(0);
-            if byte & 0x80 == 0 {
-                let magnitude = (raw >> 1) as i64;
-                return Ok(if raw & 1 == 0 { magnitude } else { !magnitude });
-            }
-        }
-        Err(MalformedDatum::VarintTooLong)
+        varint(self.bytes, &mut self.pos, what)
     }
 
     fn value(&mut self, index: usize, depth: usize) -> Result<(), MalformedDatum> {
@@ -498,30 +485,13 @@ impl Walk<'_> {
                 // apache-avro reads and ignores.
                 self.varint("block size")?;
             }
-            let count = count.unsigned_abs();
             let min_item_bytes = self.bounds.min_bytes[item].saturating_add(key_bytes);
-            if min_item_bytes == 0 {
-                self.empty_items = self.empty_items.saturating_add(count);
-                if self.empty_items > MAX_EMPTY_ITEMS {
-                    return Err(MalformedDatum::TooManyEmptyItems {
-                        count: self.empty_items,
-                        limit: MAX_EMPTY_ITEMS,
-                    });
-                }
-            } else {
-                let left = self.left();
-                let fits = usize::try_from(count)
-                    .ok()
-                    .and_then(|c| c.checked_mul(min_item_bytes))
-                    .is_some_and(|needed| needed <= left);
-                if !fits {
-                    return Err(MalformedDatum::BlockBeyondEnd {
-                        count,
-                        min_item_bytes,
-                        left,
-                    });
-                }
-            }
+            let count = block_fits(
+                count.unsigned_abs(),
+                min_item_bytes,
+                self.left(),
+                &mut self.empty_items,
+            )?;
             for _ in 0..count {
                 if key_bytes > 0 {
                     self.sized("string")?;
@@ -529,6 +499,63 @@ impl Walk<'_> {
                 self.value(item, depth)?;
             }
         }
+    }
+}
+
+/// A zigzag varint at `bytes[*pos..]`, read as apache-avro reads it (up to 10 bytes,
+/// bits past 64 dropped); `pos` moves past it.
+pub(crate) fn varint(
+    bytes: &[u8],
+    pos: &mut usize,
+    what: &'static str,
+) -> Result<i64, MalformedDatum> {
+    let mut raw = 0u64;
+    for shift in (0..70).step_by(7) {
+        let Some(&byte) = bytes.get(*pos) else {
+            return Err(MalformedDatum::Truncated { what });
+        };
+        *pos += 1;
+        raw |= u64::from(byte & 0x7f).checked_shl(shift).unwrap_or(0);
+        if byte & 0x80 == 0 {
+            let magnitude = (raw >> 1) as i64;
+            return Ok(if raw & 1 == 0 { magnitude } else { !magnitude });
+        }
+    }
+    Err(MalformedDatum::VarintTooLong)
+}
+
+/// Checks an array or map block of `count` items, each at least `min_item_bytes`,
+/// against the `left` bytes; items that take no bytes add to `empty_items`, bounded by
+/// [`MAX_EMPTY_ITEMS`]. The count, which then fits in memory, is returned.
+pub(crate) fn block_fits(
+    count: u64,
+    min_item_bytes: usize,
+    left: usize,
+    empty_items: &mut u64,
+) -> Result<usize, MalformedDatum> {
+    if min_item_bytes == 0 {
+        *empty_items = empty_items.saturating_add(count);
+        if *empty_items > MAX_EMPTY_ITEMS {
+            return Err(MalformedDatum::TooManyEmptyItems {
+                count: *empty_items,
+                limit: MAX_EMPTY_ITEMS,
+            });
+        }
+        // At most MAX_EMPTY_ITEMS.
+        return Ok(count as usize);
+    }
+    match usize::try_from(count) {
+        Ok(n)
+            if n.checked_mul(min_item_bytes)
+                .is_some_and(|needed| needed <= left) =>
+        {
+            Ok(n)
+        }
+        _ => Err(MalformedDatum::BlockBeyondEnd {
+            count,
+            min_item_bytes,
+            left,
+        }),
     }
 }
 

@@ -3,7 +3,7 @@
 //! Framing: one magic byte `0x00`, the schema id as a 4-byte big-endian integer, then
 //! the Avro binary datum.
 
-mod bounds;
+pub(crate) mod bounds;
 mod prepared;
 
 pub use bounds::{check_datum, DatumBounds, MalformedDatum, MAX_DEPTH, MAX_EMPTY_ITEMS};

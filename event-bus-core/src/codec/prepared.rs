@@ -139,6 +139,34 @@ impl PreparedSchema {
         Ok(value)
     }
 
+    /// Appends a serde value's datum to `out` (for a part of a larger datum).
+    pub(crate) fn write_into<T: Serialize>(
+        &self,
+        out: &mut Vec<u8>,
+        value: &T,
+    ) -> Result<(), CodecError> {
+        self.writer
+            .write_ser(out, value)
+            .map(drop)
+            .map_err(|e| avro_error("encoding", self.schema, e))
+    }
+
+    /// Reads one value from the start of `bytes` (a part of a larger datum, so bytes
+    /// may follow it), checking its bounds first; returns it and the bytes it took.
+    /// Records keep apache-avro's name check.
+    pub(crate) fn read_part<T: DeserializeOwned>(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(T, usize), CodecError> {
+        self.bounds.check(bytes)?;
+        let mut cursor = bytes;
+        let value = self
+            .reader
+            .read_deser::<T>(&mut cursor)
+            .map_err(|e| avro_error("decoding", self.schema, e))?;
+        Ok((value, bytes.len() - cursor.len()))
+    }
+
     /// The prepared schema of the type `T`, made from `schema()` on the first call and
     /// kept for the life of the program (for `Event` implementations written by hand;
     /// derived events keep theirs in a static of their own). A schema that does not

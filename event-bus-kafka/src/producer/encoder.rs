@@ -4,9 +4,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
-use event_bus_core::codec::{self, CodecError};
+use event_bus_core::codec::CodecError;
 use event_bus_core::{shared_text, Event, EventKey, EventMetadata};
 
 use super::error::ProducerError;
@@ -256,8 +255,8 @@ impl EventEncoder {
             event_type: E::EVENT_TYPE.to_owned(),
             source,
         };
-        let value = E::prepared_schema()
-            .and_then(|prepared| prepared.encode_framed(registered.ids.value_id, event))
+        let value = event
+            .to_avro_framed(registered.ids.value_id)
             .map_err(encode_error)?;
         let key_value = event.key();
         let key = match (&key_value, registered.ids.key_id, &registered.key_schema) {
@@ -291,26 +290,31 @@ pub(super) fn record_headers(metadata: &EventMetadata) -> Vec<(String, Vec<u8>)>
 }
 
 /// A key framed for the wire: the Confluent header for `schema_id`, then the key's
-/// Avro datum in its primitive schema.
+/// Avro datum in its primitive schema, written directly (the bytes apache-avro
+/// writes; see `EventKey::write_avro_datum`). A key whose kind is not the registered
+/// schema's (a hand-written `Event` whose `key` and `key_schema_json` disagree) is
+/// an error, as apache-avro made it.
 pub(super) fn encode_key_framed(
     key: &EventKey,
     schema_id: u32,
     schema: &Schema,
 ) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::with_capacity(32);
-    codec::write_frame_header(&mut out, schema_id);
-    let written = GenericDatumWriter::builder(schema)
-        .build()
-        .and_then(|w| match key {
-            EventKey::String(text) => w.write_ser(&mut out, text),
-            EventKey::Long(n) => w.write_ser(&mut out, n),
-            EventKey::Int(n) => w.write_ser(&mut out, n),
-            EventKey::Boolean(b) => w.write_ser(&mut out, b),
+    let fits = matches!(
+        (key, schema),
+        (EventKey::String(_), Schema::String)
+            | (EventKey::Long(_), Schema::Long)
+            | (EventKey::Int(_), Schema::Int)
+            | (EventKey::Boolean(_), Schema::Boolean)
+    );
+    if !fits {
+        return Err(CodecError::Avro {
+            operation: "encoding the key",
+            schema: key.avro_type().to_owned(),
+            source: Box::new(<apache_avro::Error as serde::ser::Error>::custom(format!(
+                "a {} key does not fit the registered key schema {schema:?}",
+                key.avro_type()
+            ))),
         });
-    written.map_err(|e| CodecError::Avro {
-        operation: "encoding the key",
-        schema: key.avro_type().to_owned(),
-        source: Box::new(e),
-    })?;
-    Ok(out)
+    }
+    Ok(key.to_avro_framed(schema_id))
 }
