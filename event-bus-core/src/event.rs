@@ -92,6 +92,27 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
         Self::prepared_schema()?.encode_framed(schema_id, self)
     }
 
+    /// Appends the event framed for the wire to `out`, as
+    /// [`to_avro_framed`](Self::to_avro_framed) writes it, so a producer can reuse its
+    /// buffers; on an error what was appended is partial. `#[derive(Event)]` writes
+    /// straight into `out`; this default copies `to_avro_framed`'s bytes.
+    ///
+    /// ```
+    /// # use event_bus_core::prelude::*;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Event)]
+    /// # #[event(type = "org.example.docs.page.shared.v1", topic = "pages")]
+    /// # struct PageShared { page: i64 }
+    /// let mut out = Vec::with_capacity(64);
+    /// PageShared { page: 2 }.write_avro_framed(9, &mut out)?;
+    /// assert_eq!(out, vec![0, 0, 0, 0, 9, 4]);
+    /// # Ok::<(), event_bus_core::codec::CodecError>(())
+    /// ```
+    fn write_avro_framed(&self, schema_id: u32, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        out.extend_from_slice(&self.to_avro_framed(schema_id)?);
+        Ok(())
+    }
+
     /// Reads a datum written with this type's own schema (no resolution).
     ///
     /// This default reads through apache-avro and serde after checking the datum's

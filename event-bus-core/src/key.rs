@@ -94,9 +94,20 @@ impl EventKey {
             _ => 10,
         };
         let mut out = Vec::with_capacity(5 + len);
-        crate::codec::write_frame_header(&mut out, schema_id);
-        self.write_avro_datum(&mut out);
+        self.write_avro_framed(schema_id, &mut out);
         out
+    }
+
+    /// Appends the key framed for the wire to `out` (a buffer the caller reuses).
+    ///
+    /// ```
+    /// let mut out = Vec::new();
+    /// event_bus_core::EventKey::Long(3).write_avro_framed(1, &mut out);
+    /// assert_eq!(out, vec![0, 0, 0, 0, 1, 6]);
+    /// ```
+    pub fn write_avro_framed(&self, schema_id: u32, out: &mut Vec<u8>) {
+        crate::codec::write_frame_header(out, schema_id);
+        self.write_avro_datum(out);
     }
 
     /// Reads a key back from a decoded Avro value; `None` for other value kinds.

@@ -136,6 +136,10 @@ fn binary_tokens(
                 #b::write_framed(self, schema_id, &HINT)
             }
 
+            fn write_avro_framed(&self, schema_id: u32, out: &mut ::std::vec::Vec<u8>) -> #result<(), #error> {
+                #b::write_framed_into(self, schema_id, out)
+            }
+
             fn from_own_avro_datum(bytes: &[u8]) -> #result<Self, #error> {
                 #b::read_datum(bytes, #schema_name)
             }

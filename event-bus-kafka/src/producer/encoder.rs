@@ -8,6 +8,7 @@ use apache_avro::Schema;
 use event_bus_core::codec::CodecError;
 use event_bus_core::{shared_text, Event, EventKey, EventMetadata};
 
+use super::buffers;
 use super::error::ProducerError;
 use super::outgoing::OutgoingRecord;
 use super::record::EncodedRecord;
@@ -255,13 +256,24 @@ impl EventEncoder {
             event_type: E::EVENT_TYPE.to_owned(),
             source,
         };
-        let value = event
-            .to_avro_framed(registered.ids.value_id)
-            .map_err(encode_error)?;
+        // Reused buffers (see `buffers`): the record gives them back when dropped.
+        let mut value = buffers::take();
+        if let Err(error) = event.write_avro_framed(registered.ids.value_id, &mut value) {
+            buffers::give_back(value);
+            return Err(encode_error(error));
+        }
         let key_value = event.key();
         let key = match (&key_value, registered.ids.key_id, &registered.key_schema) {
             (Some(key), Some(id), Some(schema)) => {
-                Some(encode_key_framed(key, id, schema).map_err(encode_error)?)
+                let mut framed = buffers::take();
+                match write_key_framed(key, id, schema, &mut framed) {
+                    Ok(()) => Some(framed),
+                    Err(error) => {
+                        buffers::give_back(framed);
+                        buffers::give_back(value);
+                        return Err(encode_error(error));
+                    }
+                }
             }
             _ => None,
         };
@@ -299,6 +311,18 @@ pub(super) fn encode_key_framed(
     schema_id: u32,
     schema: &Schema,
 ) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(32);
+    write_key_framed(key, schema_id, schema, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the framed key to `out`, as [`encode_key_framed`] makes it.
+fn write_key_framed(
+    key: &EventKey,
+    schema_id: u32,
+    schema: &Schema,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     let fits = matches!(
         (key, schema),
         (EventKey::String(_), Schema::String)
@@ -316,5 +340,6 @@ pub(super) fn encode_key_framed(
             ))),
         });
     }
-    Ok(key.to_avro_framed(schema_id))
+    key.write_avro_framed(schema_id, out);
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The producer: registers schemas under FULL_TRANSITIVE, frames values and keys the
 //! Confluent way, adds CloudEvents headers, and reports every delivery.
 
+mod buffers;
 mod delivery;
 mod encoder;
 mod error;

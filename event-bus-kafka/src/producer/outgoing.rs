@@ -7,6 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::buffers;
 use super::encoder::record_headers;
 use super::kafka_client::{Ticket, TicketedRecord};
 use super::record::{ticketed_record, EncodedRecord};
@@ -56,17 +57,29 @@ impl OutgoingRecord {
         }
     }
 
-    /// The self-contained record, with owned header strings.
-    pub fn into_encoded(self) -> EncodedRecord {
+    /// The self-contained record, with owned header strings (its key and value
+    /// buffers move into it, not back to the spare ones).
+    pub fn into_encoded(mut self) -> EncodedRecord {
         let headers = record_headers(&self.metadata);
         EncodedRecord {
             topic: self.topic.as_ref().to_owned(),
-            key: self.key,
-            value: self.value,
+            key: self.key.take(),
+            value: std::mem::take(&mut self.value),
             headers,
             event_type: self.event_type.to_owned(),
             event_id: self.metadata.id,
-            key_text: self.key_value.map(|k| k.to_string()),
+            key_text: self.key_value.take().map(|k| k.to_string()),
+        }
+    }
+}
+
+impl Drop for OutgoingRecord {
+    /// librdkafka copied the key and value when the record was queued: their buffers
+    /// go back for the next record of this thread.
+    fn drop(&mut self) {
+        buffers::give_back(std::mem::take(&mut self.value));
+        if let Some(key) = self.key.take() {
+            buffers::give_back(key);
         }
     }
 }

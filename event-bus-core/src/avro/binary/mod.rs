@@ -27,7 +27,7 @@ mod writer;
 
 pub use reader::{AvroReader, ReadError};
 pub use serde_part::SerdePart;
-pub use top::{read_datum, write_datum, write_framed, SizeHint};
+pub use top::{read_datum, write_datum, write_framed, write_framed_into, SizeHint};
 pub use writer::{write_bytes, write_long};
 
 use crate::codec::CodecError;

@@ -73,6 +73,25 @@ pub fn write_framed<T: AvroBinary>(
     Ok(out)
 }
 
+/// Appends `value`'s datum framed for the wire to `out` (a buffer the caller reuses);
+/// on an error, what was appended is partial and the caller discards it.
+///
+/// ```
+/// use event_bus_core::avro::binary::write_framed_into;
+/// let mut out = Vec::new();
+/// write_framed_into(&123_i64, 7, &mut out)?;
+/// assert_eq!(out, vec![0, 0, 0, 0, 7, 0xf6, 0x01]);
+/// # Ok::<(), event_bus_core::codec::CodecError>(())
+/// ```
+pub fn write_framed_into<T: AvroBinary>(
+    value: &T,
+    schema_id: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    write_frame_header(out, schema_id);
+    value.write_avro(out)
+}
+
 /// `value`'s datum, unframed.
 ///
 /// ```
