@@ -329,7 +329,11 @@ where
     let event_type = reader.text(slot::TYPE)?.ok_or(HeaderError::Missing {
         header: names::TYPE,
     })?;
-    if event_type.trim().is_empty() {
+    // Only a text that starts with white space can be all white space (and `trim`
+    // walks the whole text).
+    if event_type.is_empty()
+        || event_type.starts_with(char::is_whitespace) && event_type.trim().is_empty()
+    {
         return Err(HeaderError::Invalid {
             header: names::TYPE,
             value: event_type.to_owned(),

@@ -21,9 +21,14 @@ use crate::event::Event;
 /// A decoded event whose Rust type is known only to the bus.
 pub type DecodedEvent = Arc<dyn Any + Send + Sync>;
 
-type ErasedReceiver = dyn Fn(DecodedEvent, Arc<DeliveryContext>) -> BoxFuture<'static, Result<(), ReceiverError>>
-    + Send
-    + Sync;
+type ErasedReceiver = dyn Fn(DecodedEvent, Arc<DeliveryContext>) -> ReceiverCall + Send + Sync;
+
+/// What calling an erased receiver gives: a synchronous receiver's result at once (no
+/// future to box per event), or the future of an asynchronous one.
+enum ReceiverCall {
+    Done(Result<(), ReceiverError>),
+    Running(BoxFuture<'static, Result<(), ReceiverError>>),
+}
 
 struct NamedReceiver {
     /// Shared (see [`shared_text`](crate::shared_text)), so each outcome borrows it.
@@ -34,10 +39,17 @@ struct NamedReceiver {
 impl NamedReceiver {
     /// Runs the receiver, turning a panic into its failure.
     async fn run(&self, event: DecodedEvent, ctx: Arc<DeliveryContext>) -> ReceiverOutcome {
-        let result = AssertUnwindSafe((self.call)(event, ctx))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| Err(panic_error(panic.as_ref())));
+        // A panic while calling (a synchronous receiver's body) or while polling
+        // becomes the receiver's error.
+        let call = std::panic::catch_unwind(AssertUnwindSafe(|| (self.call)(event, ctx)));
+        let result = match call {
+            Ok(ReceiverCall::Done(result)) => result,
+            Ok(ReceiverCall::Running(future)) => AssertUnwindSafe(future)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(panic_error(panic.as_ref()))),
+            Err(panic) => Err(panic_error(panic.as_ref())),
+        };
         ReceiverOutcome {
             receiver: self.name.clone(),
             result,
@@ -171,10 +183,10 @@ impl EventBus {
             name.into(),
             Arc::new(move |event, ctx| {
                 let receiver = Arc::clone(&receiver);
-                Box::pin(async move {
+                ReceiverCall::Running(Box::pin(async move {
                     let event = downcast::<E>(event)?;
                     receiver.receive(&event, &ctx).await
-                })
+                }))
             }),
         )
     }
@@ -199,15 +211,10 @@ impl EventBus {
         E: Event,
         F: Fn(&E, &DeliveryContext) -> Result<(), ReceiverError> + Send + Sync + 'static,
     {
-        let f = Arc::new(f);
         self.insert::<E>(
             name.into(),
             Arc::new(move |event, ctx| {
-                let f = Arc::clone(&f);
-                Box::pin(async move {
-                    let event = downcast::<E>(event)?;
-                    f(&event, &ctx)
-                })
+                ReceiverCall::Done(downcast::<E>(event).and_then(|event| f(&event, &ctx)))
             }),
         )
     }
@@ -242,10 +249,10 @@ impl EventBus {
             name.into(),
             Arc::new(move |event, ctx| {
                 let f = Arc::clone(&f);
-                Box::pin(async move {
+                ReceiverCall::Running(Box::pin(async move {
                     let event = downcast::<E>(event)?;
                     f(event, ctx).await
-                })
+                }))
             }),
         )
     }

@@ -66,6 +66,9 @@ use ::metrics::{
 };
 use ::metrics::{Counter, Key, Label, Level, Metadata};
 
+mod fixed_counter;
+pub(crate) use fixed_counter::FixedCounter;
+
 /// Metric names, all prefixed `event_bus_`.
 ///
 /// ```

@@ -12,6 +12,7 @@ use super::buffers;
 use super::error::ProducerError;
 use super::outgoing::OutgoingRecord;
 use super::record::EncodedRecord;
+use crate::observability::metrics::FixedCounter;
 use crate::registry::RegistryClient;
 use crate::topic;
 
@@ -33,6 +34,8 @@ pub struct RegisteredIds {
 #[derive(Debug)]
 struct Registered {
     full_topic: Arc<str>,
+    /// Events of this type produced to this topic (a handle kept, not looked up).
+    produced: Arc<FixedCounter>,
     ids: RegisteredIds,
     key_schema: Option<Schema>,
 }
@@ -199,6 +202,7 @@ impl EventEncoder {
             None => (None, None),
         };
         let registered = Arc::new(Registered {
+            produced: Arc::new(FixedCounter::produced(E::EVENT_TYPE, &full_topic)),
             full_topic: full_topic.into(),
             ids: RegisteredIds { value_id, key_id },
             key_schema,
@@ -283,6 +287,7 @@ impl EventEncoder {
         crate::observability::trace::inject_current(&mut metadata);
         Ok(OutgoingRecord {
             topic: Arc::clone(&registered.full_topic),
+            produced: Arc::clone(&registered.produced),
             key,
             value,
             metadata,

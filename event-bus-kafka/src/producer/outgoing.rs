@@ -11,12 +11,15 @@ use super::buffers;
 use super::encoder::record_headers;
 use super::kafka_client::{Ticket, TicketedRecord};
 use super::record::{ticketed_record, EncodedRecord};
+use crate::observability::metrics::FixedCounter;
 use event_bus_core::{EventKey, EventMetadata};
 use rdkafka::message::{Header, OwnedHeaders};
 
 /// Key, value and metadata of one event, encoded for `topic`.
 pub(crate) struct OutgoingRecord {
     pub topic: Arc<str>,
+    /// The produced-events counter of this topic and type.
+    pub produced: Arc<FixedCounter>,
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
     pub metadata: EventMetadata,

@@ -16,6 +16,7 @@ use super::record::EncodedRecord;
 use super::reporter::{log_delivery, ReportedEvent};
 use super::{KeyText, RecordLabels};
 use crate::config::ProducerConfig;
+use crate::observability::metrics::FixedCounter;
 use crate::observability::{metrics, trace};
 use crate::registry::RegistryClient;
 
@@ -133,8 +134,12 @@ impl Producer {
     /// See the type's example.
     pub async fn send<E: Event>(&self, event: &E) -> Result<Delivery, ProducerError> {
         let record = self.encoder.encode_outgoing(event, None, None).await?;
-        self.deliver(|ticket| record.ticketed(ticket), record.labels())
-            .await
+        self.deliver(
+            |ticket| record.ticketed(ticket),
+            record.labels(),
+            Some(&record.produced),
+        )
+        .await
     }
 
     /// Sends `event` with the caller's metadata (id, time, source, trace context…).
@@ -159,8 +164,12 @@ impl Producer {
             .encoder
             .encode_outgoing(event, Some(metadata), None)
             .await?;
-        self.deliver(|ticket| record.ticketed(ticket), record.labels())
-            .await
+        self.deliver(
+            |ticket| record.ticketed(ticket),
+            record.labels(),
+            Some(&record.produced),
+        )
+        .await
     }
 
     /// Sends `event` to `topic` (prefix applied) instead of its type's topic.
@@ -185,8 +194,12 @@ impl Producer {
             .encoder
             .encode_outgoing(event, metadata, Some(topic))
             .await?;
-        self.deliver(|ticket| record.ticketed(ticket), record.labels())
-            .await
+        self.deliver(
+            |ticket| record.ticketed(ticket),
+            record.labels(),
+            Some(&record.produced),
+        )
+        .await
     }
 
     /// Sends an already encoded record (from the outbox, a DLQ redrive, or the CLI)
@@ -200,19 +213,23 @@ impl Producer {
     /// # Ok(()) }
     /// ```
     pub async fn send_encoded(&self, record: &EncodedRecord) -> Result<Delivery, ProducerError> {
-        self.deliver(|ticket| record.ticketed(ticket), record.labels())
+        self.deliver(|ticket| record.ticketed(ticket), record.labels(), None)
             .await
     }
 
     /// Sends one record and waits for the broker's answer, with its span, metrics and
-    /// delivery log.
+    /// delivery log; `produced` is the record's counter handle, when the encoder has one.
     async fn deliver<'a>(
         &self,
         build: impl Fn(Ticket) -> TicketedRecord<'a>,
         labels: RecordLabels<'_>,
+        produced: Option<&FixedCounter>,
     ) -> Result<Delivery, ProducerError> {
         let span = trace::produce_span(labels);
-        metrics::record_produced(labels.event_type, labels.topic);
+        match produced {
+            Some(counter) => counter.increment(),
+            None => metrics::record_produced(labels.event_type, labels.topic),
+        }
         let result = self
             .kafka
             .send(build, self.config.delivery_timeout)
@@ -258,7 +275,7 @@ impl Producer {
         };
         let event_id = labels.event_id;
         let span = trace::produce_span(labels);
-        metrics::record_produced(E::EVENT_TYPE, &record.topic);
+        record.produced.increment();
         let reported = ReportedEvent {
             topic: Arc::clone(&record.topic),
             event_type: E::EVENT_TYPE,
