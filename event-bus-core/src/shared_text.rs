@@ -109,20 +109,6 @@ fn shared_by_all(text: &str) -> Cow<'static, str> {
     Cow::Borrowed(leaked)
 }
 
-/// `text` borrowed when it is `'static` already, else as [`shared`] gives it.
-///
-/// ```
-/// use std::borrow::Cow;
-/// let own: Cow<'static, str> = Cow::Owned("svc".to_owned());
-/// assert!(matches!(event_bus_core::shared_text::shared_cow(own), Cow::Borrowed("svc")));
-/// ```
-pub fn shared_cow(text: Cow<'static, str>) -> Cow<'static, str> {
-    match text {
-        Cow::Borrowed(_) => text,
-        Cow::Owned(owned) => shared(&owned),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,7 @@ use event_bus_testkit::topics::{unique_group, unique_topic};
 use event_bus_tests::bench_support::{
     env_list, env_number, load_average, run_benchmark, BenchResult,
 };
+use event_bus_tests::proc_stats::{broker_pid, thread_schedstats};
 use rdkafka::config::ClientConfig;
 use tokio::sync::Notify;
 
@@ -936,27 +937,14 @@ impl MachineSample {
     }
 }
 
-/// The sums of `/proc/{pid}/task/*/schedstat` (ns on a CPU, ns waiting on a run
-/// queue) over the threads alive now; threads that ended are not counted.
+/// The sums of the scheduler times of the threads of `pid` alive now
+/// ([`thread_schedstats`]); threads that ended are not counted.
 fn sched(pid: &str) -> Option<Sched> {
-    let mut total = Sched {
-        ran_nanos: 0,
-        waited_nanos: 0,
-    };
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()?
-        .flatten()
-    {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue;
-        };
-        let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>().ok());
-        if let (Some(Some(ran)), Some(Some(waited))) = (fields.next(), fields.next()) {
-            total.ran_nanos += ran;
-            total.waited_nanos += waited;
-        }
-    }
-    Some(total)
+    let threads = thread_schedstats(pid)?;
+    Some(Sched {
+        ran_nanos: threads.iter().map(|t| t.ran_nanos).sum(),
+        waited_nanos: threads.iter().map(|t| t.waited_nanos).sum(),
+    })
 }
 
 /// Microseconds during which some task waited for a core, since boot (Linux PSI).
@@ -967,20 +955,4 @@ fn cpu_pressure() -> Option<u64> {
         .find_map(|f| f.strip_prefix("total="))?
         .parse()
         .ok()
-}
-
-/// The process id of the broker JVM whose files lie under `dir`.
-fn broker_pid(dir: &std::path::Path) -> Option<String> {
-    let needle = dir.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
-        .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
-                let cmd = String::from_utf8_lossy(&cmd);
-                cmd.contains("kafka.Kafka") && cmd.contains(&needle)
-            })
-        })
 }

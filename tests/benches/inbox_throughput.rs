@@ -86,13 +86,12 @@ use event_bus_kafka::inbox::{
     Inbox, InboxEntry, InboxStore, PostgresInbox, ReceiverCounts, TransactionalFn,
 };
 use event_bus_kafka::producer::Producer;
-use event_bus_kafka::replay::OffsetAdmin;
 use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
 use event_bus_tests::bench_support::{
-    env_list, env_number, load_average, median, run_benchmark, BenchResult,
+    check_committed, env_list, env_number, load_average, median, run_benchmark, BenchResult,
 };
 use sqlx::postgres::PgPoolOptions;
 use sqlx::Postgres;
@@ -496,7 +495,7 @@ impl Bench {
             )
             .into());
         }
-        self.check_committed(&group).await?;
+        check_committed(&self.kafka(), &group, &self.topic, self.settings.events).await?;
         let failed = match side {
             Side::Inbox => self.check_inbox(inbox, &group, before).await?,
             _ => 0,
@@ -563,25 +562,6 @@ impl Bench {
             rate: events as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
             failed: 0,
         })
-    }
-
-    /// The group committed every record of the topic.
-    async fn check_committed(&self, group: &str) -> BenchResult<()> {
-        let admin = OffsetAdmin::new(&self.kafka(), group)?;
-        let committed: i64 = admin
-            .offsets(std::slice::from_ref(&self.topic))
-            .await?
-            .iter()
-            .map(|p| p.committed.unwrap_or(0))
-            .sum();
-        if committed != self.settings.events as i64 {
-            return Err(format!(
-                "group {group} committed {committed} records, {} were handled",
-                self.settings.events
-            )
-            .into());
-        }
-        Ok(())
     }
 
     /// The inbox counted every event as handled since `before`, none as a duplicate or

@@ -119,14 +119,14 @@ use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
 use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig};
 use event_bus_kafka::consumer::{ConsumerConfig, EventConsumer, Shutdown};
 use event_bus_kafka::producer::Producer;
-use event_bus_kafka::replay::OffsetAdmin;
 use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
 use event_bus_tests::bench_support::{
-    env_list, env_number, load_average, median, run_benchmark, BenchResult,
+    check_committed, env_list, env_number, load_average, median, run_benchmark, BenchResult,
 };
+use event_bus_tests::proc_stats::thread_schedstats;
 use rdkafka::Message;
 use tokio::sync::Notify;
 
@@ -269,27 +269,15 @@ struct ThreadTimes(HashMap<u32, (String, u64, u64)>);
 impl ThreadTimes {
     /// `None` where `/proc` does not give them.
     fn sample() -> Option<Self> {
-        let mut threads = HashMap::new();
-        for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-            let Some(id) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("schedstat")) else {
-                continue;
-            };
-            let mut fields = stat.split_whitespace().map(str::parse::<u64>);
-            let (Some(Ok(on_cpu)), Some(Ok(waiting))) = (fields.next(), fields.next()) else {
-                continue;
-            };
-            let name = std::fs::read_to_string(entry.path().join("comm"))
-                .map(|n| n.trim().to_owned())
-                .unwrap_or_default();
-            threads.insert(id, (name, on_cpu, waiting));
-        }
+        let threads = thread_schedstats("self")?
+            .into_iter()
+            .map(|t| {
+                let name = std::fs::read_to_string(format!("/proc/self/task/{}/comm", t.id))
+                    .map(|n| n.trim().to_owned())
+                    .unwrap_or_default();
+                (t.id, (name, t.ran_nanos, t.waited_nanos))
+            })
+            .collect();
         Some(Self(threads))
     }
 }
@@ -881,7 +869,7 @@ impl Bench {
             .into());
         }
         self.check_every_key(topic, &probe, in_flight)?;
-        self.check_committed(&group, topic).await?;
+        check_committed(&self.kafka(), &group, &topic.name, self.settings.events).await?;
         let window = probe.window();
         let first_start = probe.first_start.load(Ordering::Relaxed);
         Ok(Run {
@@ -921,25 +909,6 @@ impl Bench {
             )
             .into())
         }
-    }
-
-    /// The group committed every record of the topic.
-    async fn check_committed(&self, group: &str, topic: &Topic) -> BenchResult<()> {
-        let admin = OffsetAdmin::new(&self.kafka(), group)?;
-        let committed: i64 = admin
-            .offsets(std::slice::from_ref(&topic.name))
-            .await?
-            .iter()
-            .map(|p| p.committed.unwrap_or(0))
-            .sum();
-        if committed != self.settings.events as i64 {
-            return Err(format!(
-                "group {group} committed {committed} records, {} were handled",
-                self.settings.events
-            )
-            .into());
-        }
-        Ok(())
     }
 
     fn report(&self, topic: &Topic, runs: &[Run]) -> String {

@@ -128,3 +128,35 @@ pub fn load_average() -> String {
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "?".to_owned())
 }
+
+/// Checks that consumer group `group` committed `expected` records of `topic` in all
+/// (the sum of its committed offsets, a partition without one counting 0): a run
+/// that claims commit-after-success really committed everything it handled.
+///
+/// ```no_run
+/// # async fn demo() -> event_bus_tests::bench_support::BenchResult<()> {
+/// let kafka = event_bus_kafka::config::KafkaConfig::new("127.0.0.1:9092");
+/// event_bus_tests::bench_support::check_committed(&kafka, "bench-group", "bench-topic", 10_000).await?;
+/// # Ok(()) }
+/// ```
+pub async fn check_committed(
+    kafka: &event_bus_kafka::config::KafkaConfig,
+    group: &str,
+    topic: &str,
+    expected: usize,
+) -> BenchResult<()> {
+    let admin = event_bus_kafka::replay::OffsetAdmin::new(kafka, group)?;
+    let committed: i64 = admin
+        .offsets(&[topic.to_owned()])
+        .await?
+        .iter()
+        .map(|p| p.committed.unwrap_or(0))
+        .sum();
+    if committed != expected as i64 {
+        return Err(format!(
+            "group {group} committed {committed} records, {expected} were handled"
+        )
+        .into());
+    }
+    Ok(())
+}

@@ -6,6 +6,7 @@ pub mod bench_support;
 pub mod filler;
 pub mod outbox_support;
 pub mod peer;
+pub mod proc_stats;
 pub mod sdk_record;
 pub mod stack;
 pub mod traffic;

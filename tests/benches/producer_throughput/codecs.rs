@@ -21,13 +21,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use event_bus_core::Event;
 use event_bus_examples::openedx::{CourseEnrollmentCreated, SessionLoginCompleted};
 use event_bus_kafka::producer::Producer;
 use event_bus_testkit::topics::unique_topic;
+use event_bus_tests::proc_stats::broker_pid;
 use event_bus_tests::traffic::{openedx_traffic, TrafficEvent};
 use rdkafka::admin::AdminOptions;
 use rdkafka::config::ClientConfig;
@@ -356,22 +357,6 @@ fn cpu_time(pid: &str) -> Option<Duration> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(Duration::from_millis((utime + stime) * 10))
-}
-
-/// The process id of the broker JVM whose configuration lies under `dir`.
-fn broker_pid(dir: &Path) -> Option<String> {
-    let needle = dir.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
-        .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| {
-                let cmd = String::from_utf8_lossy(&cmd);
-                cmd.contains("kafka.Kafka") && cmd.contains(&needle)
-            })
-        })
 }
 
 fn report(codecs: &[&str], runs: &[(&str, Shape, CodecRun)]) -> String {
