@@ -260,24 +260,18 @@ impl EventEncoder {
             event_type: E::EVENT_TYPE.to_owned(),
             source,
         };
-        // Reused buffers (see `buffers`): the record gives them back when dropped.
+        // Reused buffers (see `buffers`): the record gives them back when dropped (a
+        // failed encode just drops them).
         let mut value = buffers::take();
-        if let Err(error) = event.write_avro_framed(registered.ids.value_id, &mut value) {
-            buffers::give_back(value);
-            return Err(encode_error(error));
-        }
+        event
+            .write_avro_framed(registered.ids.value_id, &mut value)
+            .map_err(encode_error)?;
         let key_value = event.key();
         let key = match (&key_value, registered.ids.key_id, &registered.key_schema) {
             (Some(key), Some(id), Some(schema)) => {
                 let mut framed = buffers::take();
-                match write_key_framed(key, id, schema, &mut framed) {
-                    Ok(()) => Some(framed),
-                    Err(error) => {
-                        buffers::give_back(framed);
-                        buffers::give_back(value);
-                        return Err(encode_error(error));
-                    }
-                }
+                write_key_framed(key, id, schema, &mut framed).map_err(encode_error)?;
+                Some(framed)
             }
             _ => None,
         };
