@@ -42,6 +42,7 @@ mod registry_wait;
 mod retry;
 mod runner;
 mod shutdown;
+mod slots;
 mod stats;
 
 pub use config::{ConsumerConfig, DlqPolicy, DlqTopic, PollPolicy, RetryPolicy, UnknownTypePolicy};

@@ -33,6 +33,7 @@ use super::redrive_mark::RedriveMarks;
 use super::registry_wait::{RegistryWait, Undecoded};
 use super::retry::{RetryOutcome, RetryRun};
 use super::shutdown::{RecordStop, Shutdown, ShutdownTrigger, StopCause};
+use super::slots::Slots;
 use super::stats::{ConsumerStats, StatsSnapshot};
 use crate::observability::lag::LagSampler;
 use crate::observability::{metrics, trace};
@@ -160,6 +161,8 @@ pub struct EventConsumer {
     redrive_marks: RedriveMarks,
     /// The group id, shared by every record's `DeliveryContext`.
     group: Arc<str>,
+    /// `config.record_deadline()`, worked out once: it looks up a Kafka option.
+    record_deadline: Duration,
     config: ConsumerConfig,
     tracker: Arc<Mutex<OffsetTracker>>,
     stats: Arc<ConsumerStats>,
@@ -221,6 +224,7 @@ impl EventConsumer {
             loop_shutdown,
             redrive_marks: RedriveMarks::default(),
             group: Arc::from(config.group_id.as_str()),
+            record_deadline: config.record_deadline(),
             config,
             tracker,
             stats,
@@ -311,7 +315,9 @@ impl EventConsumer {
         let this = &*self;
         let max_in_flight = this.config.max_in_flight.max(1);
         let topics = this.config.full_topics();
+        // The records running, each in a slot reused after it ends (see slots.rs).
         let mut running = FuturesUnordered::new();
+        let mut slots = Slots::default();
         let mut lanes: Lanes<Lane, Taken<'_>> = Lanes::default();
         // One stream for the whole loop: `recv()` would register and drop a waker
         // slot (two lock round trips) per record. A poll that finds nothing waiting
@@ -354,12 +360,13 @@ impl EventConsumer {
                     // Finish what is running; what waits stays uncommitted.
                     stopping = true;
                 }
-                Some((lane, handled)) = running.next(), if !running.is_empty() => {
+                Some(((lane, handled), slot)) = running.next(), if !running.is_empty() => {
+                    slots.give_back(slot);
                     if let Handled::Abandoned | Handled::Refused = handled {
                         stopping = true;
                     }
                     if let Some((message, assignment)) = next_in_lane(&mut lanes, &lane, stopping) {
-                        running.push(this.handle_in_lane(lane, message, assignment, shutdown));
+                        running.push(slots.run(this.handle_in_lane(lane, message, assignment, shutdown)));
                     }
                 }
                 Some(error) = client_errors.recv(), if !stopping && outage.is_none() => {
@@ -423,7 +430,7 @@ impl EventConsumer {
                         };
                         let lane = Lane::of(&message, &topics, max_in_flight);
                         if let Some((message, assignment)) = lanes.admit(lane.clone(), (message, assignment)) {
-                            running.push(this.handle_in_lane(lane, message, assignment, shutdown));
+                            running.push(slots.run(this.handle_in_lane(lane, message, assignment, shutdown)));
                         }
                     }
                     Err(KafkaError::MessageConsumptionFatal(code)) => {
@@ -695,7 +702,7 @@ impl EventConsumer {
             stop,
             record,
             event_type: decoded.event_type,
-            deadline: started + self.config.record_deadline(),
+            deadline: started + self.record_deadline,
             started,
         };
         match run.run(decoded.event, ctx, only).await {
@@ -764,6 +771,8 @@ impl EventConsumer {
 
     /// The receivers a redrive's marks ask for (`None`: all): see `redrive_mark.rs`.
     fn redrive_receivers(&self, record: &RecordView<'_>, event_type: &str) -> Option<Vec<String>> {
+        // Most records carry no mark: only one that does needs the receivers listed.
+        trace::header_text(&record.headers, super::dlq::headers::REDRIVE_RECEIVERS)?;
         self.redrive_marks.receivers(
             &record.headers,
             &self.config.group_id,

@@ -351,6 +351,10 @@ impl TraceContext {
 
     /// Runs `future` with this context as the [`current`] one (for events it publishes).
     ///
+    /// The returned future holds `future` once (an `async fn` would hold it twice: its
+    /// argument and the awaited scope), which matters to the consumer: its per-record
+    /// future is built around this one.
+    ///
     /// ```
     /// use event_bus_kafka::observability::trace::{self, TraceContext};
     /// # #[tokio::main(flavor = "current_thread")]
@@ -360,8 +364,8 @@ impl TraceContext {
     /// assert_eq!(seen, Some(ctx));
     /// # }
     /// ```
-    pub async fn scope<F: Future>(self, future: F) -> F::Output {
-        CURRENT.scope(Some(self), future).await
+    pub fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(Some(self), future)
     }
 
     /// Runs `f` with this context as the [`current`] one.
