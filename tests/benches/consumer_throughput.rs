@@ -109,18 +109,19 @@ use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig};
 use event_bus_kafka::consumer::{ConsumerConfig, EventConsumer, OffsetTracker, Shutdown};
 use event_bus_kafka::producer::Producer;
 use event_bus_kafka::registry::RegistryClient;
-use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
+use event_bus_tests::bench_support::{
+    broker_and_runtime, env_number, median, run_benchmark, BenchResult, BROKER_HEAP_MB,
+};
 use event_bus_tests::peer::Peer;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::Notify;
-
-type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 /// The system allocator, counting allocations: the table shows allocations per record
 /// (whole process, Rust allocator; librdkafka's own `malloc`s are not counted).
@@ -159,8 +160,6 @@ fn allocations() -> u64 {
 
 /// The ratio SDK/raw the issue asks for.
 const TARGET_RATIO: f64 = 0.80;
-/// Maximum heap of the broker's JVM.
-const BROKER_HEAP_MB: u32 = 1024;
 /// How long one run may take to see every record (group join included).
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long filling a topic may wait for the broker's acknowledgements.
@@ -232,16 +231,6 @@ impl Settings {
             ("partition.assignment.strategy", "cooperative-sticky"),
             ("session.timeout.ms", "6000"),
         ]
-    }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> BenchResult<T> {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => value
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}=`{value}` is not a whole number").into()),
-        _ => Ok(default),
     }
 }
 
@@ -392,35 +381,12 @@ struct Bench {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo nextest list` runs every harness=false target with `--list`: no tests here.
-    if args.iter().any(|a| a == "--list") {
-        return ExitCode::SUCCESS;
-    }
-    // `cargo test --all-targets` runs it without `--bench`: not a test, do nothing.
-    if !args.iter().any(|a| a == "--bench") {
-        eprintln!(
-            "consumer_throughput is a benchmark; run it with \
-             `cargo bench -p event-bus-tests --bench consumer_throughput`"
-        );
-        return ExitCode::SUCCESS;
-    }
-    match bench_main() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("consumer_throughput failed: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    run_benchmark("consumer_throughput", bench_main)
 }
 
 fn bench_main() -> BenchResult<()> {
     let settings = Settings::from_env()?;
-    let broker =
-        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let (broker, runtime) = broker_and_runtime()?;
     runtime.block_on(async move {
         let registry = EmbeddedRegistry::start().await?;
         let bench = Bench {
@@ -1278,15 +1244,5 @@ impl Bench {
             let _ = writeln!(out, "; the rest is the loop's own machinery, and noise)");
         }
         out
-    }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }

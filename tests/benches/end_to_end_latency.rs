@@ -97,18 +97,17 @@ use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
 use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig};
 use event_bus_kafka::consumer::{ConsumerConfig, EventConsumer, Shutdown};
 use event_bus_kafka::producer::Producer;
-use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
 use event_bus_tests::bench_support::{
-    env_list, env_number, load_average, run_benchmark, BenchResult,
+    broker_and_runtime, env_list, env_number, load_average, run_benchmark, BenchResult,
+    BROKER_HEAP_MB,
 };
 use event_bus_tests::proc_stats::{broker_pid, thread_schedstats};
 use rdkafka::config::ClientConfig;
 use tokio::sync::Notify;
 
-/// Maximum heap of the broker's JVM.
-const BROKER_HEAP_MB: u32 = 1024;
 /// Partitions of the topic (what `SessionLoginCompleted` declares).
 const PARTITIONS: i32 = 3;
 /// Probe events the consumer must receive before any rate starts.
@@ -404,11 +403,7 @@ fn bench_main() -> BenchResult<()> {
         )
         .init();
     let settings = Settings::from_env()?;
-    let broker =
-        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let (broker, runtime) = broker_and_runtime()?;
     let handle = runtime.handle().clone();
     runtime.block_on(async move {
         let registry = EmbeddedRegistry::start().await?;

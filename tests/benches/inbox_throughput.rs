@@ -86,20 +86,19 @@ use event_bus_kafka::inbox::{
     Inbox, InboxEntry, InboxStore, PostgresInbox, ReceiverCounts, TransactionalFn,
 };
 use event_bus_kafka::producer::Producer;
-use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
 use event_bus_tests::bench_support::{
-    check_committed, env_list, env_number, load_average, median, run_benchmark, BenchResult,
+    broker_and_runtime, check_committed, env_list, env_number, load_average, median, run_benchmark,
+    BenchResult, BROKER_HEAP_MB,
 };
 use sqlx::postgres::PgPoolOptions;
 use sqlx::Postgres;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-/// Maximum heap of the broker's JVM.
-const BROKER_HEAP_MB: u32 = 1024;
 /// How long one run may take to see every record (group join included).
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long filling the topic may wait for the broker's acknowledgements.
@@ -262,11 +261,7 @@ fn bench_main() -> BenchResult<()> {
         .init();
     let settings = Settings::from_env()?;
     // A broker of its own (not the test run's shared one).
-    let broker =
-        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let (broker, runtime) = broker_and_runtime()?;
     runtime.block_on(async move {
         let registry = EmbeddedRegistry::start().await?;
         let db = TestDatabase::create().await?;

@@ -119,19 +119,18 @@ use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
 use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig};
 use event_bus_kafka::consumer::{ConsumerConfig, EventConsumer, Shutdown};
 use event_bus_kafka::producer::Producer;
-use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
 use event_bus_tests::bench_support::{
-    check_committed, env_list, env_number, load_average, median, run_benchmark, BenchResult,
+    broker_and_runtime, check_committed, env_list, env_number, load_average, median, run_benchmark,
+    BenchResult, BROKER_HEAP_MB,
 };
 use event_bus_tests::proc_stats::thread_schedstats;
 use rdkafka::Message;
 use tokio::sync::Notify;
 
-/// Maximum heap of the broker's JVM.
-const BROKER_HEAP_MB: u32 = 1024;
 /// How long one run may take to handle every event (group join included).
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long filling the topic may wait for the broker's acknowledgements.
@@ -630,11 +629,7 @@ fn main() -> ExitCode {
 
 fn bench_main() -> BenchResult<()> {
     let settings = Settings::from_env()?;
-    let broker =
-        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let (broker, runtime) = broker_and_runtime()?;
     runtime.block_on(async move {
         let registry = EmbeddedRegistry::start().await?;
         let bench = Bench {

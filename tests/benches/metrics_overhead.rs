@@ -47,7 +47,6 @@
 //! `cargo test`/`cargo nextest` build this target but do not run it: without cargo
 //! bench's `--bench` argument it prints a note and exits, and it lists no tests.
 
-use std::error::Error;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,21 +59,19 @@ use event_bus_kafka::consumer::{ConsumerConfig, EventConsumer, Shutdown};
 use event_bus_kafka::observability::metrics as bus_metrics;
 use event_bus_kafka::observability::{PrometheusMetrics, PrometheusRecorder};
 use event_bus_kafka::producer::Producer;
-use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::{unique_group, unique_topic};
+use event_bus_tests::bench_support::{
+    broker_and_runtime, env_number, run_benchmark, BenchResult, BROKER_HEAP_MB,
+};
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
     SharedString, Unit,
 };
 use tokio::task::JoinSet;
 
-type BenchResult<T> = Result<T, Box<dyn Error>>;
-
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Maximum heap of the broker's JVM.
-const BROKER_HEAP_MB: u32 = 1024;
 
 /// Whether the switch forwards to the Prometheus recorder.
 static METRICS_ON: AtomicBool = AtomicBool::new(true);
@@ -158,16 +155,6 @@ struct Settings {
     window: usize,
 }
 
-fn env_number(name: &str, default: usize) -> BenchResult<usize> {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => value
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}=`{value}` is not a whole number").into()),
-        _ => Ok(default),
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Workload {
     EnqueueFlush,
@@ -195,26 +182,7 @@ struct Bench {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo nextest list` runs every harness=false target with `--list`: no tests here.
-    if args.iter().any(|a| a == "--list") {
-        return ExitCode::SUCCESS;
-    }
-    // `cargo test --all-targets` runs it without `--bench`: it is not a test.
-    if !args.iter().any(|a| a == "--bench") {
-        eprintln!(
-            "metrics_overhead is a benchmark; run it with \
-             `cargo bench -p event-bus-tests --bench metrics_overhead`"
-        );
-        return ExitCode::SUCCESS;
-    }
-    match bench_main() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("metrics_overhead failed: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    run_benchmark("metrics_overhead", bench_main)
 }
 
 fn bench_main() -> BenchResult<()> {
@@ -227,11 +195,7 @@ fn bench_main() -> BenchResult<()> {
     metrics::set_global_recorder(Switch { inner: recorder })
         .map_err(|_| "a metrics recorder was already installed")?;
     bus_metrics::describe_all();
-    let broker =
-        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let (broker, runtime) = broker_and_runtime()?;
     runtime.block_on(async move {
         let registry = EmbeddedRegistry::start().await?;
         let mut bench = Bench {

@@ -87,7 +87,6 @@
 //! `cargo test` and `cargo nextest` build this target but never run it: it lists no
 //! tests, and without cargo bench's `--bench` argument it prints a note and exits.
 
-use std::error::Error;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::process::ExitCode;
@@ -98,10 +97,13 @@ use event_bus_core::{Event, EventMetadata};
 use event_bus_examples::openedx::{SessionLoginCompleted, UserData};
 use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig, DEFAULT_COMPRESSION};
 use event_bus_kafka::producer::{EncodedRecord, Producer};
-use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
+use event_bus_tests::bench_support::{
+    broker_and_runtime, env_number, median, run_benchmark, BenchResult, BROKER_HEAP_MB,
+};
 use event_bus_tests::peer::Peer;
 use rdkafka::admin::AdminOptions;
 use rdkafka::config::ClientConfig;
@@ -113,16 +115,11 @@ use tokio::task::JoinSet;
 #[path = "producer_throughput/codecs.rs"]
 mod codecs;
 
-type BenchResult<T> = Result<T, Box<dyn Error>>;
-
 /// How long a send may wait to be queued, a message to be delivered, a flush to end.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The SDK's service name, `client.id` and `ce_source`.
 const SERVICE: &str = "producer-bench";
-
-/// Maximum heap of the broker's JVM.
-const BROKER_HEAP_MB: u32 = 1024;
 
 /// What the benchmark is asked to do (from `BENCH_*` variables).
 #[derive(Debug, Clone, Copy)]
@@ -201,16 +198,6 @@ impl Settings {
             // The SDK's default codec, set for raw too: both sides send the same batches.
             ("compression.type", DEFAULT_COMPRESSION.to_owned()),
         ]
-    }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> BenchResult<T> {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => value
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}=`{value}` is not a whole number").into()),
-        _ => Ok(default),
     }
 }
 
@@ -297,35 +284,12 @@ struct Bench {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo nextest list` runs every harness=false target with `--list`: no tests here.
-    if args.iter().any(|a| a == "--list") {
-        return ExitCode::SUCCESS;
-    }
-    // `cargo test --all-targets` runs it without `--bench`: it is not a test.
-    if !args.iter().any(|a| a == "--bench") {
-        eprintln!(
-            "producer_throughput is a benchmark; run it with \
-             `cargo bench -p event-bus-tests --bench producer_throughput`"
-        );
-        return ExitCode::SUCCESS;
-    }
-    match bench_main() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("producer_throughput failed: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    run_benchmark("producer_throughput", bench_main)
 }
 
 fn bench_main() -> BenchResult<()> {
     let settings = Settings::from_env()?;
-    let broker =
-        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let (broker, runtime) = broker_and_runtime()?;
     runtime.block_on(async move {
         let bench = Bench::prepare(settings, broker).await?;
         bench.run().await
@@ -965,14 +929,4 @@ fn load_average() -> String {
 
 fn throughput(events: usize, elapsed: Duration) -> f64 {
     events as f64 / elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
 }

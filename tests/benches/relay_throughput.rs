@@ -42,7 +42,6 @@
 //! start included. `cargo test` and `cargo nextest` build this target but never run it:
 //! without `--bench` it prints a note and exits, and it lists no tests.
 
-use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,17 +50,15 @@ use event_bus_core::prelude::*;
 use event_bus_kafka::config::{KafkaConfig, ProducerConfig, RegistryConfig};
 use event_bus_kafka::outbox::{OutboxStore, PostgresOutbox, Relay, RelayConfig, RelayStats};
 use event_bus_kafka::producer::{EncodedRecord, Producer};
-use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
+use event_bus_testkit::kafka::KafkaCluster;
 use event_bus_testkit::postgres::TestDatabase;
 use event_bus_testkit::records::read_topic;
 use event_bus_testkit::registry::EmbeddedRegistry;
 use event_bus_testkit::topics::unique_topic;
+use event_bus_tests::bench_support::{
+    broker_and_runtime, env_number, run_benchmark, BenchResult, BROKER_HEAP_MB,
+};
 use serde::{Deserialize, Serialize};
-
-type BenchResult<T> = Result<T, Box<dyn Error>>;
-
-/// Maximum heap of the broker's JVM.
-const BROKER_HEAP_MB: u32 = 1024;
 
 /// A typical small event: a key and a few fields.
 #[derive(Debug, Clone, Serialize, Deserialize, Event)]
@@ -77,55 +74,16 @@ struct ItemUpdated {
     price_cents: i64,
 }
 
-fn env_number(name: &str, default: usize) -> BenchResult<usize> {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => value
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}=`{value}` is not a whole number").into()),
-        _ => Ok(default),
-    }
-}
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo nextest list` runs every harness=false target with `--list`: no tests here.
-    if args.iter().any(|a| a == "--list") {
-        return ExitCode::SUCCESS;
-    }
-    // `cargo test --all-targets` runs it without `--bench`: it is not a test.
-    if !args.iter().any(|a| a == "--bench") {
-        eprintln!("relay_throughput is a benchmark; run it with `cargo bench -p event-bus-tests --bench relay_throughput`");
-        return ExitCode::SUCCESS;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("relay_throughput failed: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(bench_main()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("relay_throughput failed: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    run_benchmark("relay_throughput", || {
+        let events = env_number("BENCH_EVENTS", 50_000)?.max(10);
+        let batch = env_number("BENCH_BATCH", 1_000)?.max(1);
+        let (broker, runtime) = broker_and_runtime()?;
+        runtime.block_on(bench_main(events, batch, &broker))
+    })
 }
 
-async fn bench_main() -> BenchResult<()> {
-    let events = env_number("BENCH_EVENTS", 50_000)?.max(10);
-    let batch = env_number("BENCH_BATCH", 1_000)?.max(1);
-    // A broker of its own (not the test run's shared one), started off the async workers.
-    let broker = tokio::task::spawn_blocking(|| {
-        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))
-    })
-    .await??;
-    let broker = &broker;
+async fn bench_main(events: usize, batch: usize, broker: &KafkaCluster) -> BenchResult<()> {
     let registry = EmbeddedRegistry::start().await?;
     println!(
         "relay throughput: {events} events per scenario, batches of {batch}, PostgreSQL → Kafka"

@@ -5,8 +5,37 @@ use std::error::Error;
 use std::process::ExitCode;
 use std::str::FromStr;
 
+use event_bus_testkit::kafka::{KafkaCluster, KafkaClusterOptions};
+
 /// What a benchmark's body returns.
 pub type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+/// Maximum heap of a benchmark's broker JVM, in MiB.
+pub const BROKER_HEAP_MB: u32 = 1024;
+
+/// A benchmark's own Apache Kafka node (KRaft, heap [`BROKER_HEAP_MB`]; not the test
+/// run's shared one) and the multi-thread runtime the benchmark's body runs in. The
+/// node starts before the runtime, so no async worker waits for it.
+///
+/// ```no_run
+/// use event_bus_tests::bench_support::{broker_and_runtime, run_benchmark};
+///
+/// fn main() -> std::process::ExitCode {
+///     run_benchmark("my_throughput", || {
+///         let (broker, runtime) = broker_and_runtime()?;
+///         runtime.block_on(async { println!("{}", broker.bootstrap_servers()) });
+///         Ok(())
+///     })
+/// }
+/// ```
+pub fn broker_and_runtime() -> BenchResult<(KafkaCluster, tokio::runtime::Runtime)> {
+    let broker =
+        KafkaCluster::start_with(KafkaClusterOptions::nodes(1).with_heap_mb(BROKER_HEAP_MB))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok((broker, runtime))
+}
 
 /// Runs `body` if cargo bench started the process (it passes `--bench`) and turns its
 /// result into the exit code, printing the error as `{name} failed: …`. Without
