@@ -27,12 +27,13 @@ pub(crate) struct RedriveMarks {
 
 impl RedriveMarks {
     /// The receivers to run for a record with `headers`, for a consumer of `group`
-    /// whose receivers of the record's type are `known`: `None` means all of them.
-    pub fn receivers(
+    /// whose receivers of the record's type `known` lists: `None` means all of them.
+    /// `known` is called only for a record with a mark of `group`, which few have.
+    pub fn receivers<'k>(
         &self,
         headers: &[(impl AsRef<str>, Option<&[u8]>)],
         group: &str,
-        known: &[&str],
+        known: impl FnOnce() -> Vec<&'k str>,
     ) -> Option<Vec<String>> {
         let names = header_text(headers, headers::REDRIVE_RECEIVERS)?;
         let marked_group = header_text(headers, headers::REDRIVE_GROUP).map(str::trim);
@@ -44,6 +45,7 @@ impl RedriveMarks {
             );
             return None;
         }
+        let known = known();
         let (named, unknown): (Vec<&str>, Vec<&str>) = names
             .split(',')
             .map(str::trim)
@@ -99,12 +101,21 @@ mod tests {
         let m = RedriveMarks::default();
         let known = ["a", "b"];
         assert_eq!(
-            m.receivers(&marks("b", Some("g1")), "g1", &known),
+            m.receivers(&marks("b", Some("g1")), "g1", || known.to_vec()),
             Some(vec!["b".to_owned()])
         );
-        assert_eq!(m.receivers(&marks("b", Some("g1")), "g2", &known), None);
-        assert_eq!(m.receivers(&marks("b", None), "g1", &known), None);
-        assert_eq!(m.receivers(&[("ce_id", None)], "g1", &known), None);
+        assert_eq!(
+            m.receivers(&marks("b", Some("g1")), "g2", || known.to_vec()),
+            None
+        );
+        assert_eq!(
+            m.receivers(&marks("b", None), "g1", || known.to_vec()),
+            None
+        );
+        assert_eq!(
+            m.receivers(&[("ce_id", None)], "g1", || known.to_vec()),
+            None
+        );
     }
 
     #[test]
@@ -112,10 +123,13 @@ mod tests {
         let m = RedriveMarks::default();
         let known = ["a", "b"];
         assert_eq!(
-            m.receivers(&marks("b, gone", Some("g")), "g", &known),
+            m.receivers(&marks("b, gone", Some("g")), "g", || known.to_vec()),
             Some(vec!["b".to_owned()])
         );
-        assert_eq!(m.receivers(&marks("gone", Some("g")), "g", &known), None);
+        assert_eq!(
+            m.receivers(&marks("gone", Some("g")), "g", || known.to_vec()),
+            None
+        );
         assert!(m.warned.lock().expect("lock").contains("gone"));
     }
 
@@ -124,7 +138,7 @@ mod tests {
         let m = RedriveMarks::default();
         for n in 0..MAX_WARNED + 50 {
             let name = format!("gone-{n}");
-            m.receivers(&marks(&name, Some("g")), "g", &["a"]);
+            m.receivers(&marks(&name, Some("g")), "g", || vec!["a"]);
         }
         assert_eq!(m.warned.lock().expect("lock").len(), MAX_WARNED);
     }

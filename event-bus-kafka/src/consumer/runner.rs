@@ -771,13 +771,10 @@ impl EventConsumer {
 
     /// The receivers a redrive's marks ask for (`None`: all): see `redrive_mark.rs`.
     fn redrive_receivers(&self, record: &RecordView<'_>, event_type: &str) -> Option<Vec<String>> {
-        // Most records carry no mark: only one that does needs the receivers listed.
-        trace::header_text(&record.headers, super::dlq::headers::REDRIVE_RECEIVERS)?;
-        self.redrive_marks.receivers(
-            &record.headers,
-            &self.config.group_id,
-            &self.bus.receiver_names(event_type),
-        )
+        self.redrive_marks
+            .receivers(&record.headers, &self.config.group_id, || {
+                self.bus.receiver_names(event_type)
+            })
     }
 
     /// The dead-letter writer: an idempotent producer whose writes time out after the
