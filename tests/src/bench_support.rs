@@ -1,5 +1,5 @@
-//! What the benchmarks under `benches/` share: running only under `cargo bench`,
-//! reading their `BENCH_*` settings, and summing up rounds.
+//! What the benchmarks under `benches/` share: running only under `cargo bench`, their
+//! own broker and runtime, reading their `BENCH_*` settings, and summing up rounds.
 
 use std::error::Error;
 use std::process::ExitCode;
